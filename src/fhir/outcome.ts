@@ -1,0 +1,62 @@
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
+
+/**
+ * One error type end to end: domain code throws an OperationOutcomeError, the single
+ * Express error handler turns it into a FHIR OperationOutcome response with `status`.
+ */
+export class OperationOutcomeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly outcome: OperationOutcome,
+  ) {
+    super(outcome.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).join('; '));
+    this.name = 'OperationOutcomeError';
+  }
+}
+
+export type IssueCode = OperationOutcomeIssue['code'];
+
+export interface Problem {
+  /** FHIRPath-style location of the problem, e.g. `QuestionnaireResponse.item[0].answer[0]`. */
+  expression?: string;
+  message: string;
+  code?: IssueCode;
+  severity?: OperationOutcomeIssue['severity'];
+}
+
+export function operationOutcome(problems: Problem[], defaultCode: IssueCode = 'processing'): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: problems.map((p) => ({
+      severity: p.severity ?? 'error',
+      code: p.code ?? defaultCode,
+      diagnostics: p.message,
+      ...(p.expression ? { expression: [p.expression] } : {}),
+    })),
+  };
+}
+
+function error(status: number, code: IssueCode, message: string, expression?: string): OperationOutcomeError {
+  return new OperationOutcomeError(status, operationOutcome([{ message, code, expression }]));
+}
+
+export const badRequest = (message: string, expression?: string) => error(400, 'invalid', message, expression);
+export const notFound = (message = 'Resource not found') => error(404, 'not-found', message);
+export const gone = (message = 'Resource deleted') => error(410, 'deleted', message);
+export const methodNotAllowed = (message = 'Method not allowed') => error(405, 'not-supported', message);
+export const conflict = (message: string) => error(409, 'conflict', message);
+export const preconditionFailed = (message: string) => error(412, 'conflict', message);
+export const payloadTooLarge = (message = 'Request body too large') => error(413, 'too-costly', message);
+export const unsupportedMediaType = (message: string) => error(415, 'not-supported', message);
+export const unauthorized = (message = 'Authentication required') => error(401, 'login', message);
+export const forbidden = (message = 'Forbidden') => error(403, 'forbidden', message);
+export const tooManyRequests = (message = 'Too many requests') => error(429, 'throttled', message);
+
+/** 422: the resource is well-formed JSON but breaks FHIR or Questionnaire rules; every problem listed. */
+export function unprocessable(problems: Problem[]): OperationOutcomeError {
+  return new OperationOutcomeError(422, operationOutcome(problems, 'invalid'));
+}
+
+export function serverError(): OperationOutcomeError {
+  return error(500, 'exception', 'Internal server error');
+}
