@@ -1,0 +1,65 @@
+import type { QuestionnaireResponse, RiskAssessment, Provenance } from 'fhir/r4';
+
+/** Canonical base for the project's own artefacts (CodeSystems, extensions, PlanDefinition). */
+export const CANONICAL_BASE = 'http://calfpain.example.org/fhir';
+export const QUESTIONNAIRE_URL = `${CANONICAL_BASE}/Questionnaire/calf-pain`;
+export const EXT_WELLS_SCORE = `${CANONICAL_BASE}/StructureDefinition/wells-score`;
+export const EXT_WELLS_SCORE_RANGE = `${CANONICAL_BASE}/StructureDefinition/wells-score-range`;
+/** On the DVT prediction: valueCodeableConcept, code `likely` | `unlikely` in CS_CALF_PAIN (absent when undetermined). */
+export const EXT_WELLS_TWO_LEVEL = `${CANONICAL_BASE}/StructureDefinition/wells-two-level`;
+/** On each differential prediction: valueInteger rank, 1 = most likely. */
+export const EXT_DIFFERENTIAL_RANK = `${CANONICAL_BASE}/StructureDefinition/differential-rank`;
+export const CS_CALF_PAIN = `${CANONICAL_BASE}/CodeSystem/calf-pain`;
+export const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
+export const SNOMED = 'http://snomed.info/sct';
+
+export type TwoLevel = 'likely' | 'unlikely';
+export type ThreeLevel = 'low' | 'moderate' | 'high';
+
+/** What the CDS Hooks cards and the API need, derived in the same pass that builds the RiskAssessment. */
+export interface AssessmentSummary {
+  status: 'final' | 'preliminary';
+  /** Present only when all ten Wells criteria are answered. */
+  wellsScore?: number;
+  scoreRange: { min: number; max: number };
+  /** Absent when unanswered criteria could move the score across the cut-off. */
+  twoLevel?: TwoLevel;
+  threeLevel?: ThreeLevel;
+  /** Wells criteria answered yes, with their points. */
+  counted: { linkId: string; title: string; points: number }[];
+  /** Wells criteria (linkIds) not answered. */
+  unanswered: { linkId: string; title: string }[];
+  /** PE red-flag items answered yes. */
+  peRedFlags: { linkId: string; title: string }[];
+  /** Differential, most likely first. */
+  differential: {
+    id: string;
+    text: string;
+    code?: { system: string; code: string; display: string };
+    qualitativeRisk: ThreeLevel;
+    score: number;
+    rationale: string[];
+  }[];
+  /** NICE NG158 next steps (plus emergency care for PE flags). */
+  nextSteps: string[];
+}
+
+export interface Evaluation {
+  riskAssessment: RiskAssessment;
+  summary: AssessmentSummary;
+}
+
+export interface EvaluateOptions {
+  /** Clock for occurrenceDateTime (tests pass a fixed one). */
+  now?: Date;
+}
+
+export interface Evaluator {
+  /**
+   * Evaluates a QuestionnaireResponse (already validated) into a RiskAssessment. Pure: stores nothing.
+   * basis references `QuestionnaireResponse/{id}` when the response has an id.
+   */
+  evaluate(response: QuestionnaireResponse, options?: EvaluateOptions): Evaluation;
+  /** Provenance for a stored RiskAssessment (target) derived from a stored QuestionnaireResponse (entity). */
+  provenance(riskAssessment: RiskAssessment, response: QuestionnaireResponse, now?: Date): Provenance;
+}
