@@ -1,0 +1,254 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type {
+  CodeableConcept,
+  Extension,
+  PlanDefinition,
+  Provenance,
+  QuestionnaireResponse,
+  Reference,
+  RiskAssessment,
+  RiskAssessmentPrediction,
+} from 'fhir/r4';
+import { compileRules, type CompiledRules, type Rule, type RuleEnv } from './rules';
+import {
+  CS_CALF_PAIN,
+  EXT_DIFFERENTIAL_RANK,
+  EXT_WELLS_SCORE,
+  EXT_WELLS_SCORE_RANGE,
+  EXT_WELLS_TWO_LEVEL,
+  RISK_PROBABILITY,
+  SNOMED,
+  type AssessmentSummary,
+  type EvaluateOptions,
+  type Evaluation,
+  type Evaluator,
+  type ThreeLevel,
+  type TwoLevel,
+} from './types';
+
+/** The service itself, as the performer of assessments and the agent of their Provenance. */
+export const SERVICE_DEVICE: Reference = { reference: 'Device/calf-pain-cds', display: 'Calf-pain decision support service' };
+
+const RULES_FILE = 'fhir-resources/PlanDefinition-calf-pain-assessment.json';
+
+/** Loads the rules from the project's fhir-resources/ and compiles them once. */
+export function loadEvaluator(options: { rootDir?: string } = {}): Evaluator {
+  const rootDir = options.rootDir ?? path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+  const plan = JSON.parse(fs.readFileSync(path.join(rootDir, RULES_FILE), 'utf8')) as PlanDefinition;
+  return createEvaluator(plan);
+}
+
+export function createEvaluator(plan: PlanDefinition): Evaluator {
+  const rules = compileRules(plan);
+  return {
+    evaluate: (response, options) => evaluate(rules, response, options),
+    provenance,
+  };
+}
+
+/** A rule's value for this response: true, false, or undefined when it yields nothing (unanswered). */
+function truth(rule: Rule, response: QuestionnaireResponse, env: RuleEnv): boolean | undefined {
+  const [value] = rule.evaluate(response, env);
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+function summarise(rules: CompiledRules, response: QuestionnaireResponse): AssessmentSummary {
+  const base: RuleEnv = { resource: response };
+
+  const counted: AssessmentSummary['counted'] = [];
+  const unanswered: AssessmentSummary['unanswered'] = [];
+  let score = 0;
+  let min = 0;
+  let max = 0;
+  for (const criterion of rules.wellsCriteria) {
+    const answer = truth(criterion, response, base);
+    if (answer === true) {
+      score += criterion.points;
+      counted.push({ linkId: criterion.id, title: criterion.title, points: criterion.points });
+    } else if (answer === undefined) {
+      unanswered.push({ linkId: criterion.id, title: criterion.title });
+      if (criterion.points < 0) min += criterion.points;
+      else max += criterion.points;
+    }
+  }
+  min += score;
+  max += score;
+
+  const scoreEnv: RuleEnv = { ...base, scoreMin: min, scoreMax: max, score: unanswered.length ? [] : score };
+  const holds = (id: string) => truth(rules.categories.get(id)!, response, scoreEnv) === true;
+  const twoLevel: TwoLevel | undefined = holds('likely') ? 'likely' : holds('unlikely') ? 'unlikely' : undefined;
+  const threeLevel: ThreeLevel | undefined = holds('high') ? 'high' : holds('moderate') ? 'moderate' : holds('low') ? 'low' : undefined;
+
+  const peRedFlags = rules.peRedFlags
+    .filter((flag) => truth(flag, response, base) === true)
+    .map((flag) => ({ linkId: flag.id, title: flag.title }));
+
+  const differential = rules.causes
+    .map((cause, order) => {
+      let total = 0;
+      const rationale: string[] = [];
+      for (const feature of cause.features) {
+        if (truth(feature, response, scoreEnv) !== true) continue;
+        total += feature.weight;
+        rationale.push(`${feature.title} (${feature.weight > 0 ? '+' : ''}${feature.weight})`);
+      }
+      total = round(total);
+      const qualitativeRisk: ThreeLevel =
+        total >= rules.riskThresholds.high ? 'high' : total >= rules.riskThresholds.moderate ? 'moderate' : 'low';
+      return {
+        order,
+        entry: {
+          id: cause.id,
+          text: cause.title,
+          code: { system: cause.code.system!, code: cause.code.code!, display: cause.code.display ?? cause.title },
+          qualitativeRisk,
+          score: total,
+          rationale,
+        },
+      };
+    })
+    // Highest total first; ties keep the order of the rules (most common cause first).
+    .sort((a, b) => b.entry.score - a.entry.score || a.order - b.order)
+    .map((d) => d.entry);
+
+  const stepEnv: RuleEnv = { ...scoreEnv, twoLevel: twoLevel ?? [], peFlag: peRedFlags.length > 0 };
+  const nextSteps = rules.nextSteps.filter((step) => truth(step, response, stepEnv) === true).map((step) => step.text);
+
+  return {
+    status: unanswered.length ? 'preliminary' : 'final',
+    ...(unanswered.length ? {} : { wellsScore: score }),
+    scoreRange: { min, max },
+    ...(twoLevel ? { twoLevel } : {}),
+    ...(threeLevel ? { threeLevel } : {}),
+    counted,
+    unanswered,
+    peRedFlags,
+    differential,
+    nextSteps,
+  };
+}
+
+function riskConcept(level: ThreeLevel, text?: string): CodeableConcept {
+  const display = { low: 'Low likelihood', moderate: 'Moderate likelihood', high: 'High likelihood' }[level];
+  return { coding: [{ system: RISK_PROBABILITY, code: level, display }], ...(text ? { text } : {}) };
+}
+
+function scoreExtensions(summary: AssessmentSummary): Extension[] {
+  return [
+    ...(summary.wellsScore !== undefined ? [{ url: EXT_WELLS_SCORE, valueInteger: summary.wellsScore }] : []),
+    { url: EXT_WELLS_SCORE_RANGE, valueRange: { low: { value: summary.scoreRange.min }, high: { value: summary.scoreRange.max } } },
+  ];
+}
+
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : `${n}`;
+}
+
+function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAssessmentPrediction {
+  const { min, max } = summary.scoreRange;
+  const parts: string[] = [];
+  parts.push(
+    summary.wellsScore !== undefined
+      ? `Wells DVT score ${summary.wellsScore}.`
+      : `Wells DVT score not final: ${summary.unanswered.length} criteria not answered (${summary.unanswered.map((u) => u.title).join('; ')}); possible score ${min} to ${max}.`,
+  );
+  if (summary.twoLevel) {
+    parts.push(`Two-level Wells: ${rules.categories.get(summary.twoLevel)!.description}`);
+  } else {
+    parts.push('Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.');
+  }
+  if (summary.threeLevel) {
+    parts.push(`Three-level Wells: ${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence as a fraction (0-1).`);
+  } else {
+    parts.push('Three-level Wells: not determined.');
+  }
+  if (summary.counted.length) parts.push(`Criteria counted: ${summary.counted.map((c) => `${c.title} (${signed(c.points)})`).join('; ')}.`);
+  else parts.push('No Wells criterion answered yes.');
+
+  const category = summary.threeLevel ? rules.categories.get(summary.threeLevel)! : undefined;
+  const twoLevel = summary.twoLevel ? rules.categories.get(summary.twoLevel)! : undefined;
+  return {
+    extension: [
+      ...(twoLevel ? [{ url: EXT_WELLS_TWO_LEVEL, valueCodeableConcept: { coding: [{ ...twoLevel.code, system: CS_CALF_PAIN }], text: twoLevel.title } }] : []),
+      ...scoreExtensions(summary),
+    ],
+    outcome: { coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }], text: 'Deep vein thrombosis (Wells DVT score)' },
+    ...(category?.probability !== undefined ? { probabilityDecimal: category.probability } : {}),
+    ...(summary.threeLevel ? { qualitativeRisk: riskConcept(summary.threeLevel, category!.title) } : {}),
+    rationale: parts.join(' '),
+  };
+}
+
+function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireResponse, summary: AssessmentSummary, now: Date): RiskAssessment {
+  const predictions: RiskAssessmentPrediction[] = [dvtPrediction(rules, summary)];
+  if (summary.peRedFlags.length) {
+    predictions.push({
+      outcome: { coding: [{ system: SNOMED, code: '59282003', display: 'Pulmonary embolism' }], text: 'Pulmonary embolism' },
+      qualitativeRisk: riskConcept('high', 'Red flag for pulmonary embolism'),
+      rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score.`,
+    });
+  }
+  summary.differential.forEach((cause, index) => {
+    predictions.push({
+      extension: [{ url: EXT_DIFFERENTIAL_RANK, valueInteger: index + 1 }],
+      outcome: { coding: [cause.code!], text: cause.text },
+      qualitativeRisk: riskConcept(cause.qualitativeRisk),
+      rationale: cause.rationale.length
+        ? `Rank ${index + 1} (weight ${cause.score}). Answers: ${cause.rationale.join('; ')}.`
+        : `Rank ${index + 1} (weight 0). No answer points to this cause.`,
+    });
+  });
+
+  const subject: Reference = response.subject ?? { display: 'Unidentified patient (the response names no subject)' };
+  const basis: Reference = response.id
+    ? { reference: `QuestionnaireResponse/${response.id}`, display: 'Calf pain questionnaire response' }
+    : { display: 'Calf pain questionnaire response (not stored)', ...(response.identifier ? { identifier: response.identifier } : {}) };
+
+  return {
+    resourceType: 'RiskAssessment',
+    extension: scoreExtensions(summary),
+    status: summary.status,
+    method: {
+      coding: [{ system: CS_CALF_PAIN, code: 'wells-dvt', display: 'Wells DVT score' }],
+      text: 'Wells DVT score (Wells 2003, two-level; Wells 1997, three-level) with PE red flags and calf-pain differential',
+    },
+    code: { text: 'Calf pain assessment' },
+    subject,
+    ...(response.encounter ? { encounter: response.encounter } : {}),
+    occurrenceDateTime: now.toISOString(),
+    performer: SERVICE_DEVICE,
+    basis: [basis],
+    prediction: predictions,
+    mitigation: summary.nextSteps.join('\n\n'),
+    note: [{ text: 'Decision support, not a diagnosis. Rules: PlanDefinition calf-pain-assessment ' + (rules.plan.version ?? '') + ' (sources cited there).' }],
+  };
+}
+
+function evaluate(rules: CompiledRules, input: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
+  // fhirpath.js annotates what it walks; keep the caller's object untouched.
+  const response = structuredClone(input);
+  const summary = summarise(rules, response);
+  return { summary, riskAssessment: buildRiskAssessment(rules, response, summary, options.now ?? new Date()) };
+}
+
+function provenance(riskAssessment: RiskAssessment, response: QuestionnaireResponse, now = new Date()): Provenance {
+  const version = response.meta?.versionId;
+  return {
+    resourceType: 'Provenance',
+    target: [{ reference: `RiskAssessment/${riskAssessment.id}${riskAssessment.meta?.versionId ? `/_history/${riskAssessment.meta.versionId}` : ''}` }],
+    recorded: now.toISOString(),
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
+    agent: [
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' }] },
+        who: SERVICE_DEVICE,
+      },
+    ],
+    entity: [{ role: 'source', what: { reference: `QuestionnaireResponse/${response.id}${version ? `/_history/${version}` : ''}` } }],
+  };
+}
