@@ -1,0 +1,116 @@
+import fhirpath from 'fhirpath';
+import r4Model from 'fhirpath/fhir-context/r4';
+import type { Resource } from 'fhir/r4';
+import type { IndexEntry, Indexer } from '../storage/store';
+import { parseDateRange } from './dates';
+import { CANONICAL_BASE } from '../evaluation/types';
+
+export type SearchParamType = 'token' | 'reference' | 'date' | 'uri';
+
+export interface SearchParamDefinition {
+  name: string;
+  type: SearchParamType;
+  /** FHIRPath over the resource, compiled once. */
+  expression: string;
+  description: string;
+  /** Canonical of the SearchParameter: the core one, or the project's for `basis`. */
+  definition: string;
+  /** For reference params: the resource type a bare id refers to. */
+  target?: string;
+}
+
+const core = (type: string, code: string) => `http://hl7.org/fhir/SearchParameter/${type}-${code}`;
+const clinical = (code: string) => `http://hl7.org/fhir/SearchParameter/clinical-${code}`;
+
+/** The search parameters this server implements; the CapabilityStatement is generated from this table. */
+export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
+  Questionnaire: [
+    { name: 'url', type: 'uri', expression: 'Questionnaire.url', description: 'The canonical URL of the questionnaire', definition: core('Questionnaire', 'url') },
+    { name: 'version', type: 'token', expression: 'Questionnaire.version', description: 'The business version of the questionnaire', definition: core('Questionnaire', 'version') },
+    { name: 'status', type: 'token', expression: 'Questionnaire.status', description: 'draft | active | retired | unknown', definition: core('Questionnaire', 'status') },
+  ],
+  QuestionnaireResponse: [
+    { name: 'subject', type: 'reference', expression: 'QuestionnaireResponse.subject', description: 'The subject of the questionnaire response', definition: core('QuestionnaireResponse', 'subject'), target: 'Patient' },
+    { name: 'patient', type: 'reference', expression: "QuestionnaireResponse.subject.where(reference.startsWith('Patient/'))", description: 'The patient that is the subject of the response', definition: core('QuestionnaireResponse', 'patient'), target: 'Patient' },
+    { name: 'questionnaire', type: 'uri', expression: 'QuestionnaireResponse.questionnaire', description: 'The questionnaire the response answers: canonical url or url|version', definition: core('QuestionnaireResponse', 'questionnaire') },
+    { name: 'authored', type: 'date', expression: 'QuestionnaireResponse.authored', description: 'When the response was last changed', definition: core('QuestionnaireResponse', 'authored') },
+    { name: 'status', type: 'token', expression: 'QuestionnaireResponse.status', description: 'in-progress | completed | amended | entered-in-error | stopped', definition: core('QuestionnaireResponse', 'status') },
+    { name: 'encounter', type: 'reference', expression: 'QuestionnaireResponse.encounter', description: 'Encounter associated with the response', definition: core('QuestionnaireResponse', 'encounter'), target: 'Encounter' },
+  ],
+  RiskAssessment: [
+    { name: 'subject', type: 'reference', expression: 'RiskAssessment.subject', description: 'Who/what does assessment apply to?', definition: core('RiskAssessment', 'subject'), target: 'Patient' },
+    { name: 'patient', type: 'reference', expression: "RiskAssessment.subject.where(reference.startsWith('Patient/'))", description: 'Who the assessment is about', definition: clinical('patient'), target: 'Patient' },
+    { name: 'date', type: 'date', expression: 'RiskAssessment.occurrence', description: 'When was assessment made?', definition: clinical('date') },
+    { name: 'risk', type: 'token', expression: 'RiskAssessment.prediction.qualitativeRisk', description: 'Likelihood of specified outcome as a qualitative value', definition: core('RiskAssessment', 'risk') },
+    { name: 'method', type: 'token', expression: 'RiskAssessment.method', description: 'Evaluation mechanism', definition: core('RiskAssessment', 'method') },
+    { name: 'encounter', type: 'reference', expression: 'RiskAssessment.encounter', description: 'Where was assessment performed?', definition: clinical('encounter'), target: 'Encounter' },
+    { name: 'basis', type: 'reference', expression: 'RiskAssessment.basis', description: 'The QuestionnaireResponse (or other information) the assessment is based on: RiskAssessment?basis=QuestionnaireResponse/{id}', definition: `${CANONICAL_BASE}/SearchParameter/RiskAssessment-basis`, target: 'QuestionnaireResponse' },
+  ],
+  Provenance: [
+    { name: 'target', type: 'reference', expression: 'Provenance.target', description: 'Target Reference(s) (usually version specific)', definition: core('Provenance', 'target') },
+    { name: 'entity', type: 'reference', expression: 'Provenance.entity.what', description: 'Identity of entity', definition: core('Provenance', 'entity') },
+    { name: 'recorded', type: 'date', expression: 'Provenance.recorded', description: 'When the activity was recorded / updated', definition: core('Provenance', 'recorded') },
+    { name: 'agent', type: 'reference', expression: 'Provenance.agent.who', description: 'Who participated', definition: core('Provenance', 'agent') },
+    { name: 'patient', type: 'reference', expression: `Provenance.extension('${CANONICAL_BASE}/StructureDefinition/provenance-patient').value`, description: 'The patient the target is about (recorded by this server on the Provenance it creates)', definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`, target: 'Patient' },
+  ],
+  Device: [],
+};
+
+type Compiled = SearchParamDefinition & { evaluate: (resource: unknown) => unknown[] };
+
+const compiled: Record<string, Compiled[]> = Object.fromEntries(
+  Object.entries(SEARCH_PARAMETERS).map(([type, params]) => [
+    type,
+    params.map((p) => ({ ...p, evaluate: fhirpath.compile(p.expression, r4Model) as (r: unknown) => unknown[] })),
+  ]),
+);
+
+export function searchParameter(resourceType: string, name: string): SearchParamDefinition | undefined {
+  return SEARCH_PARAMETERS[resourceType]?.find((p) => p.name === name);
+}
+
+/** `Patient/1/_history/2` or an absolute URL ending in Type/id -> `Patient/1`. */
+export function normaliseReference(reference: string): string {
+  const m = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference);
+  return m ? m[1] : reference;
+}
+
+function tokenValues(value: unknown): string[] {
+  if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') return [String(value)];
+  if (!value || typeof value !== 'object') return [];
+  const v = value as { coding?: unknown[]; system?: string; code?: string; value?: string };
+  if (Array.isArray(v.coding)) return v.coding.flatMap(tokenValues);
+  const code = v.code ?? v.value;
+  if (typeof code !== 'string') return [];
+  return v.system ? [code, `${v.system}|${code}`] : [code];
+}
+
+function entries(param: Compiled, value: unknown): IndexEntry[] {
+  switch (param.type) {
+    case 'token':
+      return tokenValues(value).map((v) => ({ param: param.name, value: v }));
+    case 'reference': {
+      const ref = typeof value === 'object' && value ? (value as { reference?: string }).reference : undefined;
+      return typeof ref === 'string' ? [{ param: param.name, value: normaliseReference(ref) }] : [];
+    }
+    case 'uri': {
+      if (typeof value !== 'string') return [];
+      const [url] = value.split('|');
+      return url !== value ? [{ param: param.name, value }, { param: param.name, value: url }] : [{ param: param.name, value }];
+    }
+    case 'date': {
+      const range = typeof value === 'string' ? parseDateRange(value) : undefined;
+      return range ? [{ param: param.name, value: range.lo, lo: range.lo, hi: range.hi }] : [];
+    }
+  }
+}
+
+/** The index entries of a resource for every search parameter of its type. */
+export const indexResource: Indexer = (resource: Resource) => {
+  const params = compiled[resource.resourceType] ?? [];
+  const out: IndexEntry[] = [];
+  for (const param of params) {
+    for (const value of param.evaluate(resource)) out.push(...entries(param, value));
+  }
+  return out;
+};
