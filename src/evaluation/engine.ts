@@ -105,7 +105,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
         entry: {
           id: cause.id,
           text: cause.title,
-          code: { system: cause.code.system!, code: cause.code.code!, display: cause.code.display ?? cause.title },
+          codes: cause.codes,
           qualitativeRisk,
           score: total,
           rationale,
@@ -196,7 +196,7 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
   summary.differential.forEach((cause, index) => {
     predictions.push({
       extension: [{ url: EXT_DIFFERENTIAL_RANK, valueInteger: index + 1 }],
-      outcome: { coding: [cause.code!], text: cause.text },
+      outcome: { coding: cause.codes, text: cause.text },
       qualitativeRisk: riskConcept(cause.qualitativeRisk),
       rationale: cause.rationale.length
         ? `Rank ${index + 1} (weight ${cause.score}). Answers: ${cause.rationale.join('; ')}.`

@@ -45,7 +45,8 @@ export interface Cause {
   id: string;
   title: string;
   description?: string;
-  code: Coding;
+  /** SNOMED CT concept(s) where they exist, and the project code. */
+  codes: Coding[];
   features: Feature[];
 }
 
@@ -132,13 +133,13 @@ export function compileRules(plan: PlanDefinition): CompiledRules {
     throw new RuleError(`${where}/differential: risk-threshold high and moderate are required`);
   }
   const causes = (differential.action ?? []).map((a): Cause => {
-    const code = a.code?.[0]?.coding?.[0];
-    if (!a.id || !code) throw new RuleError(`${where}/differential: each cause needs an id and a code`);
+    const codes = a.code?.[0]?.coding ?? [];
+    if (!a.id || !codes.length) throw new RuleError(`${where}/differential: each cause needs an id and a code`);
     return {
       id: a.id,
       title: a.title ?? a.id,
       description: a.description,
-      code,
+      codes,
       features: (a.action ?? []).map((f) => {
         const weight = numberExtension(f, EXT_RULE_WEIGHT);
         if (weight === undefined) throw new RuleError(`${where}/${a.id}/${f.id}: feature without weight`);

@@ -35,7 +35,8 @@ export interface AssessmentSummary {
   differential: {
     id: string;
     text: string;
-    code?: { system: string; code: string; display: string };
+    /** SNOMED CT concept(s) where they exist, then the project code. */
+    codes: { system?: string; code?: string; display?: string }[];
     qualitativeRisk: ThreeLevel;
     score: number;
     rationale: string[];
