@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import fhirpath from 'fhirpath';
+import r4Model from 'fhirpath/fhir-context/r4';
+import type { ActivityDefinition, CodeSystem, Coding, PlanDefinition, PlanDefinitionAction, Resource } from 'fhir/r4';
+import { CANONICAL_BASE } from '../evaluation/types';
+import type { Indicator } from './types';
+
+/**
+ * The card texts, the chart checks and the order triggers are data:
+ * fhir-resources/PlanDefinition-cds-calf-pain-cards.json. This module loads that PlanDefinition and
+ * compiles its FHIRPath conditions once, at start-up.
+ */
+
+export const CARDS_FILE = 'fhir-resources/PlanDefinition-cds-calf-pain-cards.json';
+export const EXT_CARD_INDICATOR = `${CANONICAL_BASE}/StructureDefinition/cds-card-indicator`;
+export const EXT_WELLS_CRITERION = `${CANONICAL_BASE}/StructureDefinition/wells-criterion`;
+
+export type CardKind =
+  | 'pe-red-flag'
+  | 'dvt-likely'
+  | 'dvt-unlikely'
+  | 'preliminary'
+  | 'order-ultrasound-needed'
+  | 'order-d-dimer-first'
+  | 'order-incomplete'
+  | 'order-no-assessment';
+
+const CARD_KINDS: CardKind[] = [
+  'pe-red-flag',
+  'dvt-likely',
+  'dvt-unlikely',
+  'preliminary',
+  'order-ultrasound-needed',
+  'order-d-dimer-first',
+  'order-incomplete',
+  'order-no-assessment',
+];
+
+export interface CardText {
+  kind: CardKind;
+  indicator: Indicator;
+  /** Summary template with {{placeholders}}. */
+  summary: string;
+  /** Fixed markdown opening the detail. */
+  lead: string;
+  /** Guideline the card follows (label and url). */
+  citation: { label: string; url: string };
+}
+
+export interface ChartRule {
+  id: string;
+  title: string;
+  description: string;
+  /** The Wells criterion (questionnaire linkId) this chart finding bears on. */
+  linkId: string;
+  resourceType: 'Condition' | 'Procedure';
+  /** Only resources dated within this many days count (Procedure rules). */
+  withinDays?: number;
+  matches: (resource: Resource) => boolean;
+}
+
+export interface CardRules {
+  plan: PlanDefinition;
+  cards: Record<CardKind, CardText>;
+  chartRules: ChartRule[];
+  isDDimer: (resource: Resource) => boolean;
+  isLegVeinUltrasound: (resource: Resource) => boolean;
+  ultrasound: ActivityDefinition;
+  dDimer: ActivityDefinition;
+  overrideReasons: Coding[];
+}
+
+export class CardRulesError extends Error {
+  override name = 'CardRulesError';
+}
+
+function compileCondition(action: PlanDefinitionAction, where: string): (resource: Resource) => boolean {
+  const expression = action.condition?.find((c) => c.kind === 'applicability')?.expression;
+  if (!expression?.expression || expression.language !== 'text/fhirpath') {
+    throw new CardRulesError(`${where}: needs an applicability condition in text/fhirpath`);
+  }
+  let compiled: (resource: unknown) => unknown[];
+  try {
+    compiled = fhirpath.compile(expression.expression, r4Model) as (resource: unknown) => unknown[];
+  } catch (err) {
+    throw new CardRulesError(`${where}: FHIRPath does not compile: ${(err as Error).message}`);
+  }
+  return (resource) => {
+    const result = compiled(resource);
+    return result.length === 1 && result[0] === true;
+  };
+}
+
+function weeksOrDays(action: PlanDefinitionAction): number | undefined {
+  const d = action.timingDuration;
+  if (!d?.value) return undefined;
+  const unit = d.code ?? d.unit;
+  if (unit === 'wk') return d.value * 7;
+  if (unit === 'd') return d.value;
+  throw new CardRulesError(`action ${action.id}: timingDuration unit must be wk or d`);
+}
+
+/** Builds the compiled rules from the PlanDefinition resource (throws CardRulesError when incomplete). */
+export function compileCardRules(plan: PlanDefinition): CardRules {
+  const where = `PlanDefinition/${plan.id}`;
+  const actions = new Map((plan.action ?? []).map((a) => [a.id ?? '', a]));
+  const action = (id: string): PlanDefinitionAction => {
+    const found = actions.get(id);
+    if (!found) throw new CardRulesError(`${where}: action "${id}" is missing`);
+    return found;
+  };
+  const cite = Object.fromEntries((plan.relatedArtifact ?? []).map((r) => [r.label ?? '', r]));
+
+  const cards = {} as Record<CardKind, CardText>;
+  for (const kind of CARD_KINDS) {
+    const a = action(`card-${kind}`);
+    const indicator = a.extension?.find((e) => e.url === EXT_CARD_INDICATOR)?.valueCode;
+    if (indicator !== 'info' && indicator !== 'warning' && indicator !== 'critical') {
+      throw new CardRulesError(`${where}/card-${kind}: indicator extension must be info, warning or critical`);
+    }
+    if (!a.title || !a.description) throw new CardRulesError(`${where}/card-${kind}: title and description are required`);
+    const doc = a.documentation?.[0];
+    const label = doc?.label ?? 'ng158';
+    const url = doc?.url ?? cite[label]?.url;
+    if (!url) throw new CardRulesError(`${where}/card-${kind}: documentation url is required`);
+    cards[kind] = { kind, indicator, summary: a.title, lead: a.description, citation: { label: label.toUpperCase(), url } };
+  }
+
+  const chartRules: ChartRule[] = (plan.action ?? [])
+    .filter((a) => a.id?.startsWith('chart-'))
+    .map((a) => {
+      const linkId = a.extension?.find((e) => e.url === EXT_WELLS_CRITERION)?.valueString;
+      const resourceType = a.input?.[0]?.type;
+      if (!linkId) throw new CardRulesError(`${where}/${a.id}: wells-criterion extension is required`);
+      if (resourceType !== 'Condition' && resourceType !== 'Procedure') {
+        throw new CardRulesError(`${where}/${a.id}: input type must be Condition or Procedure`);
+      }
+      return {
+        id: a.id as string,
+        title: a.title ?? (a.id as string),
+        description: a.description ?? '',
+        linkId,
+        resourceType,
+        withinDays: weeksOrDays(a),
+        matches: compileCondition(a, `${where}/${a.id}`),
+      };
+    });
+
+  const contained = (plan.contained ?? []) as Resource[];
+  const activity = (id: string): ActivityDefinition => {
+    const found = contained.find((r) => r.resourceType === 'ActivityDefinition' && r.id === id) as ActivityDefinition | undefined;
+    if (!found?.code?.coding?.length) throw new CardRulesError(`${where}: contained ActivityDefinition "${id}" with a code is required`);
+    return found;
+  };
+  const reasons = contained.find((r) => r.resourceType === 'CodeSystem' && r.id === 'cds-override-reason') as CodeSystem | undefined;
+  if (!reasons?.url || !reasons.concept?.length) throw new CardRulesError(`${where}: contained CodeSystem cds-override-reason is required`);
+
+  return {
+    plan,
+    cards,
+    chartRules,
+    isDDimer: compileCondition(action('order-d-dimer'), `${where}/order-d-dimer`),
+    isLegVeinUltrasound: compileCondition(action('order-leg-vein-ultrasound'), `${where}/order-leg-vein-ultrasound`),
+    ultrasound: activity('leg-vein-ultrasound'),
+    dDimer: activity('d-dimer'),
+    overrideReasons: reasons.concept.map((c) => ({ system: reasons.url as string, code: c.code, display: c.display ?? c.code })),
+  };
+}
+
+/** The project root, from src/cds-hooks (ts-jest) or dist/src/cds-hooks (built). */
+function projectRoot(): string {
+  return path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+}
+
+/** Loads and compiles the card rules from `rootDir` (default: the project root). */
+export function loadCardRules(options: { rootDir?: string } = {}): CardRules {
+  const rootDir = options.rootDir ?? projectRoot();
+  const plan = JSON.parse(fs.readFileSync(path.join(rootDir, CARDS_FILE), 'utf8')) as PlanDefinition;
+  return compileCardRules(plan);
+}
+
+/** Fills {{name}} placeholders. */
+export function fillTemplate(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => (name in values ? String(values[name]) : `{{${name}}}`));
+}

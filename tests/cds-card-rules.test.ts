@@ -1,0 +1,83 @@
+import type { Resource } from 'fhir/r4';
+import { compileCardRules, loadCardRules, CardRulesError, fillTemplate } from '../src/cds-hooks/card-rules';
+
+const rules = loadCardRules();
+const rule = (id: string) => {
+  const found = rules.chartRules.find((r) => r.id === id);
+  if (!found) throw new Error(`no chart rule ${id}`);
+  return found;
+};
+const condition = (code: object, extra: object = {}) => ({ resourceType: 'Condition', code, ...extra }) as Resource;
+const order = (code: object) => ({ resourceType: 'ServiceRequest', status: 'draft', intent: 'order', code }) as Resource;
+const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
+
+describe('chart rules (PlanDefinition cds-calf-pain-cards)', () => {
+  const cancer = rule('chart-active-cancer');
+  const dvt = rule('chart-previous-dvt');
+  const surgery = rule('chart-recent-surgery');
+
+  it.each([
+    ['an ICD-10 C code', condition({ coding: [{ system: ICD10CM, code: 'C50.911' }] }), true],
+    ['a SNOMED malignant neoplastic disease code', condition({ coding: [{ system: 'http://snomed.info/sct', code: '363346000' }] }), true],
+    ['text naming a cancer', condition({ text: 'Carcinoma of prostate' }), true],
+    ['a resolved cancer', condition({ text: 'Breast cancer' }, { clinicalStatus: { coding: [{ code: 'resolved' }] } }), false],
+    ['a refuted cancer', condition({ text: 'Lymphoma' }, { verificationStatus: { coding: [{ code: 'refuted' }] } }), false],
+    ['hypertension', condition({ coding: [{ system: ICD10CM, code: 'I10', display: 'Essential hypertension' }] }), false],
+  ])('active cancer: %s', (_name, resource, expected) => {
+    expect(cancer.matches(resource)).toBe(expected);
+  });
+
+  it.each([
+    ['ICD-10 I82.4 (acute DVT of leg)', condition({ coding: [{ system: ICD10CM, code: 'I82.401' }] }), true],
+    ['ICD-10 Z86.718 history of venous thrombosis', condition({ coding: [{ system: ICD10CM, code: 'Z86.718' }] }), true],
+    ['a resolved DVT by SNOMED code', condition({ coding: [{ system: 'http://snomed.info/sct', code: '128053003' }] }, { clinicalStatus: { coding: [{ code: 'resolved' }] } }), true],
+    ['text "history of DVT"', condition({ text: 'History of DVT' }), true],
+    ['a code that only looks like I82.4', condition({ coding: [{ system: ICD10CM, code: 'I82X4' }] }), false],
+    ['a word containing dvt', condition({ text: 'advtreatment' }), false],
+  ])('previous DVT: %s', (_name, resource, expected) => {
+    expect(dvt.matches(resource)).toBe(expected);
+  });
+
+  it('recognises completed surgery and keeps its 12-week window from the data', () => {
+    expect(surgery.withinDays).toBe(84);
+    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Total knee replacement' } } as Resource)).toBe(true);
+    expect(surgery.matches({ resourceType: 'Procedure', status: 'not-done', code: { text: 'Appendicectomy' } } as Resource)).toBe(false);
+    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Influenza vaccination' } } as Resource)).toBe(false);
+  });
+});
+
+describe('order triggers', () => {
+  it('recognises D-dimer by both LOINC codes and by text', () => {
+    expect(rules.isDDimer(order({ coding: [{ system: 'http://loinc.org', code: '48065-7' }] }))).toBe(true);
+    expect(rules.isDDimer(order({ coding: [{ system: 'http://loinc.org', code: '48066-5' }] }))).toBe(true);
+    expect(rules.isDDimer(order({ text: 'D-Dimer, quantitative' }))).toBe(true);
+    expect(rules.isDDimer(order({ coding: [{ system: 'http://loinc.org', code: '2345-7', display: 'Glucose' }] }))).toBe(false);
+  });
+
+  it('recognises leg-vein ultrasound by LOINC, CPT and text, not other imaging', () => {
+    expect(rules.isLegVeinUltrasound(order({ coding: [{ system: 'http://loinc.org', code: '39432-0' }] }))).toBe(true);
+    expect(rules.isLegVeinUltrasound(order({ coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '93971' }] }))).toBe(true);
+    expect(rules.isLegVeinUltrasound(order({ text: 'Duplex ultrasound of left leg veins' }))).toBe(true);
+    expect(rules.isLegVeinUltrasound(order({ text: 'Chest X-ray' }))).toBe(false);
+    expect(rules.isLegVeinUltrasound(order({ text: 'Ultrasound abdomen' }))).toBe(false);
+  });
+
+  it('the suggested orders carry the verified codes', () => {
+    expect(rules.ultrasound.code?.coding?.[0]).toMatchObject({ system: 'http://loinc.org', code: '30881-7' });
+    expect(rules.dDimer.code?.coding?.[0]).toMatchObject({ system: 'http://loinc.org', code: '48065-7' });
+  });
+});
+
+describe('card texts', () => {
+  it('every summary template stays under 140 characters with realistic values', () => {
+    for (const text of Object.values(rules.cards)) {
+      const filled = fillTemplate(text.summary, { score: -2, flags: 'sudden breathlessness, chest pain, coughing blood', count: 6, days: 14 });
+      expect(filled.length).toBeLessThan(140);
+    }
+  });
+
+  it('refuses a PlanDefinition that lacks a card', () => {
+    const plan = { ...rules.plan, action: rules.plan.action?.filter((a) => a.id !== 'card-dvt-likely') };
+    expect(() => compileCardRules(plan)).toThrow(CardRulesError);
+  });
+});
