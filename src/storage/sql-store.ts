@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4';
+import { badRequest, conflict, gone, notFound, preconditionFailed } from '../fhir/outcome';
+import {
+  checkPaging,
+  checkResourceId,
+  checkResourceType,
+  indexRows,
+  isoInstant,
+  normaliseInstant,
+  normaliseVersion,
+  rowToResource,
+  searchOrder,
+  searchWhere,
+  Sql,
+  sql,
+  toCount,
+  type IndexRow,
+  type SqlSession,
+} from './sql-common';
+import type { FeedbackRecord, Indexer, IssuedCard, SearchRequest, SearchResult, Store } from './store';
+
+/**
+ * How a SQL store reaches its database. The SQLite and PostgreSQL stores differ only here (and in
+ * their DDL); everything a Store does is written once, below, against a SqlSession.
+ */
+export interface SqlRunner {
+  /** Runs fn outside an explicit transaction: each statement is atomic and sees committed data. */
+  autocommit<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** Runs fn in a write transaction, serialised with every other one; rollback when fn throws. */
+  transaction<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface SqlStoreOptions {
+  indexer: Indexer;
+  /** Clock for meta.lastUpdated and jti expiry; defaults to the system clock. */
+  now?: () => Date;
+}
+
+/** Runs queued tasks one after the other; a failed task does not stop the ones after it. */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(() => task());
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** A runner bound to one session already inside a transaction: operations on it run one at a time. */
+function sessionRunner(session: SqlSession): SqlRunner {
+  const queue = new SerialQueue();
+  return {
+    autocommit: (fn) => queue.run(() => fn(session)),
+    transaction: (fn) => queue.run(() => fn(session)),
+    close: async () => {
+      throw new Error('close() is not available inside a transaction');
+    },
+  };
+}
+
+interface CurrentRow {
+  version_id: number;
+  deleted: unknown;
+  content: unknown;
+}
+
+/** Purge expired jti rows on every n-th recordJti call, so the table stays bounded without a timer. */
+const JTI_PURGE_EVERY = 100;
+
+export function createSqlStore(runner: SqlRunner, options: SqlStoreOptions): Store {
+  return new SqlStore(runner, options.indexer, options.now ?? (() => new Date()), false);
+}
+
+class SqlStore implements Store {
+  private jtiCalls = 0;
+
+  constructor(
+    private readonly runner: SqlRunner,
+    private readonly indexer: Indexer,
+    private readonly now: () => Date,
+    private readonly inTransaction: boolean,
+  ) {}
+
+  // --- resources ---------------------------------------------------------------------------
+
+  async create<T extends Resource>(resource: T): Promise<T> {
+    const resourceType = checkResourceType(resource?.resourceType);
+    const id = resource.id === undefined ? randomUUID() : checkResourceId(resource.id);
+    return this.runner.transaction(async (s) => {
+      if (await this.current(s, resourceType, id)) throw conflict(`${resourceType}/${id} already exists`);
+      return this.writeVersion(s, resource, resourceType, id, 1, false);
+    });
+  }
+
+  async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
+    checkResourceType(resourceType);
+    return this.runner.autocommit(async (s) => {
+      const row = await this.current(s, resourceType, id);
+      if (!row) throw notFound(`${resourceType}/${id} not found`);
+      if (isTrue(row.deleted)) throw gone(`${resourceType}/${id} has been deleted`);
+      return rowToResource<T>(row.content);
+    });
+  }
+
+  async vread<T extends Resource>(resourceType: T['resourceType'], id: string, versionId: string): Promise<T> {
+    checkResourceType(resourceType);
+    const version = normaliseVersion(String(versionId));
+    if (!/^[1-9]\d{0,8}$/.test(version)) throw notFound(`${resourceType}/${id} has no version "${versionId}"`);
+    return this.runner.autocommit(async (s) => {
+      const rows = await s.query<{ content: unknown }>(
+        sql`SELECT content FROM resource_history WHERE resource_type = ${resourceType} AND id = ${id} AND version_id = ${Number(version)}`,
+      );
+      if (rows.length === 0) throw notFound(`${resourceType}/${id} has no version "${versionId}"`);
+      return rowToResource<T>(rows[0].content);
+    });
+  }
+
+  async update<T extends Resource>(resource: T, options: { ifMatch?: string; mustExist?: boolean } = {}): Promise<T> {
+    const resourceType = checkResourceType(resource?.resourceType);
+    if (resource.id === undefined || resource.id === '') throw badRequest('Resource id is required for update', 'id');
+    const id = checkResourceId(resource.id);
+    return this.runner.transaction(async (s) => {
+      const row = await this.current(s, resourceType, id);
+      if (!row && options.mustExist) throw notFound(`${resourceType}/${id} not found`);
+      if (options.ifMatch !== undefined) {
+        const expected = normaliseVersion(options.ifMatch);
+        if (!row || String(row.version_id) !== expected) {
+          throw preconditionFailed(
+            `${resourceType}/${id} is at version ${row ? row.version_id : '(none)'}, not ${expected}`,
+          );
+        }
+      }
+      return this.writeVersion(s, resource, resourceType, id, row ? row.version_id + 1 : 1, Boolean(row));
+    });
+  }
+
+  async history(resourceType: string, id: string, options: { count?: number; offset?: number } = {}): Promise<SearchResult> {
+    checkResourceType(resourceType);
+    const paging = checkPaging(options.count, options.offset);
+    return this.runner.autocommit(async (s) => {
+      const counted = await s.query<{ total: unknown }>(
+        sql`SELECT COUNT(*) AS total FROM resource_history WHERE resource_type = ${resourceType} AND id = ${id}`,
+      );
+      const total = toCount(counted[0].total);
+      if (total === 0) throw notFound(`${resourceType}/${id} not found`);
+      const rows = await s.query<{ content: unknown }>(
+        sql`SELECT content FROM resource_history WHERE resource_type = ${resourceType} AND id = ${id}
+            ORDER BY version_id DESC LIMIT ${paging.limit} OFFSET ${paging.offset}`,
+      );
+      return { resources: rows.map((r) => rowToResource(r.content)), total };
+    });
+  }
+
+  async search(request: SearchRequest): Promise<SearchResult> {
+    const where = searchWhere(request);
+    const order = searchOrder(request.resourceType, request.sort ?? []);
+    const paging = checkPaging(request.count, request.offset);
+    return this.runner.autocommit(async (s) => {
+      const counted = await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resources r WHERE ${where}`);
+      const total = toCount(counted[0].total);
+      if (total === 0 || paging.limit === 0 || paging.offset >= total) return { resources: [], total };
+      const rows = await s.query<{ content: unknown }>(
+        sql`SELECT r.content FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${paging.limit} OFFSET ${paging.offset}`,
+      );
+      return { resources: rows.map((r) => rowToResource(r.content)), total };
+    });
+  }
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return fn(this);
+    return this.runner.transaction((s) => fn(new SqlStore(sessionRunner(s), this.indexer, this.now, true)));
+  }
+
+  // --- non-FHIR state ----------------------------------------------------------------------
+
+  async recordJti(issuer: string, jti: string, expiresAt: Date): Promise<boolean> {
+    const now = isoInstant(this.now());
+    const expires = isoInstant(expiresAt);
+    const purge = ++this.jtiCalls % JTI_PURGE_EVERY === 0;
+    return this.runner.autocommit(async (s) => {
+      if (purge) await s.execute(sql`DELETE FROM jti WHERE expires_at <= ${now}`);
+      // One statement, so it is atomic across processes: inserted, or revived when the old one expired.
+      const changed = await s.execute(
+        sql`INSERT INTO jti (issuer, jti, expires_at) VALUES (${issuer}, ${jti}, ${expires})
+            ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE jti.expires_at <= ${now}`,
+      );
+      return changed > 0;
+    });
+  }
+
+  async recordCards(cards: IssuedCard[]): Promise<void> {
+    if (cards.length === 0) return;
+    const values = Sql.join(
+      cards.map((c) => sql`(${c.uuid}, ${c.serviceId}, ${c.kind}, ${normaliseInstant(c.issuedAt) ?? c.issuedAt})`),
+      sql`, `,
+    );
+    await this.runner.autocommit((s) =>
+      s.execute(sql`INSERT INTO issued_cards (uuid, service_id, kind, issued_at) VALUES ${values} ON CONFLICT (uuid) DO NOTHING`),
+    );
+  }
+
+  async cardKind(uuid: string): Promise<string | undefined> {
+    return this.runner.autocommit(async (s) => {
+      const rows = await s.query<{ kind: string }>(sql`SELECT kind FROM issued_cards WHERE uuid = ${uuid}`);
+      return rows[0]?.kind;
+    });
+  }
+
+  async addFeedback(entry: FeedbackRecord): Promise<void> {
+    const payload: Partial<FeedbackRecord> = { outcomeTimestamp: entry.outcomeTimestamp };
+    if (entry.acceptedSuggestions !== undefined) payload.acceptedSuggestions = entry.acceptedSuggestions;
+    if (entry.overrideReason !== undefined) payload.overrideReason = entry.overrideReason;
+    const receivedAt = entry.receivedAt ?? isoInstant(this.now());
+    await this.runner.autocommit((s) =>
+      s.execute(
+        sql`INSERT INTO feedback (service_id, card, outcome, payload, card_kind, received_at)
+            VALUES (${entry.serviceId}, ${entry.card}, ${entry.outcome}, ${JSON.stringify(payload)},
+                    COALESCE(${entry.cardKind ?? null}, (SELECT kind FROM issued_cards WHERE uuid = ${entry.card})),
+                    ${receivedAt})`,
+      ),
+    );
+  }
+
+  async listFeedback(serviceId?: string): Promise<FeedbackRecord[]> {
+    const filter = serviceId === undefined ? sql`` : sql`WHERE service_id = ${serviceId}`;
+    return this.runner.autocommit(async (s) => {
+      const rows = await s.query<FeedbackRow>(
+        sql`SELECT service_id, card, outcome, payload, card_kind, received_at FROM feedback ${filter} ORDER BY seq`,
+      );
+      return rows.map(rowToFeedback);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.runner.close();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private async current(s: SqlSession, resourceType: string, id: string): Promise<CurrentRow | undefined> {
+    const rows = await s.query<CurrentRow>(
+      sql`SELECT version_id, deleted, content FROM resources WHERE resource_type = ${resourceType} AND id = ${id}`,
+    );
+    return rows[0];
+  }
+
+  /** Writes version `version` as the current one, appends it to history and replaces its index rows. */
+  private async writeVersion<T extends Resource>(
+    s: SqlSession,
+    resource: T,
+    resourceType: string,
+    id: string,
+    version: number,
+    exists: boolean,
+  ): Promise<T> {
+    const lastUpdated = isoInstant(this.now());
+    const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(version), lastUpdated } };
+    const content = JSON.stringify(stored);
+    const rows = indexRows(this.indexer(JSON.parse(content) as Resource), lastUpdated);
+
+    if (exists) {
+      await s.execute(
+        sql`UPDATE resources SET version_id = ${version}, last_updated = ${lastUpdated}, deleted = FALSE, content = ${content}
+            WHERE resource_type = ${resourceType} AND id = ${id}`,
+      );
+    } else {
+      await s.execute(
+        sql`INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
+            VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE, ${content})`,
+      );
+    }
+    await s.execute(
+      sql`INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
+          VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE, ${content})`,
+    );
+    await s.execute(sql`DELETE FROM search_index WHERE resource_type = ${resourceType} AND id = ${id}`);
+    await insertIndexRows(s, resourceType, id, rows);
+    return JSON.parse(content) as T;
+  }
+}
+
+const INDEX_ROWS_PER_STATEMENT = 100;
+
+async function insertIndexRows(s: SqlSession, resourceType: string, id: string, rows: IndexRow[]): Promise<void> {
+  for (let start = 0; start < rows.length; start += INDEX_ROWS_PER_STATEMENT) {
+    const values = Sql.join(
+      rows
+        .slice(start, start + INDEX_ROWS_PER_STATEMENT)
+        .map((r) => sql`(${resourceType}, ${id}, ${r.param}, ${r.value}, ${r.lo}, ${r.hi})`),
+      sql`, `,
+    );
+    await s.execute(sql`INSERT INTO search_index (resource_type, id, param, value, lo, hi) VALUES ${values}`);
+  }
+}
+
+interface FeedbackRow {
+  service_id: string;
+  card: string;
+  outcome: FeedbackRecord['outcome'];
+  payload: unknown;
+  card_kind: string | null;
+  received_at: string;
+}
+
+function rowToFeedback(row: FeedbackRow): FeedbackRecord {
+  const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Partial<FeedbackRecord>;
+  const record: FeedbackRecord = {
+    serviceId: row.service_id,
+    card: row.card,
+    outcome: row.outcome,
+    outcomeTimestamp: payload.outcomeTimestamp ?? '',
+    receivedAt: row.received_at,
+  };
+  if (payload.acceptedSuggestions !== undefined) record.acceptedSuggestions = payload.acceptedSuggestions;
+  if (payload.overrideReason !== undefined) record.overrideReason = payload.overrideReason;
+  if (row.card_kind !== null) record.cardKind = row.card_kind;
+  return record;
+}
+
+/** SQLite booleans are 0/1, PostgreSQL's true/false. */
+function isTrue(value: unknown): boolean {
+  return value === true || value === 1;
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  createMigrationsTable,
+  isoInstant,
+  pendingMigrations,
+  recordMigration,
+  selectAppliedMigrations,
+  type Sql,
+  type SqlSession,
+  type SqlValue,
+} from '../sql-common';
+import { createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
+import type { Indexer, Store } from '../store';
+import { sqliteMigrations } from './migrations';
+
+export interface SqliteStoreOptions {
+  /** ':memory:' or an absolute path; the parent directory is created when missing. */
+  filename: string;
+  indexer: Indexer;
+  /** Clock for meta.lastUpdated and jti expiry; defaults to the system clock. */
+  now?: () => Date;
+}
+
+/** Statements are compiled once and reused; the bound keeps ad-hoc search shapes from growing it forever. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Embedded store on one better-sqlite3 connection. Every operation, reads included, goes through
+ * one queue: on a single connection a statement issued while a transaction is open would join
+ * that transaction (and see or lose its uncommitted writes). The queue is held only while a
+ * transaction's callback runs; plain reads and writes are synchronous underneath.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const { filename } = options;
+  if (filename !== ':memory:') {
+    if (!path.isAbsolute(filename)) throw new Error(`SQLite filename must be absolute or ':memory:' (got "${filename}")`);
+    fs.mkdirSync(path.dirname(filename), { recursive: true });
+  }
+  const now = options.now ?? (() => new Date());
+  const db = new Database(filename);
+  const statements = new StatementCache(db);
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrateNow(db, statements, isoInstant(now()));
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const session = createSession(statements);
+  const queue = new SerialQueue();
+  let closed = false;
+
+  const inTransaction = async <T>(fn: (s: SqlSession) => Promise<T>): Promise<T> => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await fn(session);
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+
+  const runner: SqlRunner = {
+    autocommit: (fn) => queue.run(() => (closed ? Promise.reject(closedError()) : fn(session))),
+    transaction: (fn) => queue.run(() => (closed ? Promise.reject(closedError()) : inTransaction(fn))),
+    close: () =>
+      queue.run(async () => {
+        if (closed) return;
+        closed = true;
+        db.close();
+      }),
+  };
+
+  return createSqlStore(runner, { indexer: options.indexer, now });
+}
+
+function closedError(): Error {
+  return new Error('The store has been closed');
+}
+
+/**
+ * Applies pending migrations synchronously, so a broken database fails at open. BEGIN IMMEDIATE
+ * keeps two processes opening the same file from migrating at once.
+ */
+function migrateNow(db: Database.Database, statements: StatementCache, appliedAt: string): void {
+  db.transaction(() => {
+    statements.run(createMigrationsTable);
+    const applied = statements.all<{ version: number }>(selectAppliedMigrations).map((r) => r.version);
+    for (const migration of pendingMigrations(sqliteMigrations, applied)) {
+      for (const statement of migration.statements) db.exec(statement.render(() => '?').text);
+      statements.run(recordMigration(migration, appliedAt));
+    }
+  }).immediate();
+}
+
+/** Statements are compiled once and reused (least recently used evicted past STATEMENT_CACHE_SIZE). */
+class StatementCache {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  all<R>(statement: Sql): R[] {
+    const { stmt, values } = this.prepare(statement);
+    return stmt.all(...values) as R[];
+  }
+
+  run(statement: Sql): number {
+    const { stmt, values } = this.prepare(statement);
+    return stmt.run(...values).changes;
+  }
+
+  private prepare(statement: Sql): { stmt: Database.Statement; values: SqlValue[] } {
+    const { text, values } = statement.render(() => '?');
+    let stmt = this.statements.get(text);
+    if (stmt) {
+      this.statements.delete(text);
+    } else {
+      stmt = this.db.prepare(text);
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value as string);
+    }
+    this.statements.set(text, stmt);
+    return { stmt, values };
+  }
+}
+
+function createSession(statements: StatementCache): SqlSession {
+  return {
+    query: async <R>(statement: Sql) => statements.all<R>(statement),
+    execute: async (statement: Sql) => statements.run(statement),
+  };
+}
