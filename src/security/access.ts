@@ -1,5 +1,7 @@
-import type { Resource } from 'fhir/r4';
+import type { Reference, Resource } from 'fhir/r4';
+import { forbidden } from '../fhir/outcome';
 import type { SearchCriterion } from '../storage/store';
+import { parseScope, type ResourceScope } from './scopes';
 
 /**
  * Who is calling the FHIR API, established by the authentication middleware from a bearer JWT
@@ -18,15 +20,92 @@ export interface AccessContext {
 /** SMART v2 interactions: c create, r read/vread/history-instance, u update, d delete, s search. */
 export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 
+/** Resource types anyone may read and search, token or not (the Questionnaire is published, not patient data). */
+export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire']);
+
+/**
+ * Where each resource type points at its patient, for the patient compartment. Mirrors the R4
+ * `patient` search parameter of each type, so that checkAccess (one resource) and
+ * compartmentCriterion (a search on `patient`) agree.
+ *
+ * Provenance: R4 puts it in the compartment through `target` references to a Patient
+ * (search parameter `patient` = Provenance.target.where(resolve() is Patient)). A Provenance whose
+ * targets are only a RiskAssessment is therefore outside every patient compartment and reachable with
+ * user/system scopes only: we cannot resolve its target here without a store round-trip, and
+ * guessing would leak another patient's audit trail.
+ */
+const PATIENT_REFERENCES: Record<string, (r: Resource) => (Reference | undefined)[]> = {
+  QuestionnaireResponse: (r) => [(r as { subject?: Reference }).subject],
+  RiskAssessment: (r) => [(r as { subject?: Reference }).subject],
+  Provenance: (r) => (r as { target?: Reference[] }).target ?? [],
+  Observation: (r) => [(r as { subject?: Reference }).subject],
+  Condition: (r) => [(r as { subject?: Reference }).subject],
+  Encounter: (r) => [(r as { subject?: Reference }).subject],
+  ServiceRequest: (r) => [(r as { subject?: Reference }).subject],
+  MedicationRequest: (r) => [(r as { subject?: Reference }).subject],
+};
+
+const NO_MATCH = '#none';
+
+function grantingScopes(ctx: AccessContext, interaction: Interaction, resourceType: string): ResourceScope[] {
+  return ctx.scopes
+    .map(parseScope)
+    .filter(
+      (s): s is ResourceScope =>
+        s !== undefined && (s.resourceType === '*' || s.resourceType === resourceType) && s.interactions.has(interaction),
+    );
+}
+
+/** True when resource belongs to the compartment of Patient/patientId. */
+export function inPatientCompartment(patientId: string, resource: Resource): boolean {
+  if (resource.resourceType === 'Patient') return resource.id === patientId;
+  const refs = PATIENT_REFERENCES[resource.resourceType];
+  if (!refs) return false;
+  const wanted = `Patient/${patientId}`;
+  return refs(resource).some((ref) => typeof ref?.reference === 'string' && relative(ref.reference) === wanted);
+}
+
+/** `http://host/fhir/Patient/1` and `Patient/1/_history/2` both -> `Patient/1`. */
+function relative(reference: string): string {
+  const m = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
+  return m ? m[1] : reference;
+}
+
 /**
  * Throws OperationOutcomeError 403 when ctx lacks a scope for interaction on resourceType, or when a
  * patient-level ctx touches a resource outside its patient compartment (resource given for c/r/u).
+ *
+ * A user/ or system/ scope grants the interaction on every resource of the type (this service has no
+ * per-user access lists). A patient/ scope grants it only inside the compartment of ctx.patient; a
+ * patient/ scope without a `patient` claim grants nothing. For search and history, pair this with
+ * compartmentCriterion. For update, call it for the stored resource and for the new one, so a
+ * resource can be neither taken from nor moved into another patient's compartment.
  */
-export function checkAccess(_ctx: AccessContext | undefined, _interaction: Interaction, _resourceType: string, _resource?: Resource): void {
-  // Implemented by the security work (issue: authenticate CDS clients and API callers).
+export function checkAccess(ctx: AccessContext | undefined, interaction: Interaction, resourceType: string, resource?: Resource): void {
+  if (!ctx) return;
+  if (PUBLIC_READ_TYPES.has(resourceType) && (interaction === 'r' || interaction === 's')) return;
+  if (resource && resource.resourceType !== resourceType) throw forbidden('Resource type does not match the request');
+
+  const scopes = grantingScopes(ctx, interaction, resourceType);
+  if (scopes.some((s) => s.level !== 'patient')) return;
+  if (!scopes.length || !ctx.patient) throw forbidden(`Token has no scope for ${resourceType}.${interaction}`);
+  if (resource && !inPatientCompartment(ctx.patient, resource)) throw forbidden('Resource is outside the patient compartment of the token');
 }
 
-/** For searches by a patient-level ctx: the criterion restricting results to its patient. */
-export function compartmentCriterion(_ctx: AccessContext | undefined, _resourceType: string): SearchCriterion | undefined {
-  return undefined;
+/**
+ * For searches by a patient-level ctx: the criterion restricting results to its patient. Undefined
+ * when no restriction applies (auth off, public type, or a user/system scope grants the search).
+ * Callers still call checkAccess(ctx, 's', type) first; this only narrows what it allowed.
+ */
+export function compartmentCriterion(ctx: AccessContext | undefined, resourceType: string): SearchCriterion | undefined {
+  if (!ctx) return undefined;
+  if (PUBLIC_READ_TYPES.has(resourceType)) return undefined;
+  const scopes = grantingScopes(ctx, 's', resourceType);
+  if (scopes.some((s) => s.level !== 'patient')) return undefined;
+  // Nothing may match (checkAccess refuses these cases first; fail closed if it was skipped):
+  // `#` never occurs in a FHIR id.
+  const patient = ctx.patient ?? NO_MATCH;
+  if (resourceType === 'Patient') return { param: '_id', kind: 'exact', values: [patient] };
+  if (!PATIENT_REFERENCES[resourceType]) return { param: '_id', kind: 'exact', values: [NO_MATCH] };
+  return { param: 'patient', kind: 'exact', values: [`Patient/${patient}`] };
 }
