@@ -1,0 +1,68 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import { randomUUID } from 'node:crypto';
+import type { AppDeps } from './deps';
+import { loadCatalog, type Catalog } from './fhir/catalog';
+import { createFhirRouter } from './fhir/routes';
+import { fhirErrorHandler } from './fhir/http';
+import { notFound } from './fhir/outcome';
+import { createResponseService } from './fhir/questionnaire-responses';
+import { createSchemaValidator, type SchemaValidator } from './fhir/schema-validator';
+import packageJson from '../package.json';
+
+let schemaValidator: SchemaValidator | undefined;
+/** Compiling the R4 schema validators takes about a second: once per process, shared by every app. */
+function sharedSchemaValidator(): SchemaValidator {
+  schemaValidator ??= createSchemaValidator();
+  return schemaValidator;
+}
+
+export interface AppOptions {
+  /** Bundled Questionnaires, rules and terminology; loaded from the project folders by default. */
+  catalog?: Catalog;
+}
+
+/** Builds the Express app from its dependencies; does not listen (server.ts does). */
+export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
+  const catalog = options.catalog ?? loadCatalog();
+  const responses = createResponseService({
+    store: deps.store,
+    evaluator: deps.evaluator,
+    catalog,
+    schema: sharedSchemaValidator(),
+    now: deps.now,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && /^[A-Za-z0-9\-_.]{1,128}$/.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Never log credentials: EHR tokens and access tokens stay out of the logs.
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    }),
+  );
+
+  // SECURITY: hardening middleware (helmet, rate limits) goes here.
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  // SECURITY: FHIR API authentication middleware goes here (sets res.locals.access).
+  app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
+
+  // CDS-HOOKS: the CDS Hooks router is mounted here.
+
+  app.use((_req, _res, next) => next(notFound('No such endpoint. The FHIR API is at /fhir, CDS Hooks discovery at /cds-services.')));
+  app.use(fhirErrorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Questionnaire, Resource, ValueSet } from 'fhir/r4';
+import type { Store } from '../storage/store';
+
+/**
+ * The resources the service ships as data: questionnaires/ (the Questionnaires portals render) and
+ * fhir-resources/ (rules, terminology, the service's Device). Read once at start-up.
+ */
+export interface Catalog {
+  questionnaires: Questionnaire[];
+  valueSets: ValueSet[];
+  /** Everything, for seeding the store (read/search over the FHIR API). */
+  resources: Resource[];
+}
+
+/** The project root: two levels above this file in src/, three in dist/src/. */
+export function projectRoot(): string {
+  const up = __dirname.split(path.sep).includes('dist') ? ['..', '..', '..'] : ['..', '..'];
+  return path.resolve(__dirname, ...up);
+}
+
+function readJsonDir(dir: string): Resource[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const resource = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Resource;
+      if (!resource.resourceType || !resource.id) throw new Error(`${path.join(dir, f)}: a resource with resourceType and id is required`);
+      return resource;
+    });
+}
+
+export function loadCatalog(rootDir = projectRoot()): Catalog {
+  const questionnaireFiles = readJsonDir(path.join(rootDir, 'questionnaires'));
+  const resources = [...questionnaireFiles, ...readJsonDir(path.join(rootDir, 'fhir-resources'))];
+  return {
+    questionnaires: resources.filter((r): r is Questionnaire => r.resourceType === 'Questionnaire'),
+    valueSets: resources.filter((r): r is ValueSet => r.resourceType === 'ValueSet'),
+    resources,
+  };
+}
+
+function withoutMeta(resource: Resource): string {
+  const { meta: _meta, ...rest } = resource;
+  return JSON.stringify(rest);
+}
+
+/** Stores each catalog resource, writing a new version only when its content changed. */
+export async function seedStore(store: Store, catalog: Catalog): Promise<void> {
+  for (const resource of catalog.resources) {
+    let current: Resource | undefined;
+    try {
+      current = await store.read(resource.resourceType, resource.id!);
+    } catch {
+      current = undefined;
+    }
+    if (!current || withoutMeta(current) !== withoutMeta(resource)) await store.update(resource);
+  }
+}

@@ -1,0 +1,120 @@
+import type { Parameters, Questionnaire, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
+import type { Evaluator } from '../evaluation/types';
+import type { Store } from '../storage/store';
+import { isProblem, resolveQuestionnaire } from '../questionnaire/resolve';
+import { validateResponse } from '../questionnaire/validate-response';
+import type { SchemaValidator } from './schema-validator';
+import type { Catalog } from './catalog';
+import { badRequest, unprocessable, type Problem } from './outcome';
+
+/**
+ * What happens to a QuestionnaireResponse: validation (FHIR schema, then against its Questionnaire),
+ * evaluation into a RiskAssessment, and storage of response + assessment + Provenance in one
+ * transaction. Free of HTTP: routes translate.
+ */
+export interface ResponseServiceDeps {
+  store: Store;
+  evaluator: Evaluator;
+  catalog: Catalog;
+  schema: SchemaValidator;
+  now: () => Date;
+}
+
+export interface StoredAssessment {
+  response: QuestionnaireResponse;
+  riskAssessment: RiskAssessment;
+}
+
+function requireResourceType<T extends Resource>(body: unknown, resourceType: T['resourceType']): T {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`The body must be a ${resourceType} resource (a JSON object)`);
+  const actual = (body as { resourceType?: unknown }).resourceType;
+  if (actual !== resourceType) {
+    throw badRequest(`Expected resourceType ${resourceType}, got ${typeof actual === 'string' ? JSON.stringify(actual).slice(0, 80) : 'none'}`, 'resourceType');
+  }
+  return body as T;
+}
+
+export function createResponseService(deps: ResponseServiceDeps) {
+  const { store, evaluator, catalog, schema, now } = deps;
+
+  /** Every problem with the response, or its Questionnaire. Throws 400/422 listing them all. */
+  function validate(body: unknown, options: { requireSubject: boolean }): { response: QuestionnaireResponse; questionnaire: Questionnaire } {
+    const response = requireResourceType<QuestionnaireResponse>(body, 'QuestionnaireResponse');
+    const structural = schema.validate(response);
+    // Past a structural failure the content cannot be walked safely: report what the schema found.
+    if (structural.length) throw unprocessable(structural);
+
+    const problems: Problem[] = [];
+    const questionnaire = resolveQuestionnaire(response.questionnaire, catalog.questionnaires);
+    if (isProblem(questionnaire)) throw unprocessable([questionnaire]);
+    problems.push(...validateResponse(response, questionnaire, { valueSets: catalog.valueSets }));
+    if (options.requireSubject && !response.subject?.reference) {
+      problems.push({ expression: 'QuestionnaireResponse.subject', code: 'required', message: 'QuestionnaireResponse.subject (a reference to the patient) is required to store a response and its RiskAssessment' });
+    }
+    if (problems.some((p) => (p.severity ?? 'error') === 'error' || p.severity === 'fatal')) throw unprocessable(problems);
+    return { response, questionnaire };
+  }
+
+  function assess(response: QuestionnaireResponse): RiskAssessment {
+    const { riskAssessment } = evaluator.evaluate(response, { now: now() });
+    // A response recorded in error must not leave an assessment that looks valid.
+    if (response.status === 'entered-in-error') riskAssessment.status = 'entered-in-error';
+    return riskAssessment;
+  }
+
+  async function findAssessment(tx: Store, responseId: string): Promise<RiskAssessment | undefined> {
+    const found = await tx.search({
+      resourceType: 'RiskAssessment',
+      criteria: [{ param: 'basis', kind: 'exact', values: [`QuestionnaireResponse/${responseId}`] }],
+      sort: [{ param: '_lastUpdated', descending: true }],
+      count: 1,
+      offset: 0,
+    });
+    return found.resources[0] as RiskAssessment | undefined;
+  }
+
+  async function record(tx: Store, response: QuestionnaireResponse, previous?: RiskAssessment): Promise<RiskAssessment> {
+    const assessment = assess(response);
+    const riskAssessment = previous ? await tx.update({ ...assessment, id: previous.id }) : await tx.create(assessment);
+    await tx.create(evaluator.provenance(riskAssessment, response, now()));
+    return riskAssessment;
+  }
+
+  return {
+    validate,
+
+    /** $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it. */
+    evaluate(body: unknown): RiskAssessment {
+      let candidate = body;
+      if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
+        const parameter = (body as Parameters).parameter?.find((p) => p.name === 'questionnaire-response');
+        if (!parameter?.resource) throw badRequest('Parameters must contain a "questionnaire-response" parameter with a resource', 'Parameters.parameter');
+        candidate = parameter.resource;
+      }
+      const { response } = validate(candidate, { requireSubject: false });
+      return assess(response);
+    },
+
+    async create(body: unknown): Promise<StoredAssessment> {
+      const { response } = validate(body, { requireSubject: true });
+      // The server assigns ids on create (FHIR create semantics).
+      const { id: _ignored, meta: _meta, ...content } = response;
+      return store.transaction(async (tx) => {
+        const stored = await tx.create<QuestionnaireResponse>(content as QuestionnaireResponse);
+        return { response: stored, riskAssessment: await record(tx, stored) };
+      });
+    },
+
+    async update(id: string, body: unknown, ifMatch?: string): Promise<StoredAssessment> {
+      const { response } = validate(body, { requireSubject: true });
+      if (response.id !== id) throw badRequest(`The resource id (${response.id ?? 'missing'}) must match the id in the URL (${id})`, 'QuestionnaireResponse.id');
+      return store.transaction(async (tx) => {
+        const { meta: _meta, ...content } = response;
+        const stored = await tx.update<QuestionnaireResponse>(content as QuestionnaireResponse, { ifMatch, mustExist: true });
+        return { response: stored, riskAssessment: await record(tx, stored, await findAssessment(tx, id)) };
+      });
+    },
+  };
+}
+
+export type ResponseService = ReturnType<typeof createResponseService>;

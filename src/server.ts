@@ -1,0 +1,55 @@
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config/config';
+import { createApp } from './app';
+import { loadEvaluator } from './evaluation/engine';
+import { indexResource } from './fhir/search-parameters';
+import { loadCatalog, seedStore } from './fhir/catalog';
+import { openStore } from './storage/open-store';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel, redact: ['authorization', '*.authorization', 'access_token', '*.access_token'] });
+  if (config.auth.mode === 'off') {
+    logger.warn('AUTH_MODE=off: EVERY REQUEST IS TRUSTED WITHOUT AUTHENTICATION. Use this for local development only, never with patient data.');
+  }
+
+  const store = await openStore(config.databaseUrl, indexResource);
+  const catalog = loadCatalog();
+  await seedStore(store, catalog);
+  const evaluator = loadEvaluator();
+  const app = createApp({ config, store, evaluator, logger, now: () => new Date() }, { catalog });
+
+  const server = app.listen(config.port, () => {
+    logger.info({ port: config.port, baseUrl: config.baseUrl, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'calf-pain CDS service listening');
+  });
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    server.close(() => {
+      store.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`Failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
