@@ -1,4 +1,4 @@
-import type { Resource, RiskAssessment } from 'fhir/r4';
+import type { QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
 import { expectValidR4, validateR4 } from './r4-validator';
 
 const minimal: RiskAssessment = {
@@ -36,6 +36,20 @@ describe('the independent R4 validator used on every emitted resource', () => {
   test('rejects a malformed dateTime', () => {
     const bad: RiskAssessment = { ...minimal, occurrenceDateTime: '2024-13-45' };
     expect(validateR4(bad).join('\n')).toMatch(/dateTime/);
+  });
+
+  test('rejects a status outside its required ValueSet, which the structural check alone lets through', () => {
+    const bad = { ...minimal, status: 'done' } as unknown as RiskAssessment;
+    expect(validateR4(bad).join('\n')).toMatch(/'done' is not in the required ValueSet .*observation-status/);
+  });
+
+  test('checks required bindings inside nested backbone elements and data types', () => {
+    const bad: QuestionnaireResponse = {
+      resourceType: 'QuestionnaireResponse',
+      status: 'completed',
+      item: [{ linkId: 'a', item: [{ linkId: 'b', answer: [{ valueQuantity: { value: 3, comparator: '~' as '<' } }] }] }],
+    };
+    expect(validateR4(bad).join('\n')).toMatch(/item\[0\]\.item\[0\]\.answer\[0\]\.valueQuantity\.comparator: '~'/);
   });
 
   test('accepts a prediction without any probability, which R4 makes optional', () => {
