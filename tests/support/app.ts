@@ -1,0 +1,34 @@
+import pino from 'pino';
+import type { Express } from 'express';
+import { createApp } from '../../src/app';
+import { testConfig, type Config } from '../../src/config/config';
+import type { AppDeps } from '../../src/deps';
+import { loadEvaluator } from '../../src/evaluation/engine';
+import type { Evaluator } from '../../src/evaluation/types';
+import { loadCatalog, seedStore, type Catalog } from '../../src/fhir/catalog';
+import { indexResource } from '../../src/fhir/search-parameters';
+import { createSqliteStore } from '../../src/storage/sqlite/sqlite-store';
+import type { Store } from '../../src/storage/store';
+
+let evaluator: Evaluator | undefined;
+let catalog: Catalog | undefined;
+
+export interface TestApp {
+  app: Express;
+  store: Store;
+  deps: AppDeps;
+  /** Moves the app's clock. */
+  setNow(date: Date): void;
+}
+
+/** The real app over a real in-memory SQLite store, seeded with the bundled resources. */
+export async function createTestApp(options: { config?: Partial<Config>; store?: Store; now?: Date } = {}): Promise<TestApp> {
+  evaluator ??= loadEvaluator();
+  catalog ??= loadCatalog();
+  let now = options.now ?? new Date();
+  const clock = () => now;
+  const store = options.store ?? createSqliteStore({ filename: ':memory:', indexer: indexResource, now: clock });
+  await seedStore(store, catalog);
+  const deps: AppDeps = { config: testConfig(options.config), store, evaluator, logger: pino({ level: 'silent' }), now: clock };
+  return { app: createApp(deps, { catalog }), store, deps, setNow: (d) => (now = d) };
+}
