@@ -26,11 +26,12 @@ import type { Problem } from './outcome';
  *   (compiled on first use and cached). Compiling the official 146-way oneOf pulls in every resource
  *   definition (about 3.2 s) and reports a useless cascade of errors.
  *
- * Cost measured on this machine (Node 20, ajv 8.20): creating the validator with the default 16
- * resource types takes about 1.0 s (QuestionnaireResponse first, about 0.35 s, since it compiles the
- * shared datatypes; each further type 10-75 ms). Validating a calf-pain QuestionnaireResponse of
- * about 30 items costs about 10 us; an invalid one with several errors, about 40 us including the
- * mapping to Problems.
+ * Cost measured on this machine (Node 20, ajv 8.20, 2 cores): creating the validator with the default
+ * 16 resource types takes 1.0 s idle and up to 2.5 s under load (QuestionnaireResponse first, since it
+ * compiles the shared datatypes; each further type 10-75 ms idle), so validators are memoised per
+ * resource-type list: an app built many times in one process pays once. Validating a calf-pain
+ * QuestionnaireResponse of 30 items costs about 8 us when valid and about 22 us with four errors,
+ * mapping to Problems included (the official root oneOf: about 100 us and unreadable errors).
  */
 
 export interface SchemaValidator {
@@ -135,8 +136,28 @@ function loadSchema(): { schema: JsonSchema; id: string; definitionNames: Map<un
   return { schema, id: official.id, definitionNames, allTypes };
 }
 
+// Validators are immutable once built (nested types compile lazily, the same way every time), so
+// sharing one per list of resource types is safe and spares tests and app rebuilds the compile cost.
+const memo = new Map<string, SchemaValidator>();
+
+/**
+ * A validator for `resourceTypes` (default DEFAULT_RESOURCE_TYPES), each compiled once here.
+ * Throws when a type is not an R4 resource type: that is a programming error, found at start-up.
+ */
 export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESOURCE_TYPES]): SchemaValidator {
+  const key = [...resourceTypes].sort().join(',');
+  let validator = memo.get(key);
+  if (!validator) {
+    validator = buildSchemaValidator(resourceTypes);
+    memo.set(key, validator);
+  }
+  return validator;
+}
+
+function buildSchemaValidator(resourceTypes: string[]): SchemaValidator {
   const { schema, id, definitionNames, allTypes } = loadSchema();
+  const unknownType = resourceTypes.find((rt) => !allTypes.has(rt));
+  if (unknownType !== undefined) throw new Error(`Unknown FHIR R4 resource type: ${unknownType}`);
   const validators = new Map<string, ValidateFunction>();
 
   const ajv = new Ajv({
@@ -181,9 +202,7 @@ export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESO
   ajv.addKeyword({ keyword: NESTED_RESOURCE_KEYWORD, schemaType: 'boolean', errors: true, validate: nestedResource });
   ajv.addSchema(schema);
 
-  for (const rt of resourceTypes) {
-    if (!validatorFor(rt)) throw new Error(`Unknown FHIR R4 resource type: ${rt}`);
-  }
+  for (const rt of resourceTypes) validatorFor(rt);
   const accepted = new Set(resourceTypes);
 
   return {
