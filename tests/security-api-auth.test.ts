@@ -3,7 +3,7 @@
  * issuer may grant; public metadata and Questionnaire reads.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import { testConfig } from '../src/config/config';
 import { OperationOutcomeError } from '../src/fhir/outcome';
@@ -16,7 +16,7 @@ const NOW = new Date('2025-06-01T12:00:00Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
 const ISS = 'https://auth.example.org';
 
-let key: CryptoKey;
+let key: KeyLike;
 let trusted: TrustedClients;
 
 beforeAll(async () => {

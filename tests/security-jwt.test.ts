@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike, type JWK } from 'jose';
 import request from 'supertest';
 import { testConfig } from '../src/config/config';
 import { OperationOutcomeError } from '../src/fhir/outcome';
@@ -25,7 +25,7 @@ const ISS = 'https://ehr.example.org';
 interface Signer {
   kid: string;
   alg: 'ES384' | 'RS384';
-  privateKey: CryptoKey;
+  privateKey: KeyLike;
   publicJwk: JWK;
 }
 
