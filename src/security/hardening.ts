@@ -21,7 +21,7 @@ import type { CdsClientIdentity } from './cds-client-auth';
 // ---------------------------------------------------------------------------------------------
 // JSON bodies
 
-export const JSON_MEDIA_TYPES = ['application/json', 'application/fhir+json', 'application/*+json'];
+export const JSON_MEDIA_TYPES = ['application/json', 'application/fhir+json', 'application/json+fhir', 'application/*+json'];
 /** Keys that could reach Object.prototype through a later merge/assign; never legitimate in FHIR or CDS Hooks JSON. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
