@@ -540,6 +540,30 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       expect((await store.read('Observation', 'outside')).id).toBe('outside');
       await expectStatus(store.read('Observation', 'inside'), 404);
     });
+
+    it('keeps reads and small writes outside an open transaction out of it', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const tx = store.transaction(async (t) => {
+        await t.create(observation({ id: 'uncommitted' }));
+        await gate;
+        throw new Error('rolled back');
+      });
+      await settle();
+      const read = store.search(searchOf([{ param: '_id', kind: 'exact', values: ['uncommitted'] }]));
+      const card = store.recordCards([{ uuid: 'outside-card', serviceId: 's', kind: 'k', issuedAt: clock.iso() }]);
+      const feedback = store.addFeedback({ serviceId: 's', card: 'outside-card', outcome: 'accepted', outcomeTimestamp: clock.iso() });
+      const jti = store.recordJti('iss', 'outside-jti', new Date(Date.parse(clock.iso()) + 60_000));
+      await settle();
+      release();
+      await expect(tx).rejects.toThrow('rolled back');
+      expect((await read).total).toBe(0);
+      await Promise.all([card, feedback]);
+      expect(await jti).toBe(true);
+      expect(await store.cardKind('outside-card')).toBe('k');
+      expect(await store.listFeedback('s')).toHaveLength(1);
+      expect(await store.recordJti('iss', 'outside-jti', new Date(Date.parse(clock.iso()) + 60_000))).toBe(false);
+    });
   });
 
   describe('JWT ids', () => {

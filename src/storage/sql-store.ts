@@ -64,7 +64,6 @@ function sessionRunner(session: SqlSession): SqlRunner {
 interface CurrentRow {
   version_id: number;
   deleted: unknown;
-  content: unknown;
 }
 
 /** Purge expired jti rows on every n-th recordJti call, so the table stays bounded without a timer. */
@@ -98,10 +97,12 @@ class SqlStore implements Store {
   async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
     checkResourceType(resourceType);
     return this.runner.autocommit(async (s) => {
-      const row = await this.current(s, resourceType, id);
-      if (!row) throw notFound(`${resourceType}/${id} not found`);
-      if (isTrue(row.deleted)) throw gone(`${resourceType}/${id} has been deleted`);
-      return rowToResource<T>(row.content);
+      const rows = await s.query<CurrentRow & { content: unknown }>(
+        sql`SELECT version_id, deleted, content FROM resources WHERE resource_type = ${resourceType} AND id = ${id}`,
+      );
+      if (rows.length === 0) throw notFound(`${resourceType}/${id} not found`);
+      if (isTrue(rows[0].deleted)) throw gone(`${resourceType}/${id} has been deleted`);
+      return rowToResource<T>(rows[0].content);
     });
   }
 
@@ -242,7 +243,7 @@ class SqlStore implements Store {
 
   private async current(s: SqlSession, resourceType: string, id: string): Promise<CurrentRow | undefined> {
     const rows = await s.query<CurrentRow>(
-      sql`SELECT version_id, deleted, content FROM resources WHERE resource_type = ${resourceType} AND id = ${id}`,
+      sql`SELECT version_id, deleted FROM resources WHERE resource_type = ${resourceType} AND id = ${id}`,
     );
     return rows[0];
   }

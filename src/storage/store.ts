@@ -19,6 +19,8 @@ export interface Store {
    * New version of resource (resource.id required). If options.ifMatch is given and differs from the
    * current versionId: 412. Creates the resource when it does not exist yet (update-as-create) unless
    * options.mustExist (then 404).
+   * ifMatch may be the bare versionId or the ETag form (`W/"3"`, `"3"`); ifMatch on a resource that does
+   * not exist is 412.
    */
   update<T extends Resource>(resource: T, options?: { ifMatch?: string; mustExist?: boolean }): Promise<T>;
   /** Versions of one resource, newest first. 404 when unknown. */
@@ -27,10 +29,16 @@ export interface Store {
   /**
    * Runs fn atomically: every write made through `tx` commits together or not at all (fn throws ->
    * rollback, error rethrown). Transactions are serialised; reads through `tx` see its own writes.
+   * Writes (with SQLite, reads too) through the store itself rather than `tx` wait until the open
+   * transaction ends, so inside fn use only `tx`: awaiting such a call from fn never completes. `tx.transaction(g)` simply
+   * runs g(tx) inside the same transaction.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 
-  /** Records a JWT id; false when it was already recorded and has not expired (replay). */
+  /**
+   * Records a JWT id; false when it was already recorded and has not expired (replay). Atomic across
+   * processes sharing the database; an expired entry is replaced. Expired entries are purged now and then.
+   */
   recordJti(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
   /** Remembers which kind of card a card uuid was, so feedback can be counted per card kind. */
   recordCards(cards: IssuedCard[]): Promise<void>;
@@ -73,14 +81,22 @@ export type SearchCriterion =
   | { param: string; kind: 'date'; prefix: DatePrefix; lo: string; hi: string };
 
 export interface SortRule {
-  /** `_lastUpdated`, `_id`, or an indexed param (sorted by its smallest lo ?? value). */
+  /**
+   * `_lastUpdated`, `_id`, or an indexed param: ascending by its smallest lo ?? value, descending by its
+   * largest (FHIR's rule for multi-valued params). Resources without the param come last either way;
+   * ties are broken by id ascending, so paging is stable.
+   */
   param: string;
   descending: boolean;
 }
 
 export interface SearchRequest {
   resourceType: string;
-  /** All criteria must hold (AND). `_id` is matched with { param: '_id', kind: 'exact' }. */
+  /**
+   * All criteria must hold (AND). `_id` is matched with { param: '_id', kind: 'exact' }; `_lastUpdated`
+   * is a built-in date param (the instant as the range [t, t + 1 ms)). Param names must match
+   * [A-Za-z_][A-Za-z0-9_-]* (else 400); date lo/hi must be instants with a zone (else 400).
+   */
   criteria: SearchCriterion[];
   sort: SortRule[];
   count: number;
