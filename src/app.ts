@@ -8,6 +8,10 @@ import { fhirErrorHandler } from './fhir/http';
 import { notFound } from './fhir/outcome';
 import { createResponseService } from './fhir/questionnaire-responses';
 import { createSchemaValidator, type SchemaValidator } from './fhir/schema-validator';
+import { createApiAuth } from './security/api-auth';
+import { createCdsClientAuth } from './security/cds-client-auth';
+import { createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig } from './security/hardening';
+import { trustedClientsForConfig } from './security/trusted-clients';
 import packageJson from '../package.json';
 
 let schemaValidator: SchemaValidator | undefined;
@@ -52,12 +56,29 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   );
 
   // SECURITY: hardening middleware (helmet, rate limits) goes here.
+  app.use(createSecurityHeaders());
+  // Every JSON body on every route: size (413), media type (415), depth/array limits, no __proto__ keys.
+  app.use(createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }));
+  // Read once here: a bad trusted-clients file (or AUTH_MODE=on without one) stops the start.
+  const trustedClients = trustedClientsForConfig(deps.config);
+  const rateLimitPerMinute = rateLimitFromConfig(deps.config);
+  // CDS Hooks: every call, discovery included, carries a client JWT (aud = the exact URL called).
+  app.use(
+    '/cds-services',
+    createCdsClientAuth({ config: deps.config, store: deps.store, trustedClients, now: deps.now, logger: deps.logger }),
+    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds' }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
   // SECURITY: FHIR API authentication middleware goes here (sets res.locals.access).
+  app.use(
+    '/fhir',
+    createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
+    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir' }),
+  );
   app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
 
   // CDS-HOOKS: the CDS Hooks router is mounted here.

@@ -4,7 +4,7 @@
  */
 import type { Provenance, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
 import { OperationOutcomeError } from '../src/fhir/outcome';
-import { checkAccess, compartmentCriterion, type AccessContext, type Interaction } from '../src/security/access';
+import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessContext, type Interaction } from '../src/security/access';
 import { grantableScopes, parseScope, scopesFromClaims } from '../src/security/scopes';
 
 const ctx = (scopes: string[], patient?: string): AccessContext => ({ issuer: 'https://auth.example.org', subject: 'u', scopes, ...(patient ? { patient } : {}) });
@@ -112,6 +112,8 @@ describe('checkAccess: patient compartment', () => {
     ['refuses a patient id that only starts the same', p1, 'r', ra('p10'), 403],
     ['reads Provenance whose target is its patient', p1, 'r', prov('RiskAssessment/1', 'Patient/p1'), 'allowed'],
     ['refuses Provenance targeting only a RiskAssessment', p1, 'r', prov('RiskAssessment/1'), 403],
+    ['reads Provenance carrying its patient in the provenance-patient extension', p1, 'r', { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p1' } }] }, 'allowed'],
+    ["refuses Provenance whose extension names another patient", p1, 'r', { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p2' } }] }, 403],
     ["refuses Provenance targeting another patient", p1, 'r', prov('Patient/p2'), 403],
     ['updates its own response', p1, 'u', qr('p1'), 'allowed'],
     ['cannot delete (scope lacks d)', p1, 'd', qr('p1'), 403],

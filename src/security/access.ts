@@ -1,4 +1,5 @@
-import type { Reference, Resource } from 'fhir/r4';
+import type { Extension, Reference, Resource } from 'fhir/r4';
+import { CANONICAL_BASE } from '../evaluation/types';
 import { forbidden } from '../fhir/outcome';
 import type { SearchCriterion } from '../storage/store';
 import { parseScope, type ResourceScope } from './scopes';
@@ -23,21 +24,27 @@ export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 /** Resource types anyone may read and search, token or not (the Questionnaire is published, not patient data). */
 export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire']);
 
+/** Set by this server on the Provenance it records: the patient the target is about. */
+export const EXT_PROVENANCE_PATIENT = `${CANONICAL_BASE}/StructureDefinition/provenance-patient`;
+
 /**
  * Where each resource type points at its patient, for the patient compartment. Mirrors the R4
  * `patient` search parameter of each type, so that checkAccess (one resource) and
  * compartmentCriterion (a search on `patient`) agree.
  *
- * Provenance: R4 puts it in the compartment through `target` references to a Patient
- * (search parameter `patient` = Provenance.target.where(resolve() is Patient)). A Provenance whose
- * targets are only a RiskAssessment is therefore outside every patient compartment and reachable with
- * user/system scopes only: we cannot resolve its target here without a store round-trip, and
- * guessing would leak another patient's audit trail.
+ * Provenance: in the compartment through the server's `provenance-patient` extension (what the
+ * `patient` search parameter of src/fhir/search-parameters.ts indexes), or, as in R4, a `target`
+ * reference to the Patient. A Provenance with neither (targets only a RiskAssessment) is outside
+ * every patient compartment and reachable with user/system scopes only: resolving its target would
+ * need a store round-trip here, and guessing would leak another patient's audit trail.
  */
 const PATIENT_REFERENCES: Record<string, (r: Resource) => (Reference | undefined)[]> = {
   QuestionnaireResponse: (r) => [(r as { subject?: Reference }).subject],
   RiskAssessment: (r) => [(r as { subject?: Reference }).subject],
-  Provenance: (r) => (r as { target?: Reference[] }).target ?? [],
+  Provenance: (r) => [
+    ...((r as { extension?: Extension[] }).extension ?? []).filter((e) => e.url === EXT_PROVENANCE_PATIENT).map((e) => e.valueReference),
+    ...((r as { target?: Reference[] }).target ?? []),
+  ],
   Observation: (r) => [(r as { subject?: Reference }).subject],
   Condition: (r) => [(r as { subject?: Reference }).subject],
   Encounter: (r) => [(r as { subject?: Reference }).subject],

@@ -15,6 +15,7 @@ import {
   tooManyRequests,
   unsupportedMediaType,
 } from '../fhir/outcome';
+import type { Config } from '../config/config';
 import type { AccessContext } from './access';
 import type { CdsClientIdentity } from './cds-client-auth';
 
@@ -151,6 +152,18 @@ export interface RateLimitOptions {
   limitPerMinute: number;
   /** 'fhir': 429 OperationOutcome via the error handler; 'cds': 429 plain JSON. */
   surface: 'fhir' | 'cds';
+}
+
+/** Requests per client per minute when the configuration does not say. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 1200;
+
+/**
+ * The per-client limit from config.rateLimitPerMinute (env RATE_LIMIT_PER_MINUTE) once the config
+ * carries it; the default until then.
+ */
+export function rateLimitFromConfig(config: Config & { rateLimitPerMinute?: number }): number {
+  const value = config.rateLimitPerMinute;
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : DEFAULT_RATE_LIMIT_PER_MINUTE;
 }
 
 /**
