@@ -84,6 +84,17 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
   const twoLevel: TwoLevel | undefined = holds('likely') ? 'likely' : holds('unlikely') ? 'unlikely' : undefined;
   const threeLevel: ThreeLevel | undefined = holds('high') ? 'high' : holds('moderate') ? 'moderate' : holds('low') ? 'low' : undefined;
 
+  // Prevalence over every score the unanswered criteria still allow (a single category when determined).
+  const possible = new Set<number>();
+  for (let s = min; s <= max; s++) {
+    const at: RuleEnv = { ...base, scoreMin: s, scoreMax: s, score: s };
+    for (const id of ['high', 'moderate', 'low']) {
+      const category = rules.categories.get(id)!;
+      if (category.probability !== undefined && truth(category, response, at) === true) possible.add(category.probability);
+    }
+  }
+  const dvtProbability = possible.size ? { low: Math.min(...possible), high: Math.max(...possible) } : undefined;
+
   const peRedFlags = rules.peRedFlags
     .filter((flag) => truth(flag, response, base) === true)
     .map((flag) => ({ linkId: flag.id, title: flag.title }));
@@ -125,6 +136,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
     scoreRange: { min, max },
     ...(twoLevel ? { twoLevel } : {}),
     ...(threeLevel ? { threeLevel } : {}),
+    ...(dvtProbability ? { dvtProbability } : {}),
     counted,
     unanswered,
     peRedFlags,
@@ -136,6 +148,20 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
 function riskConcept(level: ThreeLevel, text?: string): CodeableConcept {
   const display = { low: 'Low likelihood', moderate: 'Moderate likelihood', high: 'High likelihood' }[level];
   return { coding: [{ system: RISK_PROBABILITY, code: level, display }], ...(text ? { text } : {}) };
+}
+
+const UCUM = 'http://unitsofmeasure.org';
+const percent = (value: number) => ({ value, unit: '%', system: UCUM, code: '%' });
+
+/**
+ * Probabilities are percentages, the R4 convention (invariants ras-1: Range bounds in %, ras-2:
+ * decimal <= 100). Where no published figure exists the range is the whole 0-100 %: stated as
+ * not quantified rather than left out, since some validators require probability[x] (ras-2).
+ */
+function probability(range: { low: number; high: number } | undefined): Pick<RiskAssessmentPrediction, 'probabilityDecimal' | 'probabilityRange'> {
+  if (range && range.low === range.high) return { probabilityDecimal: range.low };
+  const { low, high } = range ?? { low: 0, high: 100 };
+  return { probabilityRange: { low: percent(low), high: percent(high) } };
 }
 
 function scoreExtensions(summary: AssessmentSummary): Extension[] {
@@ -163,7 +189,9 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
     parts.push('Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.');
   }
   if (summary.threeLevel) {
-    parts.push(`Three-level Wells: ${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence as a fraction (0-1).`);
+    parts.push(`Three-level Wells: ${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence in percent.`);
+  } else if (summary.dvtProbability) {
+    parts.push(`Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% to ${summary.dvtProbability.high}% (probabilityRange).`);
   } else {
     parts.push('Three-level Wells: not determined.');
   }
@@ -178,7 +206,7 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
       ...scoreExtensions(summary),
     ],
     outcome: { coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }], text: 'Deep vein thrombosis (Wells DVT score)' },
-    ...(category?.probability !== undefined ? { probabilityDecimal: category.probability } : {}),
+    ...probability(summary.dvtProbability),
     ...(summary.threeLevel ? { qualitativeRisk: riskConcept(summary.threeLevel, category!.title) } : {}),
     rationale: parts.join(' '),
   };
@@ -189,18 +217,22 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
   if (summary.peRedFlags.length) {
     predictions.push({
       outcome: { coding: [{ system: SNOMED, code: '59282003', display: 'Pulmonary embolism' }], text: 'Pulmonary embolism' },
+      ...probability(undefined),
       qualitativeRisk: riskConcept('high', 'Red flag for pulmonary embolism'),
-      rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score.`,
+      rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score. Probability not quantified (0-100%).`,
     });
   }
   summary.differential.forEach((cause, index) => {
     predictions.push({
       extension: [{ url: EXT_DIFFERENTIAL_RANK, valueInteger: index + 1 }],
       outcome: { coding: cause.codes, text: cause.text },
+      ...probability(undefined),
       qualitativeRisk: riskConcept(cause.qualitativeRisk),
-      rationale: cause.rationale.length
-        ? `Rank ${index + 1} (weight ${cause.score}). Answers: ${cause.rationale.join('; ')}.`
-        : `Rank ${index + 1} (weight 0). No answer points to this cause.`,
+      rationale: `${
+        cause.rationale.length
+          ? `Rank ${index + 1} (weight ${cause.score}). Answers: ${cause.rationale.join('; ')}.`
+          : `Rank ${index + 1} (weight 0). No answer points to this cause.`
+      } Probability not quantified (0-100%); qualitativeRisk ranks the differential.`,
     });
   });
 

@@ -25,6 +25,11 @@ export interface AssessmentSummary {
   /** Absent when unanswered criteria could move the score across the cut-off. */
   twoLevel?: TwoLevel;
   threeLevel?: ThreeLevel;
+  /**
+   * DVT prevalence (percent) of the three-level category: one value when determined, otherwise the
+   * lowest and highest over the categories the possible score range spans.
+   */
+  dvtProbability?: { low: number; high: number };
   /** Wells criteria answered yes, with their points. */
   counted: { linkId: string; title: string; points: number }[];
   /** Wells criteria (linkIds) not answered. */

@@ -52,9 +52,19 @@ describe('the independent R4 validator used on every emitted resource', () => {
     expect(validateR4(bad).join('\n')).toMatch(/item\[0\]\.item\[0\]\.answer\[0\]\.valueQuantity\.comparator: '~'/);
   });
 
-  test('accepts a prediction without any probability, which R4 makes optional', () => {
-    const ok: RiskAssessment = { ...minimal, prediction: [{ outcome: { text: 'Leg cramps' } }] };
-    expect(validateR4(ok)).toEqual([]);
+  test('reports ras-2 on a prediction without probability, as plain @medplum/core does (so the service always sends one)', () => {
+    const bare: RiskAssessment = { ...minimal, prediction: [{ outcome: { text: 'Leg cramps' } }] };
+    expect(validateR4(bare).join('\n')).toMatch(/ras-2/);
+    const withRange: RiskAssessment = {
+      ...minimal,
+      prediction: [{ outcome: { text: 'Leg cramps' }, probabilityRange: { low: { value: 0, unit: '%', system: 'http://unitsofmeasure.org', code: '%' }, high: { value: 100, unit: '%', system: 'http://unitsofmeasure.org', code: '%' } } }],
+    };
+    expect(validateR4(withRange)).toEqual([]);
+  });
+
+  test('enforces ras-1: probabilityRange bounds are percentages', () => {
+    const bad: RiskAssessment = { ...minimal, prediction: [{ outcome: { text: 'x' }, probabilityRange: { low: { value: 0 }, high: { value: 1 } } }] };
+    expect(validateR4(bad).join('\n')).toMatch(/ras-1/);
   });
 
   test('accepts a valueRange extension and a coded prediction', () => {
@@ -65,6 +75,7 @@ describe('the independent R4 validator used on every emitted resource', () => {
         {
           outcome: { coding: [{ system: 'http://snomed.info/sct', code: '128053003' }] },
           qualitativeRisk: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/risk-probability', code: 'high' }] },
+          probabilityDecimal: 53,
         },
       ],
     };

