@@ -93,10 +93,6 @@ function differential(summary: AssessmentSummary): string {
   return ['**Differential of calf pain** (most likely first)', '', ...top, ...(rest.length ? ['', `Also considered: ${rest.join(', ')}.`] : [])].join('\n');
 }
 
-function nextSteps(summary: AssessmentSummary): string {
-  return summary.nextSteps.length ? ['**Next steps**', '', ...summary.nextSteps.map((s) => `- ${s}`)].join('\n') : '';
-}
-
 function withAnswersYes(response: QuestionnaireResponse, linkIds: string[]): QuestionnaireResponse {
   const copy = structuredClone(response);
   delete copy.id;
@@ -221,7 +217,7 @@ export function dvtCard(input: CardInput, review: ChartReview | undefined): Issu
   if (summary.twoLevel === 'likely') {
     const text = rules.cards['dvt-likely'];
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT likely)`;
-    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, nextSteps(summary), differential(summary));
+    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, differential(summary));
     return {
       kind: 'dvt-likely',
       card: card(text, summaryText(text, { score: scoreLabel(summary) }), detail, {
@@ -238,7 +234,7 @@ export function dvtCard(input: CardInput, review: ChartReview | undefined): Issu
   if (summary.twoLevel === 'unlikely' && summary.status === 'final') {
     const text = rules.cards['dvt-unlikely'];
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT unlikely)`;
-    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, nextSteps(summary), differential(summary));
+    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, differential(summary));
     const upgraded: Card['indicator'] | undefined = review?.changesCategoryTo ? 'warning' : undefined;
     const built = card(text, summaryText(text, { score: scoreLabel(summary) }, chartNote), detail, {
       suggestions: [suggestion('Order D-dimer', rules.dDimer, input, reason, true)],
@@ -287,7 +283,7 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT likely)`;
     drafts.push({
       kind: 'order-ultrasound-needed',
-      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true }), nextSteps(summary)), {
+      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true })), {
         suggestions: [suggestion('Add proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, full, reason, true)],
         selectionBehavior: 'at-most-one',
         overrideReasons: rules.overrideReasons,
@@ -303,7 +299,7 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
     if (removeScans.length) suggestions.push(suggestion('Order D-dimer instead of the ultrasound', rules.dDimer, full, reason, false, removeScans));
     drafts.push({
       kind: 'order-d-dimer-first',
-      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true }), nextSteps(summary)), {
+      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true })), {
         suggestions,
         selectionBehavior: 'at-most-one',
         overrideReasons: rules.overrideReasons,

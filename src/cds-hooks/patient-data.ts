@@ -11,7 +11,7 @@ import type { HookRequest } from './types';
 export type Origin = 'prefetch' | 'fhir-server' | 'this-service';
 
 export const ORIGIN_LABEL: Record<Origin, string> = {
-  prefetch: 'EHR (prefetch)',
+  prefetch: 'EHR prefetch',
   'fhir-server': 'EHR FHIR server',
   'this-service': "this service's FHIR API",
 };
