@@ -23,7 +23,11 @@ export interface Config {
     mode: AuthMode;
     /** Path of the trusted-clients JSON file (issuers, JWKS, allowed jku, algorithms). */
     trustedClientsFile?: string;
+    /** True when the development trusted-clients file is in use because none was configured. */
+    devClients: boolean;
   };
+  /** NODE_ENV=production: no development defaults. */
+  production: boolean;
 }
 
 export class ConfigError extends Error {
@@ -32,6 +36,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** The development trusted-clients file shipped with the project (never used in production). */
+export const DEV_TRUSTED_CLIENTS_FILE = path.resolve(__dirname, ...(__dirname.split(path.sep).includes('dist') ? ['..', '..', '..'] : ['..', '..']), 'config', 'trusted-clients.dev.json');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -86,7 +93,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
   const authRaw = (env.AUTH_MODE || 'on').toLowerCase();
   if (authRaw !== 'on' && authRaw !== 'off') problems.push(`AUTH_MODE must be on or off (got "${env.AUTH_MODE}")`);
-  const trustedClientsFile = env.TRUSTED_CLIENTS_FILE ? path.resolve(cwd, env.TRUSTED_CLIENTS_FILE) : undefined;
+  const production = env.NODE_ENV === 'production';
+  // Outside production, the development clients (whose key is in config/dev-keys/) are trusted unless
+  // a file is named, so the README examples work with auth on. Production must name its own file.
+  const devClients = !env.TRUSTED_CLIENTS_FILE && !production;
+  const trustedClientsFile = env.TRUSTED_CLIENTS_FILE
+    ? path.resolve(cwd, env.TRUSTED_CLIENTS_FILE)
+    : devClients
+      ? DEV_TRUSTED_CLIENTS_FILE
+      : undefined;
+  if (production && authRaw === 'on' && !trustedClientsFile) {
+    problems.push('TRUSTED_CLIENTS_FILE is required when NODE_ENV=production and AUTH_MODE is on');
+  }
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -96,7 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel,
     maxBodyBytes,
     cdsHooks: { fhirServerDeadlineMs, responseWindowDays, systemActions },
-    auth: { mode: authRaw as AuthMode, trustedClientsFile },
+    auth: { mode: authRaw as AuthMode, trustedClientsFile, devClients },
+    production,
   };
 }
 
@@ -109,7 +128,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: 'silent',
     maxBodyBytes: 1_000_000,
     cdsHooks: { fhirServerDeadlineMs: 1000, responseWindowDays: 14, systemActions: false },
-    auth: { mode: 'off' },
+    auth: { mode: 'off', devClients: false },
+    production: false,
     ...overrides,
   };
 }
