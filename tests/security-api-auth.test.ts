@@ -39,7 +39,7 @@ function token(claims: Record<string, unknown> = {}, header: Record<string, unkn
 
 function app(mode: 'on' | 'off' = 'on') {
   const a = express();
-  const config = testConfig({ baseUrl: BASE, auth: { mode } });
+  const config = testConfig({ baseUrl: BASE, auth: { mode, devClients: false } });
   a.use('/fhir', createApiAuth({ config, trustedClients: trusted, now: () => NOW }));
   a.all('/fhir/{*rest}', (_req, res) => res.json({ access: res.locals.access ?? null }));
   a.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -66,7 +66,7 @@ async function count(t: TestApp, type: string): Promise<number> {
 describe('security in the app (AUTH_MODE=on)', () => {
   let t: TestApp;
   beforeEach(async () => {
-    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile } } });
+    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile, devClients: false } } });
   });
   afterEach(async () => {
     await t.store.close();
@@ -78,7 +78,7 @@ describe('security in the app (AUTH_MODE=on)', () => {
   };
 
   it('refuses to build the app with AUTH_MODE=on and no trusted-clients file', () => {
-    const deps = { ...t.deps, config: testConfig({ auth: { mode: 'on' } }) };
+    const deps = { ...t.deps, config: testConfig({ auth: { mode: 'on', devClients: false } }) };
     expect(() => createApp(deps)).toThrow(/TRUSTED_CLIENTS_FILE/);
   });
 
@@ -173,7 +173,7 @@ describe('security in the app (AUTH_MODE=on)', () => {
 
 describe('AUTH_MODE=off', () => {
   it('keeps the API open (development only)', async () => {
-    const t = await createTestApp({ config: { auth: { mode: 'off' } } });
+    const t = await createTestApp({ config: { auth: { mode: 'off', devClients: false } } });
     try {
       await request(t.app).get('/fhir/RiskAssessment').expect(200);
     } finally {

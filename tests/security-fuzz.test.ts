@@ -201,7 +201,7 @@ function parameterCases(r: ReturnType<typeof prng>): Case[] {
 describe('fuzzed requests (AUTH_MODE=on)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile } } });
+    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile, devClients: false } } });
   });
   afterAll(async () => {
     await t.store.close();

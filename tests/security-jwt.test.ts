@@ -104,7 +104,7 @@ afterEach(async () => {
 
 function app(trustedClients: TrustedClients = trusted, mode: 'on' | 'off' = 'on') {
   const a = express();
-  const config = testConfig({ baseUrl: BASE, auth: { mode } });
+  const config = testConfig({ baseUrl: BASE, auth: { mode, devClients: false } });
   a.use('/cds-services', createCdsClientAuth({ config, store, trustedClients, now: () => NOW }));
   a.get('/cds-services', (_req, res) => res.json({ services: [], caller: res.locals.cdsClient ?? null }));
   a.post('/cds-services/calf-pain', (_req, res) => res.json({ cards: [], caller: res.locals.cdsClient ?? null }));

@@ -97,9 +97,9 @@ describe('trusted clients file', () => {
   });
 
   it('for config: required when auth is on, empty when off', () => {
-    expect(() => trustedClientsForConfig(testConfig({ auth: { mode: 'on' } }))).toThrow(/TRUSTED_CLIENTS_FILE/);
-    expect(trustedClientsForConfig(testConfig({ auth: { mode: 'off' } })).size).toBe(0);
+    expect(() => trustedClientsForConfig(testConfig({ auth: { mode: 'on', devClients: false } }))).toThrow(/TRUSTED_CLIENTS_FILE/);
+    expect(trustedClientsForConfig(testConfig({ auth: { mode: 'off', devClients: false } })).size).toBe(0);
     const file = path.join(__dirname, '..', 'config', 'trusted-clients.dev.json');
-    expect(trustedClientsForConfig(testConfig({ auth: { mode: 'on', trustedClientsFile: file } })).size).toBe(2);
+    expect(trustedClientsForConfig(testConfig({ auth: { mode: 'on', trustedClientsFile: file, devClients: false } })).size).toBe(2);
   });
 });
