@@ -12,6 +12,8 @@ import { createApiAuth } from './security/api-auth';
 import { createCdsClientAuth } from './security/cds-client-auth';
 import { createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig } from './security/hardening';
 import { trustedClientsForConfig } from './security/trusted-clients';
+import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
 
 let schemaValidator: SchemaValidator | undefined;
@@ -55,8 +57,12 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     }),
   );
 
-  // SECURITY: hardening middleware (helmet, rate limits) goes here.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
   app.use(createSecurityHeaders());
+  // CORS before authentication: a browser's preflight carries no token, and a 401 must still be readable.
+  app.use('/cds-services', cdsHooksCors());
   // Every JSON body on every route: size (413), media type (415), depth/array limits, no __proto__ keys.
   app.use(createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }));
   // Read once here: a bad trusted-clients file (or AUTH_MODE=on without one) stops the start.
@@ -69,19 +75,23 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds' }),
   );
 
+  app.use('/cds-services', createCdsHooksRouter(deps, { registry }), createCdsErrorHandler(deps));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Prometheus metrics (process, CDS hook calls, cards issued, feedback per card kind), for the operator.
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
 
-  // SECURITY: FHIR API authentication middleware goes here (sets res.locals.access).
+  // FHIR API: bearer JWT with SMART scopes (sets res.locals.access); metadata and Questionnaires public.
   app.use(
     '/fhir',
     createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
     createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir' }),
   );
   app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
-
-  // CDS-HOOKS: the CDS Hooks router is mounted here.
 
   app.use((_req, _res, next) => next(notFound('No such endpoint. The FHIR API is at /fhir, CDS Hooks discovery at /cds-services.')));
   app.use(fhirErrorHandler(deps.logger));

@@ -5,6 +5,7 @@ import { loadEvaluator } from './evaluation/engine';
 import { indexResource } from './fhir/search-parameters';
 import { loadCatalog, seedStore } from './fhir/catalog';
 import { openStore } from './storage/open-store';
+import { logRedaction } from './security/hardening';
 
 async function main(): Promise<void> {
   let config;
@@ -17,12 +18,17 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino({ level: config.logLevel, redact: ['authorization', '*.authorization', 'access_token', '*.access_token'] });
+  const logger = pino({ level: config.logLevel, ...logRedaction() });
   if (config.auth.mode === 'off') {
     logger.warn('AUTH_MODE=off: EVERY REQUEST IS TRUSTED WITHOUT AUTHENTICATION. Use this for local development only, never with patient data.');
+  } else if (config.auth.devClients) {
+    logger.warn(
+      { trustedClientsFile: config.auth.trustedClientsFile },
+      'Trusting the DEVELOPMENT clients (their private keys are public). Set TRUSTED_CLIENTS_FILE (and NODE_ENV=production) before real use.',
+    );
   }
 
-  const store = await openStore(config.databaseUrl, indexResource);
+  const store = await openStore(config.databaseUrl, indexResource, { now: () => new Date() });
   const catalog = loadCatalog();
   await seedStore(store, catalog);
   const evaluator = loadEvaluator();

@@ -50,7 +50,7 @@ function questionnaireScore(questionnaire: Questionnaire, response: Questionnair
   const find = (items: QuestionnaireItem[] = []): QuestionnaireItem | undefined =>
     items.map((i) => (i.linkId === 'wells-score' ? i : find(i.item))).find(Boolean);
   const calc = find(questionnaire.item)!.extension!.find((e) => e.url.endsWith('sdc-questionnaire-calculatedExpression'))!;
-  return fhirpath.evaluate(response, calc.valueExpression!.expression!, env, r4Model)[0] as number;
+  return (fhirpath.evaluate(response, calc.valueExpression!.expression!, env, r4Model) as unknown[])[0] as number;
 }
 
 describe('evaluation engine', () => {

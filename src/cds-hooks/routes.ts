@@ -116,7 +116,17 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
   });
   router.use((req, res) => sendError(res, 404, `No CDS Hooks endpoint at ${req.method} ${req.originalUrl}`));
 
-  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+  router.use(createCdsErrorHandler(deps));
+  return router;
+}
+
+/**
+ * CDS Hooks errors as `{ error, message }` JSON with the status the spec names (400, 404, 412, ...).
+ * Exported so the app can mount it for /cds-services after its app-wide body parser too.
+ */
+export function createCdsErrorHandler(deps: AppDeps): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    if (res.headersSent) return;
     if (err instanceof OperationOutcomeError) {
       const issues = err.outcome.issue.map((i) => ({ message: i.diagnostics ?? i.code, ...(i.expression?.[0] ? { expression: i.expression[0] } : {}) }));
       return sendError(res, err.status, issues.map((i) => i.message).join('; '), issues);
@@ -128,6 +138,4 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
     deps.logger.error({ err }, 'CDS Hooks request failed');
     sendError(res, 500, 'Internal server error');
   };
-  router.use(onError);
-  return router;
 }

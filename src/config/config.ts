@@ -11,6 +11,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
+  /** Requests per client (token identity, else IP) per minute, per surface (/fhir, /cds-services). */
+  rateLimitPerMinute: number;
   cdsHooks: {
     /** Total deadline for fetching missing data from the EHR's fhirServer, in milliseconds. */
     fhirServerDeadlineMs: number;
@@ -87,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${env.LOG_LEVEL}")`);
 
   const maxBodyBytes = integer(env, 'MAX_BODY_BYTES', 1_000_000, 1024, 50_000_000, problems);
+  const rateLimitPerMinute = integer(env, 'RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000, problems);
   const fhirServerDeadlineMs = integer(env, 'CDS_FHIR_DEADLINE_MS', 1000, 50, 30_000, problems);
   const responseWindowDays = integer(env, 'CDS_RESPONSE_WINDOW_DAYS', 14, 1, 3650, problems);
   const systemActions = boolean(env, 'CDS_SYSTEM_ACTIONS', false, problems);
@@ -113,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     databaseUrl,
     logLevel,
     maxBodyBytes,
+    rateLimitPerMinute,
     cdsHooks: { fhirServerDeadlineMs, responseWindowDays, systemActions },
     auth: { mode: authRaw as AuthMode, trustedClientsFile, devClients },
     production,
@@ -127,6 +131,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     databaseUrl: 'sqlite::memory:',
     logLevel: 'silent',
     maxBodyBytes: 1_000_000,
+    rateLimitPerMinute: 1_000_000,
     cdsHooks: { fhirServerDeadlineMs: 1000, responseWindowDays: 14, systemActions: false },
     auth: { mode: 'off', devClients: false },
     production: false,

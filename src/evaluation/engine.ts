@@ -184,12 +184,12 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
       : `Wells DVT score not final: ${summary.unanswered.length} criteria not answered (${summary.unanswered.map((u) => u.title).join('; ')}); possible score ${min} to ${max}.`,
   );
   if (summary.twoLevel) {
-    parts.push(`Two-level Wells: ${rules.categories.get(summary.twoLevel)!.description}`);
+    parts.push(rules.categories.get(summary.twoLevel)!.description!);
   } else {
     parts.push('Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.');
   }
   if (summary.threeLevel) {
-    parts.push(`Three-level Wells: ${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence in percent.`);
+    parts.push(`${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence in percent.`);
   } else if (summary.dvtProbability) {
     parts.push(`Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% to ${summary.dvtProbability.high}% (probabilityRange).`);
   } else {

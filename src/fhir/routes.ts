@@ -22,7 +22,7 @@ function param(req: Request, name: string): string {
 
 function resourceType(req: Request, interaction: string): string {
   const type = param(req, 'type');
-  const interactions = INTERACTIONS[type] as string[] | undefined;
+  const interactions = Object.hasOwn(INTERACTIONS, type) ? (INTERACTIONS[type] as string[]) : undefined;
   if (!interactions) throw notFound(`Resource type "${type.slice(0, 64)}" is not supported by this server`);
   if (!interactions.includes(interaction)) throw badRequest(`${interaction} is not supported on ${type}`);
   return type;
@@ -123,7 +123,7 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
 
   // Everything else: 404 for an unknown type, 405 for an interaction this server does not offer.
   router.all(['/:type', '/:type/*rest'], (req: Request, _res: Response, next: NextFunction) => {
-    if (!INTERACTIONS[param(req, 'type')]) return next(notFound(`Resource type "${param(req, 'type').slice(0, 64)}" is not supported by this server`));
+    if (!Object.hasOwn(INTERACTIONS, param(req, 'type'))) return next(notFound(`Resource type "${param(req, 'type').slice(0, 64)}" is not supported by this server`));
     methodNotAllowedHandler(req, _res, next);
   });
   router.all('/', methodNotAllowedHandler);

@@ -66,7 +66,7 @@ const compiled: Record<string, Compiled[]> = Object.fromEntries(
 );
 
 export function searchParameter(resourceType: string, name: string): SearchParamDefinition | undefined {
-  return SEARCH_PARAMETERS[resourceType]?.find((p) => p.name === name);
+  return Object.hasOwn(SEARCH_PARAMETERS, resourceType) ? SEARCH_PARAMETERS[resourceType].find((p) => p.name === name) : undefined;
 }
 
 /** `Patient/1/_history/2` or an absolute URL ending in Type/id -> `Patient/1`. */
@@ -107,7 +107,7 @@ function entries(param: Compiled, value: unknown): IndexEntry[] {
 
 /** The index entries of a resource for every search parameter of its type. */
 export const indexResource: Indexer = (resource: Resource) => {
-  const params = compiled[resource.resourceType] ?? [];
+  const params = Object.hasOwn(compiled, resource.resourceType) ? compiled[resource.resourceType] : [];
   const out: IndexEntry[] = [];
   for (const param of params) {
     for (const value of param.evaluate(resource)) out.push(...entries(param, value));

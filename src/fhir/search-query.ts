@@ -81,7 +81,7 @@ function sortRules(resourceType: string, raw: unknown): SortRule[] {
  * (400) rather than ignored, so a client never mistakes an unfiltered result for a filtered one.
  */
 export function parseSearch(resourceType: string, query: Query): SearchRequest {
-  if (!(resourceType in SEARCH_PARAMETERS)) throw badRequest(`Search is not supported for ${resourceType}`);
+  if (!Object.hasOwn(SEARCH_PARAMETERS, resourceType)) throw badRequest(`Search is not supported for ${resourceType}`);
   const criteria: SearchCriterion[] = [];
   for (const [key, raw] of Object.entries(query)) {
     if (CONTROL.has(key)) continue;

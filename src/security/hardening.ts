@@ -161,7 +161,7 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 1200;
  * The per-client limit from config.rateLimitPerMinute (env RATE_LIMIT_PER_MINUTE) once the config
  * carries it; the default until then.
  */
-export function rateLimitFromConfig(config: Config & { rateLimitPerMinute?: number }): number {
+export function rateLimitFromConfig(config: Config): number {
   const value = config.rateLimitPerMinute;
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : DEFAULT_RATE_LIMIT_PER_MINUTE;
 }
