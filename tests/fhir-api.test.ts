@@ -101,6 +101,8 @@ describe('FHIR API', () => {
       expectValidR4(provenance);
       expect(provenance.entity![0].what.reference).toBe(`QuestionnaireResponse/${stored.id}/_history/1`);
       expect(provenance.agent[0].who.reference).toBe('Device/calf-pain-cds');
+      expect((await request(t.app).get('/fhir/Provenance?patient=Patient/p1')).body.total).toBe(1);
+      expect((await request(t.app).get('/fhir/Provenance?patient=Patient/other')).body.total).toBe(0);
       await request(t.app).get('/fhir/Device/calf-pain-cds').expect(200);
     });
 

@@ -14,6 +14,7 @@ import { compileRules, type CompiledRules, type Rule, type RuleEnv } from './rul
 import {
   CS_CALF_PAIN,
   EXT_DIFFERENTIAL_RANK,
+  EXT_PROVENANCE_PATIENT,
   EXT_WELLS_SCORE,
   EXT_WELLS_SCORE_RANGE,
   EXT_WELLS_TWO_LEVEL,
@@ -270,8 +271,11 @@ function evaluate(rules: CompiledRules, input: QuestionnaireResponse, options: E
 
 function provenance(riskAssessment: RiskAssessment, response: QuestionnaireResponse, now = new Date()): Provenance {
   const version = response.meta?.versionId;
+  const patient = response.subject?.reference?.startsWith('Patient/') ? response.subject : undefined;
   return {
     resourceType: 'Provenance',
+    // Which patient the target is about: indexed as Provenance `patient` (search and compartment checks).
+    ...(patient ? { extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: patient.reference } }] } : {}),
     target: [{ reference: `RiskAssessment/${riskAssessment.id}${riskAssessment.meta?.versionId ? `/_history/${riskAssessment.meta.versionId}` : ''}` }],
     recorded: now.toISOString(),
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },

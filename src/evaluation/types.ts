@@ -9,6 +9,8 @@ export const EXT_WELLS_SCORE_RANGE = `${CANONICAL_BASE}/StructureDefinition/well
 export const EXT_WELLS_TWO_LEVEL = `${CANONICAL_BASE}/StructureDefinition/wells-two-level`;
 /** On each differential prediction: valueInteger rank, 1 = most likely. */
 export const EXT_DIFFERENTIAL_RANK = `${CANONICAL_BASE}/StructureDefinition/differential-rank`;
+/** On the Provenance this service writes: valueReference to the patient the assessment is about. */
+export const EXT_PROVENANCE_PATIENT = `${CANONICAL_BASE}/StructureDefinition/provenance-patient`;
 export const CS_CALF_PAIN = `${CANONICAL_BASE}/CodeSystem/calf-pain`;
 export const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
 export const SNOMED = 'http://snomed.info/sct';

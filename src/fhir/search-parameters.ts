@@ -3,7 +3,7 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import type { Resource } from 'fhir/r4';
 import type { IndexEntry, Indexer } from '../storage/store';
 import { parseDateRange } from './dates';
-import { CANONICAL_BASE } from '../evaluation/types';
+import { CANONICAL_BASE, EXT_PROVENANCE_PATIENT } from '../evaluation/types';
 
 export type SearchParamType = 'token' | 'reference' | 'date' | 'uri';
 
@@ -51,7 +51,7 @@ export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
     { name: 'entity', type: 'reference', expression: 'Provenance.entity.what', description: 'Identity of entity', definition: core('Provenance', 'entity') },
     { name: 'recorded', type: 'date', expression: 'Provenance.recorded', description: 'When the activity was recorded / updated', definition: core('Provenance', 'recorded') },
     { name: 'agent', type: 'reference', expression: 'Provenance.agent.who', description: 'Who participated', definition: core('Provenance', 'agent') },
-    { name: 'patient', type: 'reference', expression: `Provenance.extension('${CANONICAL_BASE}/StructureDefinition/provenance-patient').value`, description: 'The patient the target is about (recorded by this server on the Provenance it creates)', definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`, target: 'Patient' },
+    { name: 'patient', type: 'reference', expression: `Provenance.extension('${EXT_PROVENANCE_PATIENT}').value`, description: 'The patient the target is about (recorded by this server on the Provenance it creates)', definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`, target: 'Patient' },
   ],
   Device: [],
 };
