@@ -5,11 +5,11 @@ import { expectConformantHookResponse } from './support/cds-conformance';
 import { cdsHarness, NOW, type CdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/cds-hooks/types';
 
-/** The hook call documented in docs/cds-hooks.md, exactly as written there (only $AUTHORED filled in). */
+/** The hook call documented in README.md, exactly as written there (only $AUTHORED filled in). */
 function documentedCall(): Record<string, unknown> {
   const doc = readFileSync(join(__dirname, '..', 'docs', 'cds-hooks.md'), 'utf8');
   const match = /--data @- <<EOF[^\n]*\n([\s\S]*?)\nEOF\n/.exec(doc);
-  if (!match) throw new Error('docs/cds-hooks.md: no hook call found');
+  if (!match) throw new Error('README.md: no hook call found');
   return JSON.parse(match[1].replace('${AUTHORED}', NOW.toISOString().replace(/\.\d{3}Z$/, 'Z')));
 }
 
