@@ -7,7 +7,7 @@ import type { Card } from '../src/cds-hooks/types';
 
 /** The hook call documented in README.md, exactly as written there (only $AUTHORED filled in). */
 function documentedCall(): Record<string, unknown> {
-  const doc = readFileSync(join(__dirname, '..', 'docs', 'cds-hooks.md'), 'utf8');
+  const doc = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
   const match = /--data @- <<EOF[^\n]*\n([\s\S]*?)\nEOF\n/.exec(doc);
   if (!match) throw new Error('README.md: no hook call found');
   return JSON.parse(match[1].replace('${AUTHORED}', NOW.toISOString().replace(/\.\d{3}Z$/, 'Z')));
