@@ -1,0 +1,79 @@
+import request from 'supertest';
+import type { QuestionnaireResponse } from 'fhir/r4';
+import { createTestApp, type TestApp } from './support/app';
+import { buildResponse } from './support/build-response';
+import { readAssessment } from './support/read-assessment';
+import { postgresUrl, TestSchemas } from './support/postgres';
+import { createPostgresStore } from '../src/storage/postgres/postgres-store';
+import { indexResource } from '../src/fhir/search-parameters';
+import type { Store } from '../src/storage/store';
+
+const FHIR = 'application/fhir+json';
+const schemas = new TestSchemas();
+
+const answers = {
+  'affected-side': 'right',
+  'wells-active-cancer': true,
+  'wells-paralysis-or-cast': false,
+  'wells-bedridden-or-surgery': false,
+  'wells-previous-dvt': false,
+  'wells-tenderness-deep-veins': true,
+  'wells-entire-leg-swollen': false,
+  'wells-calf-swelling-3cm': false,
+  'wells-pitting-edema': false,
+  'wells-collateral-veins': false,
+  'wells-alternative-diagnosis': false,
+};
+
+async function pgStore(schema: string): Promise<Store> {
+  return createPostgresStore({ connectionString: await postgresUrl(), indexer: indexResource, schema });
+}
+
+describe('FHIR API on PostgreSQL (production store)', () => {
+  let t: TestApp;
+  let schema: string;
+  beforeEach(async () => {
+    schema = schemas.newName('api');
+    t = await createTestApp({ store: await pgStore(schema) });
+  });
+  afterEach(async () => {
+    await t.store.close();
+  });
+  afterAll(async () => {
+    await schemas.dropAll();
+  });
+
+  it('creates, evaluates, updates and finds a response the same way as on SQLite', async () => {
+    const created = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(buildResponse(answers, { subject: 'Patient/pg1' }))).expect(201);
+    const qr = created.body as QuestionnaireResponse;
+    const first = await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${qr.id}`).expect(200);
+    expect(readAssessment(first.body.entry[0].resource).score).toBe(2);
+
+    const changed = buildResponse({ ...answers, 'wells-alternative-diagnosis': true }, { subject: 'Patient/pg1', id: qr.id });
+    await request(t.app).put(`/fhir/QuestionnaireResponse/${qr.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1"').send(JSON.stringify(changed)).expect(200);
+    await request(t.app).put(`/fhir/QuestionnaireResponse/${qr.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1"').send(JSON.stringify(changed)).expect(412);
+
+    const second = await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg1&_sort=-date').expect(200);
+    expect(second.body.total).toBe(1);
+    expect(readAssessment(second.body.entry[0].resource).score).toBe(0);
+    expect((await request(t.app).get('/fhir/Provenance?patient=Patient/pg1')).body.total).toBe(2);
+  });
+
+  it('refuses an invalid response (422) and stores nothing', async () => {
+    const qr = buildResponse(answers, { subject: 'Patient/pg2' });
+    qr.item![0].item![0].answer = [{ valueBoolean: true }];
+    await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(qr)).expect(422);
+    expect((await request(t.app).get('/fhir/QuestionnaireResponse?patient=Patient/pg2')).body.total).toBe(0);
+  });
+
+  it('refuses a JWT id replayed through a second process’s store (jti kept in PostgreSQL)', async () => {
+    const other = await pgStore(schema);
+    try {
+      const expires = new Date(Date.now() + 60_000);
+      expect(await t.store.recordJti('https://ehr.example', 'jti-across-processes', expires)).toBe(true);
+      expect(await other.recordJti('https://ehr.example', 'jti-across-processes', expires)).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+});
