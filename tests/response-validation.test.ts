@@ -208,6 +208,11 @@ describe('choice answers', () => {
     expect(validate(choices(answer('side', { valueCoding: { code: 'both' } })))).toEqual([]);
   });
 
+  it('accepts an answer Coding without a system when its code is an option (a different system is refused)', () => {
+    expect(validate(choices(answer('side', { valueCoding: { code: 'right' } })))).toEqual([]);
+    expect(only(validate(choices(answer('side', { valueCoding: { code: 'middle' } })))).message).toBe('Answer to "side" is not one of its answer options: middle');
+  });
+
   it('takes valueString for a choice only when its options are strings', () => {
     expect(validate(choices(answer('colour', { valueString: 'pale' })))).toEqual([]);
     expect(only(validate(choices(answer('colour', { valueString: 'blue' })))).message).toBe('Answer to "colour" is not one of its answer options: "blue"');

@@ -376,10 +376,13 @@ function optionMatches(option: Record<string, unknown>, key: string, value: unkn
   return expected === value;
 }
 
-/** Matches on system + code; on code alone when the expected Coding has no system. */
+/**
+ * Matches on system + code; on code alone when either side has no system (simple clients send the
+ * option's code without its system; a different system is still refused).
+ */
 function codingMatches(actual: Coding, expected: Coding): boolean {
   if (!actual || actual.code === undefined || actual.code !== expected.code) return false;
-  return expected.system === undefined || expected.system === actual.system;
+  return expected.system === undefined || actual.system === undefined || expected.system === actual.system;
 }
 
 function describeValue(key: string, value: unknown): string {
