@@ -149,8 +149,8 @@ describe('calf-pain Questionnaire: the linkId contract', () => {
     for (const group of GROUPS) expect(get(group).enableWhen).toBeUndefined();
   });
 
-  it('only affected-side is required, so a response without examination or red-flag answers is complete', () => {
-    expect(all.filter((e) => e.item.required).map((e) => e.item.linkId)).toEqual(['affected-side']);
+  it('requires no item, so any partial response (patients cannot examine themselves) is complete and evaluated', () => {
+    expect(all.filter((e) => e.item.required).map((e) => e.item.linkId)).toEqual([]);
     for (const { item, parent } of all) {
       if (parent === 'examination' || parent === 'red-flags') expect(item.required).toBeFalsy();
     }
