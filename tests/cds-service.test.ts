@@ -86,7 +86,7 @@ describe('errors are JSON', () => {
 
   it('400 for a body that is not JSON', async () => {
     const res = await request(h.app).post('/cds-services/calf-pain-dvt').set('Content-Type', 'application/json').send('{"hook": ').expect(400);
-    expect(res.body).toMatchObject({ error: 'invalid_request', message: 'The request body is not valid JSON' });
+    expect(res.body).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(/not valid JSON/) });
   });
 
   it('400 for a JSON array body', async () => {
@@ -144,7 +144,7 @@ describe('feedback', () => {
       },
     ]);
 
-    const metrics = await h.registry.metrics();
+    const metrics = await h.metrics();
     expect(metrics).toContain('cds_card_feedback_total{service="calf-pain-dvt",kind="dvt-likely",outcome="accepted"} 2');
     expect(metrics).toContain('cds_card_feedback_total{service="calf-pain-dvt",kind="pe-red-flag",outcome="overridden"} 1');
     expect(metrics).toContain('cds_cards_issued_total{service="calf-pain-dvt",kind="pe-red-flag"} 1');

@@ -1,0 +1,132 @@
+/**
+ * CDS Hooks through the real app with client authentication ON and the development trusted clients
+ * (config/trusted-clients.dev.json): tokens signed ES384 with the development key in config/dev-keys/,
+ * as scripts/mint-token.js does. Covers the spec's "Trusting CDS Clients" rules end to end, and CORS
+ * working with authentication (preflight without token, allow-origin on a 401).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { generateKeyPair, importPKCS8, SignJWT, type KeyLike } from 'jose';
+import request from 'supertest';
+import { expectConformantDiscovery, expectConformantHookResponse } from './support/cds-conformance';
+import { createTestApp, type TestApp } from './support/app';
+import { NOW, patientView, response, searchset } from './fixtures/cds/harness';
+import type { Card } from '../src/cds-hooks/types';
+
+const ROOT = path.join(__dirname, '..');
+const BASE = 'https://cds.calf-pain.example';
+const ISS = 'https://dev-client.calf-pain.example';
+const KID = 'dev-client-es384-1';
+const ORIGIN = 'https://sandbox.cds-hooks.org';
+const SERVICE = '/cds-services/calf-pain-dvt';
+const NOW_S = Math.floor(NOW.getTime() / 1000);
+
+let devKey: KeyLike;
+let t: TestApp;
+
+beforeAll(async () => {
+  devKey = await importPKCS8(readFileSync(path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem'), 'utf8'), 'ES384');
+});
+
+beforeEach(async () => {
+  t = await createTestApp({
+    now: NOW,
+    config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: path.join(ROOT, 'config', 'trusted-clients.dev.json'), devClients: true } },
+  });
+});
+
+afterEach(async () => {
+  await t.store.close();
+});
+
+/** A CDS client JWT as the spec describes it: ES384, kid, typ JWT; iss, aud, exp, iat, jti. */
+function token(aud: string, options: { key?: KeyLike; kid?: string } = {}): Promise<string> {
+  return new SignJWT({ sub: 'dev-user' })
+    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: options.kid ?? KID })
+    .setIssuer(ISS)
+    .setAudience(aud)
+    .setIssuedAt(NOW_S)
+    .setExpirationTime(NOW_S + 300)
+    .setJti(randomUUID())
+    .sign(options.key ?? devKey);
+}
+
+const hookCall = () => patientView({ prefetch: { calfPainResponse: searchset([response('likely')]), conditions: searchset([]), procedures: searchset([]) } });
+const callService = (jwt?: string) => {
+  const r = request(t.app).post(SERVICE).set('Origin', ORIGIN);
+  return (jwt ? r.set('Authorization', `Bearer ${jwt}`) : r).send(hookCall());
+};
+
+function expectRefused(res: request.Response): void {
+  expect(res.status).toBe(401);
+  expect(res.body).toEqual({});
+  expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
+  expect(res.headers['access-control-allow-origin']).toBe('*');
+}
+
+describe('CDS Hooks with client authentication on', () => {
+  it('discovery succeeds with a signed token whose aud is the discovery URL', async () => {
+    const jwt = await token(`${BASE}/cds-services`);
+    const res = await request(t.app).get('/cds-services').set('Authorization', `Bearer ${jwt}`).expect(200);
+    expectConformantDiscovery(res.body);
+    expect(res.body.services.map((s: { id: string }) => s.id).sort()).toEqual(['calf-pain-dvt', 'dvt-workup-order-select']);
+  });
+
+  it('a patient-view call succeeds with a signed token whose aud is the service URL', async () => {
+    const res = await callService(await token(`${BASE}${SERVICE}`)).expect(200);
+    expectConformantHookResponse(res.body);
+    const cards = res.body.cards as Card[];
+    expect(cards).toHaveLength(1);
+    expect(cards[0].summary).toMatch(/Wells DVT score 4: DVT likely/);
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('refuses the same token replayed', async () => {
+    const jwt = await token(`${BASE}${SERVICE}`);
+    await callService(jwt).expect(200);
+    expectRefused(await callService(jwt));
+  });
+
+  it('refuses a call without a token, with the allow-origin header so a browser client can read the 401', async () => {
+    const res = await callService();
+    expectRefused(res);
+    expect(res.headers['www-authenticate']).not.toMatch(/error=/);
+  });
+
+  it('refuses discovery without a token', async () => {
+    expectRefused(await request(t.app).get('/cds-services').set('Origin', ORIGIN));
+  });
+
+  it('refuses a token whose aud is not the exact URL called', async () => {
+    expectRefused(await callService(await token(`${BASE}/cds-services`)));
+    expectRefused(await callService(await token(`${BASE}${SERVICE}/`)));
+    expectRefused(await callService(await token(`http://localhost:8080${SERVICE}`)));
+  });
+
+  it('refuses a token for the dev issuer signed with another key', async () => {
+    const other = await generateKeyPair('ES384');
+    expectRefused(await callService(await token(`${BASE}${SERVICE}`, { key: other.privateKey })));
+  });
+
+  it('a refused token does not use up its jti: the genuine token still works afterwards', async () => {
+    const jwt = await token(`${BASE}${SERVICE}`);
+    const [header, payload] = jwt.split('.');
+    const forged = `${header}.${payload}.${Buffer.alloc(96).toString('base64url')}`;
+    expectRefused(await callService(forged));
+    await callService(jwt).expect(200);
+  });
+
+  it('answers a CORS preflight without a token', async () => {
+    const res = await request(t.app)
+      .options(SERVICE)
+      .set('Origin', ORIGIN)
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'authorization,content-type');
+    expect(res.status).toBeGreaterThanOrEqual(200);
+    expect(res.status).toBeLessThan(300);
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers['access-control-allow-headers']).toMatch(/Authorization/i);
+    expect(res.headers['access-control-allow-methods']).toMatch(/POST/);
+  });
+});
