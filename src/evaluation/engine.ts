@@ -48,10 +48,21 @@ export function createEvaluator(plan: PlanDefinition): Evaluator {
   };
 }
 
+/**
+ * Results per environment and expression within one evaluation: the same condition (say "sudden
+ * onset") serves several causes, and each FHIRPath run over the response costs a few hundred us.
+ */
+type Memo = WeakMap<RuleEnv, Map<string, boolean | undefined>>;
+
 /** A rule's value for this response: true, false, or undefined when it yields nothing (unanswered). */
-function truth(rule: Rule, response: QuestionnaireResponse, env: RuleEnv): boolean | undefined {
+function truth(rule: Rule, response: QuestionnaireResponse, env: RuleEnv, memo: Memo): boolean | undefined {
+  let results = memo.get(env);
+  if (!results) memo.set(env, (results = new Map()));
+  if (results.has(rule.expression)) return results.get(rule.expression);
   const [value] = rule.evaluate(response, env);
-  return typeof value === 'boolean' ? value : undefined;
+  const result = typeof value === 'boolean' ? value : undefined;
+  results.set(rule.expression, result);
+  return result;
 }
 
 function round(n: number): number {
@@ -59,6 +70,7 @@ function round(n: number): number {
 }
 
 function summarise(rules: CompiledRules, response: QuestionnaireResponse): AssessmentSummary {
+  const memo: Memo = new WeakMap();
   const base: RuleEnv = { resource: response };
 
   const counted: AssessmentSummary['counted'] = [];
@@ -67,7 +79,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
   let min = 0;
   let max = 0;
   for (const criterion of rules.wellsCriteria) {
-    const answer = truth(criterion, response, base);
+    const answer = truth(criterion, response, base, memo);
     if (answer === true) {
       score += criterion.points;
       counted.push({ linkId: criterion.id, title: criterion.title, points: criterion.points });
@@ -81,7 +93,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
   max += score;
 
   const scoreEnv: RuleEnv = { ...base, scoreMin: min, scoreMax: max, score: unanswered.length ? [] : score };
-  const holds = (id: string) => truth(rules.categories.get(id)!, response, scoreEnv) === true;
+  const holds = (id: string) => truth(rules.categories.get(id)!, response, scoreEnv, memo) === true;
   const twoLevel: TwoLevel | undefined = holds('likely') ? 'likely' : holds('unlikely') ? 'unlikely' : undefined;
   const threeLevel: ThreeLevel | undefined = holds('high') ? 'high' : holds('moderate') ? 'moderate' : holds('low') ? 'low' : undefined;
 
@@ -91,13 +103,13 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
     const at: RuleEnv = { ...base, scoreMin: s, scoreMax: s, score: s };
     for (const id of ['high', 'moderate', 'low']) {
       const category = rules.categories.get(id)!;
-      if (category.probability !== undefined && truth(category, response, at) === true) possible.add(category.probability);
+      if (category.probability !== undefined && truth(category, response, at, memo) === true) possible.add(category.probability);
     }
   }
   const dvtProbability = possible.size ? { low: Math.min(...possible), high: Math.max(...possible) } : undefined;
 
   const peRedFlags = rules.peRedFlags
-    .filter((flag) => truth(flag, response, base) === true)
+    .filter((flag) => truth(flag, response, base, memo) === true)
     .map((flag) => ({ linkId: flag.id, title: flag.title }));
 
   const differential = rules.causes
@@ -105,7 +117,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
       let total = 0;
       const rationale: string[] = [];
       for (const feature of cause.features) {
-        if (truth(feature, response, scoreEnv) !== true) continue;
+        if (truth(feature, response, scoreEnv, memo) !== true) continue;
         total += feature.weight;
         rationale.push(`${feature.title} (${feature.weight > 0 ? '+' : ''}${feature.weight})`);
       }
@@ -129,7 +141,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
     .map((d) => d.entry);
 
   const stepEnv: RuleEnv = { ...scoreEnv, twoLevel: twoLevel ?? [], peFlag: peRedFlags.length > 0 };
-  const nextSteps = rules.nextSteps.filter((step) => truth(step, response, stepEnv) === true).map((step) => step.text);
+  const nextSteps = rules.nextSteps.filter((step) => truth(step, response, stepEnv, memo) === true).map((step) => step.text);
 
   return {
     status: unanswered.length ? 'preliminary' : 'final',
