@@ -1,4 +1,5 @@
 import express, { type Express } from 'express';
+import cors from 'cors';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
 import type { AppDeps } from './deps';
@@ -62,7 +63,18 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
 
   app.use(createSecurityHeaders());
   // CORS before authentication: a browser's preflight carries no token, and a 401 must still be readable.
+  // Both surfaces take bearer tokens, never cookies, so any origin (EHR apps, patient portals) may call.
   app.use('/cds-services', cdsHooksCors());
+  app.use(
+    '/fhir',
+    cors({
+      origin: '*',
+      methods: ['GET', 'POST', 'PUT', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'Accept', 'X-Request-Id'],
+      exposedHeaders: ['Location', 'ETag', 'Last-Modified', 'Link', 'X-Request-Id'],
+      maxAge: 86400,
+    }),
+  );
   // Every JSON body on every route: size (413), media type (415), depth/array limits, no __proto__ keys.
   app.use(createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }));
   // Read once here: a bad trusted-clients file (or AUTH_MODE=on without one) stops the start.

@@ -310,6 +310,16 @@ describe('FHIR API', () => {
     });
   });
 
+  describe('CORS for browser clients (patient portals)', () => {
+    it('answers a preflight without a token and exposes Location and ETag', async () => {
+      const pre = await request(t.app).options('/fhir/QuestionnaireResponse').set('Origin', 'https://portal.example.org').set('Access-Control-Request-Method', 'POST').set('Access-Control-Request-Headers', 'authorization,content-type');
+      expect(pre.status).toBeLessThan(300);
+      expect(pre.headers['access-control-allow-origin']).toBe('*');
+      const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' })).set('Origin', 'https://portal.example.org').expect(201);
+      expect(res.headers['access-control-expose-headers']).toEqual(expect.stringContaining('Location'));
+    });
+  });
+
   describe('errors', () => {
     it('answers 404 for unknown resources, types and endpoints, always as OperationOutcome', async () => {
       for (const url of ['/fhir/QuestionnaireResponse/nope', '/fhir/Banana/1', '/fhir/Banana', '/nowhere']) {

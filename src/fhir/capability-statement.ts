@@ -29,7 +29,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
     type: type as CapabilityStatementRestResource['type'],
     ...(DOCS[type] ? { documentation: DOCS[type] } : {}),
     interaction: interactions.map((code) => ({ code })),
-    versioning: 'versioned',
+    versioning: interactions.includes('update') ? 'versioned-update' : 'versioned',
     readHistory: true,
     updateCreate: false,
     conditionalCreate: false,
