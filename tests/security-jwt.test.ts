@@ -299,6 +299,13 @@ describe('CDS client JWT: every bad token is a bare 401', () => {
     await expectRefused(await mint({ signer: es, claims: { iss } }));
   });
 
+  it('an exp too far ahead: beyond the Date range (no 500) or beyond the one-hour lifetime of a per-call token', async () => {
+    for (const exp of [1e20, 8.64e12, NOW_S + 3600 * 24 * 365 * 10, NOW_S + 3600 + 61]) {
+      await expectRefused(await mint({ signer: es, claims: { exp } }));
+    }
+    expect((await call(await mint({ signer: es, claims: { exp: NOW_S + 3600 } }))).status).toBe(200);
+  });
+
   it('claims of the wrong type (exp as a string, aud as a number)', async () => {
     await expectRefused(await mint({ signer: es, claims: { exp: String(NOW_S + 300) } }));
     await expectRefused(await mint({ signer: es, claims: { aud: 42 } }));

@@ -13,6 +13,13 @@ export const CLOCK_SKEW_SECONDS = 60;
 /** Compact JWTs longer than this are refused before any parsing (a signed JWT is well under 4 KB). */
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_JTI_LENGTH = 255;
+/**
+ * A CDS Hooks JWT authenticates one call (the sandbox signs for 300 s): one whose exp lies further
+ * ahead than this is refused. It also bounds how long its jti is kept in the store.
+ */
+export const MAX_CDS_TOKEN_LIFETIME_SECONDS = 3600;
+/** The latest instant a JavaScript Date can hold, in seconds: a later exp could never be stored. */
+const MAX_DATE_SECONDS = 8.64e12;
 /** A compact JWS: three base64url parts (the signature may not be empty: that is `alg: none`). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -91,12 +98,14 @@ export async function verifyClientJwt(token: string, trusted: TrustedClients, re
   }
 
   const nowSeconds = Math.floor(req.now.getTime() / 1000);
+  if (typeof payload.exp === 'number' && payload.exp >= MAX_DATE_SECONDS) throw new JwtRejected('exp out of range');
   // jose checks iat against the future only together with maxTokenAge; a token "issued" later than
   // now + skew is not yet valid either.
   if (payload.iat !== undefined && payload.iat > nowSeconds + CLOCK_SKEW_SECONDS) throw new JwtRejected('iat in the future');
   if (client.tenant !== undefined && payload.tenant !== client.tenant) throw new JwtRejected('tenant mismatch');
 
   if (req.cdsRules) {
+    if ((payload.exp as number) > nowSeconds + MAX_CDS_TOKEN_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) throw new JwtRejected('exp too far in the future');
     const jti = payload.jti;
     if (typeof jti !== 'string' || !jti || jti.length > MAX_JTI_LENGTH) throw new JwtRejected('bad jti');
     if (!req.store) throw new JwtRejected('no store for jti replay check');
