@@ -86,9 +86,15 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
   } catch (err) {
     throw new CardRulesError(`${where}: FHIRPath does not compile: ${(err as Error).message}`);
   }
+  // The resources come from the EHR: a field of the wrong JSON type makes some FHIRPath functions throw
+  // (e.g. lower() on a number). Such a resource does not match; it must not fail the hook call.
   return (resource) => {
-    const result = compiled(resource);
-    return result.length === 1 && result[0] === true;
+    try {
+      const result = compiled(resource);
+      return result.length === 1 && result[0] === true;
+    } catch {
+      return false;
+    }
   };
 }
 

@@ -4,7 +4,7 @@ import type { AssessmentSummary, Evaluation, Evaluator } from '../evaluation/typ
 import { SNOMED } from '../evaluation/types';
 import { fillTemplate, type CardKind, type CardRules, type CardText } from './card-rules';
 import type { ChartFinding } from './chart';
-import { ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
+import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
 import type { Action, Card, IssuedCardDraft, Link, Suggestion } from './types';
 
 /** Everything a card needs to know about the call and the assessment it reports. */
@@ -55,13 +55,14 @@ const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
 function responseReference(found: FoundResponse, baseUrl: string): string | undefined {
   const id = found.response.id;
-  if (!id) return undefined;
+  // An EHR's response with an id that is not a FHIR id is named by its date only, never echoed.
+  if (typeof id !== 'string' || !FHIR_ID.test(id)) return undefined;
   return found.origin === 'this-service' ? `${baseUrl}/fhir/QuestionnaireResponse/${id}` : `QuestionnaireResponse/${id}`;
 }
 
 function provenanceLine(input: CardInput): string {
   const ref = responseReference(input.found, input.baseUrl);
-  const authored = input.found.response.authored ?? 'unknown date';
+  const authored = typeof input.found.response.authored === 'string' ? input.found.response.authored : 'unknown date';
   return `Source: calf-pain questionnaire authored ${authored}, from ${ORIGIN_LABEL[input.found.origin]}${ref ? ` (${ref})` : ''}.`;
 }
 
@@ -293,7 +294,7 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
     const text = rules.cards['order-d-dimer-first'];
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT unlikely)`;
     const removeScans: Action[] = orders.ultrasound
-      .filter((o) => o.id)
+      .filter((o) => typeof o.id === 'string' && FHIR_ID.test(o.id))
       .map((o) => ({ type: 'delete', description: 'Remove the leg vein ultrasound from the draft orders', resourceId: `ServiceRequest/${o.id}` }));
     const suggestions: Suggestion[] = [suggestion('Add D-dimer first; keep the ultrasound for a positive result', rules.dDimer, full, reason, true)];
     if (removeScans.length) suggestions.push(suggestion('Order D-dimer instead of the ultrasound', rules.dDimer, full, reason, false, removeScans));

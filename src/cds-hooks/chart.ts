@@ -14,13 +14,18 @@ export interface ChartFinding {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** The label of a concept from the EHR (fields of the wrong JSON type are ignored, never trusted). */
 function conceptLabel(concept: CodeableConcept | undefined): string {
-  const coding = concept?.coding?.find((c) => c.display) ?? concept?.coding?.[0];
-  return concept?.text ?? coding?.display ?? (coding?.code ? `${coding.system ?? ''}|${coding.code}` : 'unnamed entry');
+  const codings = Array.isArray(concept?.coding) ? concept.coding.filter((c) => typeof c === 'object' && c !== null) : [];
+  const coding = codings.find((c) => str(c.display)) ?? codings.find((c) => str(c.code));
+  return str(concept?.text) ?? str(coding?.display) ?? (coding && str(coding.code) ? `${str(coding.system) ?? ''}|${coding.code}` : 'unnamed entry');
 }
 
 function procedureDate(p: Procedure): string | undefined {
-  return p.performedDateTime ?? p.performedPeriod?.end ?? p.performedPeriod?.start;
+  const period = typeof p.performedPeriod === 'object' && p.performedPeriod !== null ? p.performedPeriod : undefined;
+  return str(p.performedDateTime) ?? str(period?.end) ?? str(period?.start);
 }
 
 /** Runs the chart rules over the Conditions and Procedures the EHR gave us. */
@@ -30,7 +35,7 @@ export function findChartEvidence(rules: CardRules, chart: ChartData, now: Date)
     if (rule.resourceType === 'Condition' && chart.conditions) {
       for (const c of chart.conditions.resources as Condition[]) {
         if (!rule.matches(c)) continue;
-        const date = c.onsetDateTime ?? c.recordedDate;
+        const date = str(c.onsetDateTime) ?? str(c.recordedDate);
         findings.push({ rule, resourceType: 'Condition', id: c.id, label: conceptLabel(c.code), ...(date ? { date } : {}), origin: chart.conditions.origin });
       }
     }

@@ -35,32 +35,43 @@ export interface PatientData {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const RESPONSE_STATUSES = ['completed', 'amended'];
+/** How far ahead of our clock a response's `authored` may be (clock drift between EHR and service). */
+const AUTHORED_SKEW_MS = 60 * 60 * 1000;
+/** A FHIR resource id (R4 `id` datatype). */
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function render(template: string, patientId: string): string {
   return template.replace(/\{\{context\.patientId\}\}/g, encodeURIComponent(patientId));
 }
 
+// Prefetch and fhirServer data come from the EHR unchecked: every field is tested for its JSON type
+// before use, so a malformed resource is skipped instead of failing the call.
 function authoredMs(response: QuestionnaireResponse): number | undefined {
-  if (!response.authored) return undefined;
+  if (typeof response.authored !== 'string' || !response.authored) return undefined;
   const ms = Date.parse(response.authored);
   return Number.isNaN(ms) ? undefined : ms;
 }
 
 function isForPatient(resource: { subject?: { reference?: string } }, patientId: string): boolean {
-  const ref = resource.subject?.reference;
-  return !!ref && (ref === `Patient/${patientId}` || ref.endsWith(`/Patient/${patientId}`));
+  const ref = typeof resource.subject === 'object' && resource.subject !== null ? resource.subject.reference : undefined;
+  return typeof ref === 'string' && (ref === `Patient/${patientId}` || ref.endsWith(`/Patient/${patientId}`));
 }
 
-/** A response counts when it is for this patient, answers our Questionnaire, is finished and is recent. */
-export function isUsableResponse(response: QuestionnaireResponse, patientId: string, cutoffMs: number): boolean {
-  const canonical = response.questionnaire ?? '';
+/**
+ * A response counts when it is for this patient, answers our Questionnaire, is finished and is recent
+ * (authored after cutoffMs, and not after latestMs: a future-dated response would otherwise outrank
+ * every real one).
+ */
+export function isUsableResponse(response: QuestionnaireResponse, patientId: string, cutoffMs: number, latestMs = Infinity): boolean {
+  const canonical = typeof response.questionnaire === 'string' ? response.questionnaire : '';
   const authored = authoredMs(response);
   return (
     (canonical === QUESTIONNAIRE_URL || canonical.startsWith(`${QUESTIONNAIRE_URL}|`)) &&
     RESPONSE_STATUSES.includes(response.status) &&
     isForPatient(response, patientId) &&
     authored !== undefined &&
-    authored >= cutoffMs
+    authored >= cutoffMs &&
+    authored <= latestMs
   );
 }
 
@@ -124,7 +135,7 @@ export async function gatherPatientData(deps: AppDeps, request: HookRequest, opt
   for (const r of local.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'this-service' });
 
   const responses = candidates
-    .filter((c) => isUsableResponse(c.response, patientId, cutoffMs))
+    .filter((c) => isUsableResponse(c.response, patientId, cutoffMs, now.getTime() + AUTHORED_SKEW_MS))
     .sort((a, b) => (authoredMs(b.response) ?? 0) - (authoredMs(a.response) ?? 0));
 
   if (!ehrAnswered && responses.length === 0) {
