@@ -75,8 +75,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
       maxAge: 86400,
     }),
   );
-  // Every JSON body on every route: size (413), media type (415), depth/array limits, no __proto__ keys.
-  app.use(createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }));
+  // JSON bodies: size (413), media type (415), depth/array limits, no __proto__ keys. Mounted on each
+  // surface after its authentication, so a caller without a valid token gets a 401 and no body is read.
+  const jsonBody = createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes });
   // Read once here: a bad trusted-clients file (or AUTH_MODE=on without one) stops the start.
   const trustedClients = trustedClientsForConfig(deps.config);
   const rateLimitPerMinute = rateLimitFromConfig(deps.config);
@@ -85,6 +86,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     '/cds-services',
     createCdsClientAuth({ config: deps.config, store: deps.store, trustedClients, now: deps.now, logger: deps.logger }),
     createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds' }),
+    jsonBody,
   );
 
   app.use('/cds-services', createCdsHooksRouter(deps, { registry }), createCdsErrorHandler(deps));
@@ -102,6 +104,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     '/fhir',
     createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
     createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir' }),
+    jsonBody,
   );
   app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
 
