@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config/config';
 import { createApp } from './app';
 import { loadEvaluator } from './evaluation/engine';
 import { indexResource } from './fhir/search-parameters';
+import { answerClientErrors } from './fhir/http';
 import { loadCatalog, seedStore } from './fhir/catalog';
 import { openStore } from './storage/open-store';
 import { logRedaction } from './security/hardening';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
   const server = app.listen(config.port, () => {
     logger.info({ port: config.port, baseUrl: config.baseUrl, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'calf-pain CDS service listening');
   });
+
+  answerClientErrors(server);
 
   let closing = false;
   const shutdown = (signal: string) => {

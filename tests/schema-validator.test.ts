@@ -130,7 +130,11 @@ describe('schema validation', () => {
   });
 
   it('validates contained resources by their own type', () => {
-    const resource = qr({ contained: [{ resourceType: 'Patient', id: 'p', birthDate: '1970-02-30x' }, { resourceType: 'Nope' }] });
+    const resource = qr({
+      contained: [{ resourceType: 'Patient', id: 'p', birthDate: '1970-02-30x' }, { resourceType: 'Nope', id: 'n' }],
+      subject: { reference: '#p' },
+      author: { reference: '#n' },
+    });
     expect(validator.validate(resource)).toEqual([
       expect.objectContaining({ expression: 'QuestionnaireResponse.contained[0].birthDate', message: 'Invalid FHIR date for "birthDate": string "1970-02-30x"' }),
       expect.objectContaining({ expression: 'QuestionnaireResponse.contained[1].resourceType', message: 'Unknown resourceType "Nope"' }),

@@ -1,7 +1,9 @@
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, unsupportedMediaType, methodNotAllowed } from './outcome';
+import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, unsupportedMediaType, methodNotAllowed, notAcceptable, operationOutcome } from './outcome';
 
 export const FHIR_JSON = 'application/fhir+json';
 const ACCEPTED_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -27,9 +29,42 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
 /** `W/"3"` or `"3"` or `3` -> `3`. */
 export function parseIfMatch(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const m = /^\s*(?:W\/)?"?([A-Za-z0-9\-.]{1,64})"?\s*$/.exec(header);
+  // Quotes come in pairs or not at all: `W/"3` is a malformed tag, not version 3.
+  const m = /^\s*(?:W\/)?(?:"([A-Za-z0-9\-.]{1,64})"|([A-Za-z0-9\-.]{1,64}))\s*$/.exec(header);
   if (!m) throw badRequest('If-Match must be an ETag such as W/"1"');
-  return m[1];
+  return m[1] ?? m[2];
+}
+
+const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
+
+/** `_format` (any interaction): this server speaks JSON only, so XML or Turtle is 406 rather than silently JSON. */
+export function requireJsonFormat(req: Request, _res: Response, next: NextFunction): void {
+  const raw = req.query._format;
+  if (raw === undefined) return next();
+  const list = Array.isArray(raw) ? raw : [raw];
+  const ok = list.length === 1 && typeof list[0] === 'string' && JSON_FORMATS.has(list[0].split(';')[0].trim().toLowerCase());
+  if (!ok) return next(notAcceptable(`_format: this server returns FHIR JSON only (_format=json or application/fhir+json)`));
+  next();
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (request line or headers over the
+ * size limit: 431; malformed HTTP: 400) are still answered with an OperationOutcome.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message =
+      status === 431 ? 'Request line or headers too large (long searches: fewer values per request)' : status === 408 ? 'Request timeout' : 'Malformed HTTP request';
+    const body = JSON.stringify(operationOutcome([{ message, code: status === 431 ? 'too-long' : status === 408 ? 'timeout' : 'structure' }]));
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 }
 
 export function methodNotAllowedHandler(_req: Request, _res: Response, next: NextFunction): void {

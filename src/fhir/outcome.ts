@@ -24,14 +24,22 @@ export interface Problem {
   severity?: OperationOutcomeIssue['severity'];
 }
 
+/**
+ * Messages quote what the client sent (a linkId, an id from the URL): control characters and lone
+ * surrogates there would make the OperationOutcome itself invalid FHIR, so they are shown as U+FFFD.
+ */
+export function fhirString(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
 export function operationOutcome(problems: Problem[], defaultCode: IssueCode = 'processing'): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     issue: problems.map((p) => ({
       severity: p.severity ?? 'error',
       code: p.code ?? defaultCode,
-      diagnostics: p.message,
-      ...(p.expression ? { expression: [p.expression] } : {}),
+      diagnostics: fhirString(p.message),
+      ...(p.expression ? { expression: [fhirString(p.expression)] } : {}),
     })),
   };
 }
@@ -44,6 +52,7 @@ export const badRequest = (message: string, expression?: string) => error(400, '
 export const notFound = (message = 'Resource not found') => error(404, 'not-found', message);
 export const gone = (message = 'Resource deleted') => error(410, 'deleted', message);
 export const methodNotAllowed = (message = 'Method not allowed') => error(405, 'not-supported', message);
+export const notAcceptable = (message: string) => error(406, 'not-supported', message);
 export const conflict = (message: string) => error(409, 'conflict', message);
 export const preconditionFailed = (message: string) => error(412, 'conflict', message);
 export const payloadTooLarge = (message = 'Request body too large') => error(413, 'too-costly', message);

@@ -25,6 +25,9 @@ export interface StoredAssessment {
   riskAssessment: RiskAssessment;
 }
 
+/** `Patient/{id}`, optionally absolute and/or version-specific. */
+const PATIENT_REFERENCE = /^(?:https?:\/\/[^\s#?]+\/)?Patient\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
 function requireResourceType<T extends Resource>(body: unknown, resourceType: T['resourceType']): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`The body must be a ${resourceType} resource (a JSON object)`);
   const actual = (body as { resourceType?: unknown }).resourceType;
@@ -50,6 +53,14 @@ export function createResponseService(deps: ResponseServiceDeps) {
     problems.push(...validateResponse(response, questionnaire, { valueSets: catalog.valueSets }));
     if (options.requireSubject && !response.subject?.reference) {
       problems.push({ expression: 'QuestionnaireResponse.subject', code: 'required', message: 'QuestionnaireResponse.subject (a reference to the patient) is required to store a response and its RiskAssessment' });
+    } else if (response.subject?.reference !== undefined && !PATIENT_REFERENCE.test(response.subject.reference)) {
+      // The subject is copied to the RiskAssessment (subject: Reference(Patient|Group)) and indexed for
+      // patient searches and compartments: a Wells score is about one patient, named by a resolvable reference.
+      problems.push({
+        expression: 'QuestionnaireResponse.subject.reference',
+        code: 'value',
+        message: `QuestionnaireResponse.subject must reference the patient as Patient/{id} (or an absolute URL ending in Patient/{id}), not ${JSON.stringify(response.subject.reference.slice(0, 80))}`,
+      });
     }
     if (problems.some((p) => (p.severity ?? 'error') === 'error' || p.severity === 'fatal')) throw unprocessable(problems);
     return { response, questionnaire };
@@ -80,18 +91,38 @@ export function createResponseService(deps: ResponseServiceDeps) {
     return riskAssessment;
   }
 
+  /**
+   * The QuestionnaireResponse an $evaluate body carries: the body itself, or the resource of the
+   * Parameters' "questionnaire-response" parameter (the Parameters checked first). Routes check
+   * access on this, not on the wrapper.
+   */
+  function evaluationInput(body: unknown): unknown {
+    let candidate = body;
+    if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
+      // The Parameters wrapper is a resource too: checked as such before anything is read from it.
+      const structural = schema.validate(body);
+      if (structural.length) throw unprocessable(structural);
+      const matching = ((body as Parameters).parameter ?? []).filter((p) => p?.name === 'questionnaire-response');
+      if (matching.length !== 1 || !matching[0].resource) {
+        throw badRequest('Parameters must contain exactly one "questionnaire-response" parameter with a resource', 'Parameters.parameter');
+      }
+      // inv-1: a parameter carries a value, a resource or parts: exactly one of them.
+      if (Object.keys(matching[0]).some((k) => /^value[A-Z]/.test(k) || k === 'part')) {
+        throw unprocessable([{ expression: 'Parameters.parameter', code: 'invariant', message: 'The "questionnaire-response" parameter must carry only a resource, not also a value or parts (inv-1)' }]);
+      }
+      candidate = matching[0].resource;
+    }
+    return candidate;
+  }
+
   return {
     validate,
 
+    evaluationInput,
+
     /** $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it. */
     evaluate(body: unknown): RiskAssessment {
-      let candidate = body;
-      if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
-        const parameter = (body as Parameters).parameter?.find((p) => p.name === 'questionnaire-response');
-        if (!parameter?.resource) throw badRequest('Parameters must contain a "questionnaire-response" parameter with a resource', 'Parameters.parameter');
-        candidate = parameter.resource;
-      }
-      const { response } = validate(candidate, { requireSubject: false });
+      const { response } = validate(evaluationInput(body), { requireSubject: false });
       return assess(response);
     },
 

@@ -6,7 +6,7 @@ import { capabilityStatement, INTERACTIONS } from './capability-statement';
 import { historyBundle, searchBundle } from './bundle';
 import { parseSearch, DEFAULT_COUNT, MAX_COUNT } from './search-query';
 import { badRequest, notFound } from './outcome';
-import { FHIR_JSON, methodNotAllowedHandler, parseIfMatch, requireJsonBody, sendResource } from './http';
+import { FHIR_JSON, methodNotAllowedHandler, parseIfMatch, requireJsonBody, requireJsonFormat, sendResource } from './http';
 import type { ResponseService } from './questionnaire-responses';
 
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -51,14 +51,17 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
   const metadata = capabilityStatement(config.baseUrl, options.version, options.startedAt.toISOString());
 
   router.use(requireJsonBody);
+  router.use(requireJsonFormat);
   router.use(express.json({ type: ['application/fhir+json', 'application/json', 'application/json+fhir'], limit: config.maxBodyBytes, strict: true }));
 
   router.get('/metadata', (_req, res) => sendResource(res, 200, metadata));
   router.all('/metadata', methodNotAllowedHandler);
 
   router.post('/QuestionnaireResponse/\\$evaluate', (req, res) => {
-    checkAccess(access(res), 'c', 'QuestionnaireResponse', req.body as Resource);
-    sendResource(res, 200, responses.evaluate(req.body));
+    // Access is decided on the response evaluated, also when it comes wrapped in Parameters.
+    const input = responses.evaluationInput(req.body);
+    checkAccess(access(res), 'c', 'QuestionnaireResponse', input as Resource);
+    sendResource(res, 200, responses.evaluate(input));
   });
   router.all('/QuestionnaireResponse/\\$evaluate', methodNotAllowedHandler);
 

@@ -21,6 +21,8 @@ import type { Problem } from './outcome';
  * - `integer`, `positiveInt`, `unsignedInt` become JSON `integer` with their minimum (the official
  *   schema types them `number` with a regex that ajv applies to strings only, so 1.5 passed).
  * - REQUIRED_PRIMITIVES below adds the 1..1 primitives this service relies on.
+ * - `date`, `dateTime` and `instant` (as definitions and inlined) also check the day exists in its
+ *   month (the official regex lets 2025-02-30 through; R4: "Dates SHALL be valid dates").
  * - `ResourceList` (contained, Bundle.entry.resource, Parameters.parameter.resource, ...) is replaced
  *   by a keyword that validates the nested resource with the validator of its own resourceType
  *   (compiled on first use and cached). Compiling the official 146-way oneOf pulls in every resource
@@ -81,6 +83,16 @@ const REQUIRED_PRIMITIVES: Record<string, string[]> = {
 };
 
 const NESTED_RESOURCE_KEYWORD = 'fhirNestedResource';
+const CALENDAR_DATE_KEYWORD = 'fhirCalendarDate';
+
+/** The date part of a FHIR date/dateTime/instant names a day that exists (2024-02-29 yes, 2025-02-30 no). */
+function isCalendarDate(value: unknown): boolean {
+  if (typeof value !== 'string') return true;
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!m) return true;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
 
 interface JsonSchema {
   [key: string]: unknown;
@@ -102,11 +114,13 @@ function loadSchema(): { schema: JsonSchema; id: string; definitionNames: Map<un
   for (const [name, minimum] of [['integer', undefined], ['positiveInt', 1], ['unsignedInt', 0]] as const) {
     wholeNumbers.set(official.definitions[name].pattern as string, { type: 'integer', ...(minimum === undefined ? {} : { minimum }) });
   }
+  const datePatterns = new Set(['date', 'dateTime', 'instant'].map((name) => official.definitions[name].pattern as string));
   const patchNumbers = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(patchNumbers);
     if (node === null || typeof node !== 'object') return node;
     const out: JsonSchema = {};
     for (const [k, v] of Object.entries(node)) out[k] = patchNumbers(v);
+    if (typeof out.pattern === 'string' && datePatterns.has(out.pattern)) out[CALENDAR_DATE_KEYWORD] = true;
     const whole = out.type === 'number' && typeof out.pattern === 'string' ? wholeNumbers.get(out.pattern) : undefined;
     return whole ? { ...out, ...whole } : out;
   };
@@ -200,6 +214,7 @@ function buildSchemaValidator(resourceTypes: string[]): SchemaValidator {
     return false;
   };
   ajv.addKeyword({ keyword: NESTED_RESOURCE_KEYWORD, schemaType: 'boolean', errors: true, validate: nestedResource });
+  ajv.addKeyword({ keyword: CALENDAR_DATE_KEYWORD, schemaType: 'boolean', errors: false, validate: (_schema: unknown, data: unknown) => isCalendarDate(data) });
   ajv.addSchema(schema);
 
   for (const rt of resourceTypes) validatorFor(rt);
@@ -222,8 +237,10 @@ function buildSchemaValidator(resourceTypes: string[]): SchemaValidator {
         return [{ message, expression: 'resourceType', code: allTypes.has(rt) ? 'not-supported' : 'structure' }];
       }
       const v = validators.get(rt)!;
-      if (v(resource)) return [];
-      return toProblems(rt, v.errors ?? [], definitionNames);
+      const problems = v(resource) ? [] : toProblems(rt, v.errors ?? [], definitionNames);
+      const seen = new Set(problems.map((p) => p.expression));
+      for (const p of jsonRuleProblems(resource, rt)) if (!seen.has(p.expression)) problems.push(p);
+      return problems;
     },
   };
 }
@@ -316,6 +333,11 @@ function toProblems(resourceType: string, errors: ErrorObject[], definitionNames
         push(path, `"${lastSegment(path)}" must be ${JSON.stringify(allowed)}, got ${describe(e.data)}`);
         break;
       }
+      case CALENDAR_DATE_KEYWORD: {
+        if (hasTypeError(typeErrorPaths, path) || errors.some((x) => x.keyword === 'pattern' && x.instancePath === path)) break;
+        push(path, `Invalid FHIR date for "${lastSegment(path)}": ${describe(e.data)} is not a day of the calendar`, 'value');
+        break;
+      }
       case 'resourceType': {
         const rt = (e.params as { resourceType: string }).resourceType;
         push(path, `Unknown resourceType "${rt}"`);
@@ -337,4 +359,95 @@ function primitiveName(path: string, fromSchema: string | undefined): string {
 
 function hasTypeError(typeErrorPaths: Set<string>, path: string): boolean {
   return typeErrorPaths.has(path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FHIR JSON rules the official schema cannot express (R4 json.html, datatypes.html, invariants)
+
+const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Walks the whole resource (nested resources included) for what the schema lets through:
+ * - `null` as a property value (allowed only inside arrays, aligned with an `_element` array);
+ * - empty arrays and empty objects ("arrays/objects SHALL not be empty");
+ * - strings with control characters other than tab, CR and LF, or with lone UTF-16 surrogates
+ *   (not Unicode: they would be stored mangled);
+ * - ext-1: an extension has either value[x] or nested extensions, not both and not neither;
+ * - dom-2 (a contained resource has no contained resources of its own) and dom-3 (every
+ *   contained resource is referenced, as `#id`, from elsewhere in its container).
+ */
+export function jsonRuleProblems(resource: unknown, resourceType: string): Problem[] {
+  const problems: Problem[] = [];
+  const add = (path: string, message: string, code: Problem['code'] = 'structure') => {
+    if (problems.length < 100) problems.push({ expression: path, message, code, severity: 'error' });
+  };
+  // `nullable`: inside an array of primitives aligned with its `_element` array (the one place JSON null is allowed).
+  const walk = (value: unknown, path: string, name: string, nullable: boolean, isExtension: boolean): void => {
+    if (value === null) {
+      if (!nullable) add(path, `"${name}" is null: FHIR JSON has no null values; omit the element`);
+      return;
+    }
+    if (typeof value === 'string') {
+      if (CONTROL_OR_LONE_SURROGATE.test(value)) add(path, `"${name}" contains a control character or an unpaired surrogate (not valid FHIR string content)`, 'value');
+      return;
+    }
+    if (Array.isArray(value)) {
+      if (value.length === 0) add(path, `"${name}" is an empty array: FHIR forbids empty arrays; omit the element`);
+      value.forEach((v, i) => walk(v, `${path}[${i}]`, name, nullable, isExtension));
+      return;
+    }
+    if (typeof value !== 'object') return;
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object);
+    if (keys.length === 0) {
+      add(path, `"${name}" is an empty object: FHIR forbids empty objects; omit the element`);
+      return;
+    }
+    if (isExtension) {
+      const hasValue = keys.some((k) => /^value[A-Z]/.test(k));
+      const hasNested = object.extension !== undefined;
+      if (hasValue === hasNested) {
+        add(path, hasValue ? 'Extension has both a value and nested extensions (ext-1: one or the other)' : 'Extension has neither a value nor nested extensions (ext-1)', 'invariant');
+      }
+    }
+    if (typeof object.resourceType === 'string' && Array.isArray(object.contained)) checkContained(object, path);
+    for (const key of keys) {
+      const partner = key.startsWith('_') ? key.slice(1) : `_${key}`;
+      const aligned = Array.isArray(object[key]) && Array.isArray(object[partner]);
+      walk(object[key], `${path}.${key}`, key, aligned, key === 'extension' || key === 'modifierExtension');
+    }
+  };
+  const checkContained = (container: Record<string, unknown>, path: string): void => {
+    const contained = container.contained as unknown[];
+    const references = new Set<string>();
+    const collect = (value: unknown, skip: unknown): void => {
+      if (value === skip || value === null || typeof value !== 'object') return;
+      if (Array.isArray(value)) return value.forEach((v) => collect(v, skip));
+      for (const [k, v] of Object.entries(value)) {
+        // dom-3 counts references and canonical/uri values alike (e.g. answerValueSet "#vs").
+        if (typeof v === 'string' && v.startsWith('#')) references.add(v.slice(1));
+        else collect(v, skip);
+      }
+    };
+    collect(container, contained);
+    // A contained resource may be referenced from another contained resource, or refer to its container ("#").
+    const referencesContainer = contained.map((c) => {
+      const before = references.has('');
+      references.delete('');
+      collect(c, undefined);
+      const refersUp = references.has('');
+      if (!before) references.delete('');
+      return refersUp;
+    });
+    contained.forEach((c, i) => {
+      if (c === null || typeof c !== 'object') return;
+      const r = c as Record<string, unknown>;
+      if (r.contained !== undefined) add(`${path}.contained[${i}]`, 'A contained resource cannot contain resources (dom-2)', 'invariant');
+      if (!referencesContainer[i] && (typeof r.id !== 'string' || !references.has(r.id))) {
+        add(`${path}.contained[${i}]`, `Contained resource${typeof r.id === 'string' ? ` "#${r.id}"` : ''} is not referenced from the resource (dom-3): reference it as "#id" or leave it out`, 'invariant');
+      }
+    });
+  };
+  walk(resource, resourceType, resourceType, false, false);
+  return problems;
 }

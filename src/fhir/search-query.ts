@@ -29,7 +29,9 @@ function values(name: string, raw: unknown): string[] {
 
 function integer(name: string, raw: unknown, min: number, max: number, fallback: number): number {
   if (raw === undefined) return fallback;
-  const [v] = values(name, raw);
+  const list = values(name, raw);
+  if (list.length > 1) throw badRequest(`${name} must be given once`, name);
+  const [v] = list;
   if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) {
     throw badRequest(`${name} must be an integer from ${min} to ${max}`, name);
   }

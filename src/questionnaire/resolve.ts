@@ -24,8 +24,11 @@ export function resolveQuestionnaire(canonical: string | undefined, questionnair
   const bar = ref.indexOf('|');
   const url = bar < 0 ? ref : ref.slice(0, bar);
   const version = bar < 0 ? undefined : ref.slice(bar + 1);
+  if (version === '') {
+    return { expression: EXPRESSION, message: `"${ref}" ends with "|" but names no version: use url|version or the bare url`, code: 'value' };
+  }
   const candidates = questionnaires.filter((q) => q.url === url);
-  if (version !== undefined && version !== '') {
+  if (version !== undefined) {
     const exact = candidates.find((q) => q.version === version);
     if (exact) return exact;
     const known = candidates.map((q) => q.version).filter(Boolean);
