@@ -47,6 +47,11 @@ describe('parseJsonSafely', () => {
     ['a key merely containing proto', '{"__proto__x":1,"my_constructor":2}', 'ok'],
     ['invalid JSON', '{"a":', 400],
     ['a UTF-8 byte order mark', '\uFEFF{"a":1}', 'ok'],
+    ['a duplicated resourceType', '{"resourceType":"Patient","resourceType":"QuestionnaireResponse"}', 400],
+    ['a duplicated key spelled with an escape', '{"status":"completed","st\\u0061tus":"in-progress"}', 400],
+    ['a duplicated key in a nested object', '{"item":[{"linkId":"a","linkId":"b"}]}', 400],
+    ['the same key in sibling objects', '{"item":[{"linkId":"a"},{"linkId":"b"}],"x":{"linkId":"c"}}', 'ok'],
+    ['a key repeated as a string value', '{"a":"a","b":["a","a"]}', 'ok'],
   ])('%s', (_name, text, expected) => {
     expect(statusOf(() => parseJsonSafely(text))).toBe(expected);
   });
@@ -89,6 +94,7 @@ describe('createJsonBodyParser', () => {
     ['a form', 'a=1', 'application/x-www-form-urlencoded', 415],
     ['XML', '<Patient/>', 'application/fhir+xml', 415],
     ['an unsupported charset', '{}', 'application/json; charset=klingon-8', 415],
+    ['a charset other than UTF-8', '{}', 'application/json; charset=latin1', 415],
     ['a body over maxBytes', JSON.stringify({ text: 'x'.repeat(3000) }), 'application/json', 413],
     ['a JSON array', '[]', 'application/json', 400],
     ['a JSON string', '"x"', 'application/json', 400],

@@ -53,18 +53,45 @@ export function parseJsonSafely(text: string, limits: JsonLimits = DEFAULT_JSON_
   return value;
 }
 
+/**
+ * One pass over the raw text: nesting depth (before anything deep is built) and duplicate object keys
+ * (JSON.parse keeps the last, another parser the first: `{"resourceType":"Patient","resourceType":...}`
+ * must not mean two things). Keys are compared decoded, so an escaped spelling is the same key.
+ */
 function checkDepth(text: string, maxDepth: number): void {
-  let depth = 0;
+  const frames: { keys?: Set<string>; expectKey: boolean }[] = [];
   let inString = false;
+  let start = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
       if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (++depth > maxDepth) throw badRequest(`JSON nesting deeper than ${maxDepth} levels`);
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+      else if (c === 0x22 /* " */) {
+        inString = false;
+        const frame = frames[frames.length - 1];
+        if (frame?.keys && frame.expectKey) {
+          let key: string;
+          try {
+            key = JSON.parse(text.slice(start, i + 1)) as string;
+          } catch {
+            throw badRequest('Request body is not valid JSON');
+          }
+          if (frame.keys.has(key)) throw badRequest(`JSON key "${key.slice(0, 64)}" appears twice in one object`);
+          frame.keys.add(key);
+          frame.expectKey = false;
+        }
+      }
+    } else if (c === 0x22) {
+      inString = true;
+      start = i;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (frames.length >= maxDepth) throw badRequest(`JSON nesting deeper than ${maxDepth} levels`);
+      frames.push(c === 0x7b ? { keys: new Set(), expectKey: true } : { expectKey: false });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) frames.pop();
+    else if (c === 0x2c /* , */) {
+      const frame = frames[frames.length - 1];
+      if (frame?.keys) frame.expectKey = true;
+    }
   }
 }
 
@@ -110,6 +137,11 @@ export function createJsonBodyParser(options: JsonBodyParserOptions): RequestHan
   return (req: Request, res: Response, next: NextFunction) => {
     if (requireJson && ['POST', 'PUT', 'PATCH'].includes(req.method) && hasBody(req) && !req.is(JSON_MEDIA_TYPES)) {
       return next(unsupportedMediaType('Request body must be application/fhir+json or application/json'));
+    }
+    // FHIR and CDS Hooks bodies are UTF-8 (RFC 8259); any other declared charset is refused.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+      return next(unsupportedMediaType(`Request body must be UTF-8 (got charset ${charset.slice(0, 32)})`));
     }
     readText(req, res, (err?: unknown) => {
       if (err) return next(bodyReadError(err));
