@@ -231,8 +231,10 @@ function calculatedScore(qr: QuestionnaireResponse): unknown[] {
   return fhirpath.evaluate(qr, expression, env, r4) as unknown[];
 }
 
-/** Independent oracle: the published points, unanswered criteria counting 0. */
-const oracle = (answers: Record<string, boolean>) => WELLS_IDS.reduce((sum, id) => sum + (answers[id] === true ? WELLS_POINTS[id] : 0), 0);
+/** Independent oracle: the published points; no score until every criterion is answered. */
+const oracle = (answers: Record<string, boolean>): number | undefined =>
+  WELLS_IDS.every((id) => id in answers) ? WELLS_IDS.reduce((sum, id) => sum + (answers[id] === true ? WELLS_POINTS[id] : 0), 0) : undefined;
+const allNo = Object.fromEntries(WELLS_IDS.map((id) => [id, false]));
 
 const yes = (...ids: string[]) => Object.fromEntries(ids.map((id) => [id, true]));
 
@@ -251,19 +253,20 @@ describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
     for (const v of variables) expect(expression?.expression).toContain(`%${v?.name}`);
   });
 
-  it.each<[string, number, Record<string, boolean>]>([
+  it.each<[string, number | undefined, Record<string, boolean>]>([
     ['every criterion yes (nine +1, alternative diagnosis -2)', 7, yes(...WELLS_IDS)],
-    ['alternative diagnosis only', -2, yes('wells-alternative-diagnosis')],
-    ['nothing answered', 0, {}],
-    ['every criterion answered no', 0, Object.fromEntries(WELLS_IDS.map((id) => [id, false]))],
-    ['all nine positive criteria, no alternative diagnosis (maximum)', 9, yes(...WELLS_IDS.filter((id) => id !== 'wells-alternative-diagnosis'))],
-    ['cancer + bedridden after surgery + calf swelling', 3, yes('wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-calf-swelling-3cm')],
-    ['previous DVT but alternative diagnosis as likely', -1, yes('wells-previous-dvt', 'wells-alternative-diagnosis')],
-    ['risk factors only, examination not done', 2, yes('wells-active-cancer', 'wells-paralysis-or-cast')],
-    ['tenderness + pitting oedema, other criteria answered no', 2, { ...Object.fromEntries(WELLS_IDS.map((id) => [id, false])), ...yes('wells-tenderness-deep-veins', 'wells-pitting-edema') }],
-  ])('%s -> %d', (_name, expected, answers) => {
+    ['alternative diagnosis only, the rest no', -2, { ...allNo, ...yes('wells-alternative-diagnosis') }],
+    ['every criterion answered no', 0, allNo],
+    ['all nine positive criteria, no alternative diagnosis (maximum)', 9, { ...allNo, ...yes(...WELLS_IDS.filter((id) => id !== 'wells-alternative-diagnosis')) }],
+    ['cancer + bedridden after surgery + calf swelling', 3, { ...allNo, ...yes('wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-calf-swelling-3cm') }],
+    ['previous DVT but alternative diagnosis as likely', -1, { ...allNo, ...yes('wells-previous-dvt', 'wells-alternative-diagnosis') }],
+    ['tenderness + pitting oedema, other criteria answered no', 2, { ...allNo, ...yes('wells-tenderness-deep-veins', 'wells-pitting-edema') }],
+    ['nothing answered: no score', undefined, {}],
+    ['alternative diagnosis only, examination otherwise not done: no score', undefined, yes('wells-alternative-diagnosis')],
+    ['risk factors only, examination not done: no score', undefined, yes('wells-active-cancer', 'wells-paralysis-or-cast')],
+  ])('%s -> %s', (_name, expected, answers) => {
     expect(oracle(answers)).toBe(expected);
-    expect(calculatedScore(response(answers))).toEqual([expected]);
+    expect(calculatedScore(response(answers))).toEqual(expected === undefined ? [] : [expected]);
   });
 
   it('agrees with the published points for every one of 120 pseudo-random answer patterns', () => {
@@ -276,7 +279,8 @@ describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
         if (r < 0.4) answers[id] = true;
         else if (r < 0.7) answers[id] = false; // else unanswered
       }
-      expect(calculatedScore(response(answers))).toEqual([oracle(answers)]);
+      const expected = oracle(answers);
+      expect(calculatedScore(response(answers))).toEqual(expected === undefined ? [] : [expected]);
     }
   });
 
