@@ -140,6 +140,14 @@ describe('FHIR API', () => {
       expect(await count(t, 'QuestionnaireResponse')).toBe(0);
     });
 
+    it('refuses a response authored in the future (422), allowing an hour of clock drift', async () => {
+      const later = new Date(Date.now() + 3 * 60 * 60 * 1000).toISOString();
+      const res = await post(t, buildResponse(likely, { subject: 'Patient/p1', authored: later })).expect(422);
+      expect(res.body.issue[0].expression).toEqual(['QuestionnaireResponse.authored']);
+      const soon = new Date(Date.now() + 5 * 60 * 1000).toISOString();
+      await post(t, buildResponse(likely, { subject: 'Patient/p1', authored: soon })).expect(201);
+    });
+
     it('refuses an unknown questionnaire canonical (422)', async () => {
       const res = await post(t, buildResponse(likely, { subject: 'Patient/p1', questionnaire: 'http://example.org/Questionnaire/other' })).expect(422);
       expect(res.body.issue[0].expression).toEqual(['QuestionnaireResponse.questionnaire']);

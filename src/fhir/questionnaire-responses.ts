@@ -5,6 +5,7 @@ import { isProblem, resolveQuestionnaire } from '../questionnaire/resolve';
 import { validateResponse } from '../questionnaire/validate-response';
 import type { SchemaValidator } from './schema-validator';
 import type { Catalog } from './catalog';
+import { parseDateRange } from './dates';
 import { badRequest, unprocessable, type Problem } from './outcome';
 
 /**
@@ -37,6 +38,9 @@ function requireResourceType<T extends Resource>(body: unknown, resourceType: T[
   return body as T;
 }
 
+/** Clocks of portals and EHRs drift: a response authored up to an hour "ahead" is accepted. */
+const CLOCK_SKEW_MS = 60 * 60 * 1000;
+
 export function createResponseService(deps: ResponseServiceDeps) {
   const { store, evaluator, catalog, schema, now } = deps;
 
@@ -61,6 +65,11 @@ export function createResponseService(deps: ResponseServiceDeps) {
         code: 'value',
         message: `QuestionnaireResponse.subject must reference the patient as Patient/{id} (or an absolute URL ending in Patient/{id}), not ${JSON.stringify(response.subject.reference.slice(0, 80))}`,
       });
+    }
+    const authored = response.authored ? parseDateRange(response.authored) : undefined;
+    if (authored && Date.parse(authored.lo) > now().getTime() + CLOCK_SKEW_MS) {
+      // A future date would rank this response above every real one ("most recent" for CDS cards).
+      problems.push({ expression: 'QuestionnaireResponse.authored', code: 'value', message: `QuestionnaireResponse.authored (${response.authored}) is in the future` });
     }
     if (problems.some((p) => (p.severity ?? 'error') === 'error' || p.severity === 'fatal')) throw unprocessable(problems);
     return { response, questionnaire };
