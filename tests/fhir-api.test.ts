@@ -112,6 +112,15 @@ describe('FHIR API', () => {
       expect(readAssessment(res.body).score).toBe(3);
     });
 
+    it('keeps the client meta (profiles, tags) but sets versionId and lastUpdated itself', async () => {
+      const qr = { ...buildResponse(likely, { subject: 'Patient/p1' }), meta: { versionId: '99', lastUpdated: '2001-01-01T00:00:00Z', profile: ['http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaireresponse'], tag: [{ code: 'lformsVersion: 40.1.3' }] } };
+      const res = await post(t, qr).expect(201);
+      expect(res.body.meta.versionId).toBe('1');
+      expect(res.body.meta.lastUpdated).not.toBe('2001-01-01T00:00:00Z');
+      expect(res.body.meta.profile).toEqual(qr.meta.profile);
+      expect(res.body.meta.tag).toEqual(qr.meta.tag);
+    });
+
     it('assigns its own id, ignoring one in the body', async () => {
       const res = await post(t, { ...buildResponse(likely, { subject: 'Patient/p1' }), id: 'chosen-by-client' }).expect(201);
       expect(res.body.id).not.toBe('chosen-by-client');

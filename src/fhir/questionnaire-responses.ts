@@ -38,6 +38,17 @@ function requireResourceType<T extends Resource>(body: unknown, resourceType: T[
   return body as T;
 }
 
+/**
+ * The client's meta (profiles, tags, security labels: LHC-Forms tags its responses) is kept; versionId
+ * and lastUpdated belong to the server and are set by the store.
+ */
+function withClientMeta(response: QuestionnaireResponse): QuestionnaireResponse {
+  if (!response.meta) return response;
+  const { versionId: _v, lastUpdated: _l, ...meta } = response.meta;
+  const { meta: _meta, ...rest } = response;
+  return Object.keys(meta).length ? { ...rest, meta } : rest;
+}
+
 /** Clocks of portals and EHRs drift: a response authored up to an hour "ahead" is accepted. */
 const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
@@ -138,7 +149,7 @@ export function createResponseService(deps: ResponseServiceDeps) {
     async create(body: unknown): Promise<StoredAssessment> {
       const { response } = validate(body, { requireSubject: true });
       // The server assigns ids on create (FHIR create semantics).
-      const { id: _ignored, meta: _meta, ...content } = response;
+      const { id: _ignored, ...content } = withClientMeta(response);
       return store.transaction(async (tx) => {
         const stored = await tx.create<QuestionnaireResponse>(content as QuestionnaireResponse);
         return { response: stored, riskAssessment: await record(tx, stored) };
@@ -149,7 +160,7 @@ export function createResponseService(deps: ResponseServiceDeps) {
       const { response } = validate(body, { requireSubject: true });
       if (response.id !== id) throw badRequest(`The resource id (${response.id ?? 'missing'}) must match the id in the URL (${id})`, 'QuestionnaireResponse.id');
       return store.transaction(async (tx) => {
-        const { meta: _meta, ...content } = response;
+        const content = withClientMeta(response);
         const stored = await tx.update<QuestionnaireResponse>(content as QuestionnaireResponse, { ifMatch, mustExist: true });
         return { response: stored, riskAssessment: await record(tx, stored, await findAssessment(tx, id)) };
       });
