@@ -10,7 +10,7 @@ import type {
   RiskAssessment,
   RiskAssessmentPrediction,
 } from 'fhir/r4';
-import { compileRules, type CompiledRules, type Rule, type RuleEnv } from './rules';
+import { compileRules, type CompiledExpression, type CompiledRules, type Rule, type RuleEnv } from './rules';
 import {
   CS_CALF_PAIN,
   EXT_DIFFERENTIAL_RANK,
@@ -63,6 +63,11 @@ function truth(rule: Rule, response: QuestionnaireResponse, env: RuleEnv, memo: 
   const result = typeof value === 'boolean' ? value : undefined;
   results.set(rule.expression, result);
   return result;
+}
+
+/** Checked at start-up (rules.ts) to give low, moderate or high for every input it may see. */
+function causeRisk(rule: CompiledExpression, response: QuestionnaireResponse, env: RuleEnv): ThreeLevel {
+  return rule(response, env)[0] as ThreeLevel;
 }
 
 function round(n: number): number {
@@ -122,8 +127,9 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
         rationale.push(`${feature.title} (${feature.weight > 0 ? '+' : ''}${feature.weight})`);
       }
       total = round(total);
-      const qualitativeRisk: ThreeLevel =
+      const weightRisk: ThreeLevel =
         total >= rules.riskThresholds.high ? 'high' : total >= rules.riskThresholds.moderate ? 'moderate' : 'low';
+      const qualitativeRisk = cause.risk ? causeRisk(cause.risk, response, { ...scoreEnv, weightRisk, threeLevel: threeLevel ?? [] }) : weightRisk;
       return {
         order,
         entry: {

@@ -14,6 +14,8 @@ export const EXT_RULE_POINTS = `${CANONICAL_BASE}/StructureDefinition/rule-point
 export const EXT_RULE_WEIGHT = `${CANONICAL_BASE}/StructureDefinition/rule-weight`;
 export const EXT_PROBABILITY = `${CANONICAL_BASE}/StructureDefinition/probability`;
 export const EXT_RISK_THRESHOLD = `${CANONICAL_BASE}/StructureDefinition/risk-threshold`;
+/** On a cause: FHIRPath giving its qualitativeRisk code from %weightRisk and %threeLevel (overrides the thresholds). */
+export const EXT_RISK_EXPRESSION = `${CANONICAL_BASE}/StructureDefinition/risk-expression`;
 
 /** Variables the engine provides to rule expressions besides %resource. */
 export type RuleEnv = Record<string, unknown>;
@@ -48,6 +50,8 @@ export interface Cause {
   /** SNOMED CT concept(s) where they exist, and the project code. */
   codes: Coding[];
   features: Feature[];
+  /** Optional rule for the cause's qualitativeRisk (see EXT_RISK_EXPRESSION). */
+  risk?: CompiledExpression;
 }
 
 export interface NextStep extends Rule {
@@ -102,6 +106,25 @@ function numberExtension(action: PlanDefinitionAction, url: string): number | un
   return ext?.valueDecimal ?? ext?.valueInteger;
 }
 
+const LEVELS = ['low', 'moderate', 'high'];
+
+/**
+ * A risk-expression may only depend on %weightRisk and %threeLevel: try every combination at start-up,
+ * so a rule that yields anything but low/moderate/high stops the start rather than a request.
+ */
+function checkedRiskExpression(fn: CompiledExpression, where: string): CompiledExpression {
+  const probe = { resourceType: 'QuestionnaireResponse', status: 'completed' };
+  for (const weightRisk of LEVELS) {
+    for (const threeLevel of [[], ...LEVELS]) {
+      const [value] = fn(probe, { resource: probe, weightRisk, threeLevel, scoreMin: 0, scoreMax: 0, score: [] });
+      if (typeof value !== 'string' || !LEVELS.includes(value)) {
+        throw new RuleError(`${where}: risk-expression gives ${JSON.stringify(value)} for weightRisk ${weightRisk}, threeLevel ${JSON.stringify(threeLevel)}`);
+      }
+    }
+  }
+  return fn;
+}
+
 export function compileRules(plan: PlanDefinition): CompiledRules {
   const where = `PlanDefinition/${plan.id}`;
 
@@ -135,11 +158,13 @@ export function compileRules(plan: PlanDefinition): CompiledRules {
   const causes = (differential.action ?? []).map((a): Cause => {
     const codes = a.code?.[0]?.coding ?? [];
     if (!a.id || !codes.length) throw new RuleError(`${where}/differential: each cause needs an id and a code`);
+    const riskExpression = a.extension?.find((e) => e.url === EXT_RISK_EXPRESSION)?.valueExpression?.expression;
     return {
       id: a.id,
       title: a.title ?? a.id,
       description: a.description,
       codes,
+      ...(riskExpression ? { risk: checkedRiskExpression(compile(riskExpression, `${where}/${a.id}/risk-expression`), `${where}/${a.id}`) } : {}),
       features: (a.action ?? []).map((f) => {
         const weight = numberExtension(f, EXT_RULE_WEIGHT);
         if (weight === undefined) throw new RuleError(`${where}/${a.id}/${f.id}: feature without weight`);
