@@ -8,22 +8,12 @@ import { RuleError } from '../src/evaluation/rules';
 import { buildResponse, loadQuestionnaire } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
+import { WELLS_LINK_IDS } from './support/wells';
 
 const PLAN_PATH = path.join(__dirname, '..', 'fhir-resources', 'PlanDefinition-calf-pain-assessment.json');
 const plan = (): PlanDefinition => JSON.parse(fs.readFileSync(PLAN_PATH, 'utf8'));
 
-const WELLS = [
-  'wells-active-cancer',
-  'wells-paralysis-or-cast',
-  'wells-bedridden-or-surgery',
-  'wells-tenderness-deep-veins',
-  'wells-entire-leg-swollen',
-  'wells-calf-swelling-3cm',
-  'wells-pitting-edema',
-  'wells-collateral-veins',
-  'wells-previous-dvt',
-  'wells-alternative-diagnosis',
-];
+const WELLS = WELLS_LINK_IDS;
 
 /** Deterministic pseudo-random answer patterns: each Wells item yes, no or unanswered. */
 function patterns(n: number): Record<string, boolean>[] {

@@ -4,32 +4,16 @@ import { createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
+import { countStored } from './support/store-counts';
+import { WELLS_LIKELY_ANSWERS } from './support/wells';
 import { QUESTIONNAIRE_URL } from '../src/evaluation/types';
 
 const FHIR = 'application/fhir+json';
 
-const likely = {
-  'affected-side': 'left',
-  'recent-injury': false,
-  'calf-swelling-reported': true,
-  'wells-active-cancer': false,
-  'wells-paralysis-or-cast': false,
-  'wells-bedridden-or-surgery': true,
-  'wells-previous-dvt': false,
-  'wells-tenderness-deep-veins': true,
-  'wells-entire-leg-swollen': false,
-  'wells-calf-swelling-3cm': true,
-  'wells-pitting-edema': false,
-  'wells-collateral-veins': false,
-  'wells-alternative-diagnosis': false,
-};
+const likely = WELLS_LIKELY_ANSWERS;
 
 function post(t: TestApp, body: unknown, path = '/fhir/QuestionnaireResponse') {
   return request(t.app).post(path).set('Content-Type', FHIR).send(JSON.stringify(body));
-}
-
-async function count(t: TestApp, type: string): Promise<number> {
-  return (await t.store.search({ resourceType: type, criteria: [], sort: [], count: 0, offset: 0 })).total;
 }
 
 describe('FHIR API', () => {
@@ -131,8 +115,8 @@ describe('FHIR API', () => {
       delete qr.subject;
       const res = await post(t, qr).expect(422);
       expect((res.body as OperationOutcome).issue[0].expression).toEqual(['QuestionnaireResponse.subject']);
-      expect(await count(t, 'QuestionnaireResponse')).toBe(0);
-      expect(await count(t, 'RiskAssessment')).toBe(0);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(0);
+      expect(await countStored(t.store, 'RiskAssessment')).toBe(0);
     });
 
     it('lists every problem with its path (422) and stores nothing', async () => {
@@ -146,7 +130,7 @@ describe('FHIR API', () => {
       expect(outcome.issue.length).toBeGreaterThanOrEqual(2);
       expect(paths.some((p) => p?.startsWith('QuestionnaireResponse.item[1].item[0].answer[0]'))).toBe(true);
       expect(outcome.issue.some((i) => i.diagnostics?.includes('no-such-item'))).toBe(true);
-      expect(await count(t, 'QuestionnaireResponse')).toBe(0);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(0);
     });
 
     it('refuses a response authored in the future (422), allowing an hour of clock drift', async () => {
@@ -166,7 +150,7 @@ describe('FHIR API', () => {
       const qr = { ...buildResponse(likely, { subject: 'Patient/p1' }), status: 'finished', unknownElement: 1 };
       const res = await post(t, qr).expect(422);
       expect(res.body.issue.length).toBeGreaterThanOrEqual(1);
-      expect(await count(t, 'QuestionnaireResponse')).toBe(0);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(0);
     });
 
     it.each([
@@ -180,7 +164,7 @@ describe('FHIR API', () => {
       if (type) req = req.set('Content-Type', type);
       const res = await (body === undefined ? req : req.send(body)).expect(status);
       expect(res.body.resourceType).toBe('OperationOutcome');
-      expect(await count(t, 'QuestionnaireResponse')).toBe(0);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(0);
     });
 
     it('answers 413 for a body over the limit', async () => {
@@ -216,7 +200,7 @@ describe('FHIR API', () => {
       expectValidR4(history.body);
       const v1 = await request(t.app).get(`/fhir/QuestionnaireResponse/${created.id}/_history/1`).expect(200);
       expect(v1.body.meta.versionId).toBe('1');
-      expect(await count(t, 'Provenance')).toBe(2);
+      expect(await countStored(t.store, 'Provenance')).toBe(2);
     });
 
     it('answers 412 when If-Match names an old version, and changes nothing', async () => {
@@ -228,7 +212,7 @@ describe('FHIR API', () => {
         .send(JSON.stringify({ ...created }))
         .expect(412);
       expect(res.body.resourceType).toBe('OperationOutcome');
-      expect(await count(t, 'Provenance')).toBe(1);
+      expect(await countStored(t.store, 'Provenance')).toBe(1);
     });
 
     it('answers 400 when the body id differs from the URL, and 404 for an unknown id', async () => {
@@ -243,8 +227,8 @@ describe('FHIR API', () => {
       const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' }), '/fhir/QuestionnaireResponse/$evaluate').expect(200);
       expectValidR4(res.body);
       expect(res.body.resourceType).toBe('RiskAssessment');
-      expect(await count(t, 'QuestionnaireResponse')).toBe(0);
-      expect(await count(t, 'RiskAssessment')).toBe(0);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(0);
+      expect(await countStored(t.store, 'RiskAssessment')).toBe(0);
     });
 
     it('accepts Parameters with a questionnaire-response, and evaluates without a subject', async () => {

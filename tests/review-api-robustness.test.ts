@@ -15,6 +15,7 @@ import type { OperationOutcome, QuestionnaireResponse } from 'fhir/r4';
 import { createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
+import { writtenCounts } from './support/store-counts';
 import { QUESTIONNAIRE_URL } from '../src/evaluation/types';
 import { answerClientErrors } from '../src/fhir/http';
 
@@ -27,11 +28,7 @@ function response(extra: Record<string, unknown> = {}): QuestionnaireResponse {
 }
 
 async function stored(t: TestApp): Promise<number> {
-  let total = 0;
-  for (const type of ['QuestionnaireResponse', 'RiskAssessment', 'Provenance']) {
-    total += (await t.store.search({ resourceType: type, criteria: [], sort: [], count: 0, offset: 0 })).total;
-  }
-  return total;
+  return Object.values(await writtenCounts(t.store)).reduce((sum, n) => sum + n, 0);
 }
 
 function expectOutcome(res: request.Response, status: number, message: RegExp): OperationOutcome {

@@ -13,6 +13,8 @@ import { createApp } from '../src/app';
 import { testConfig } from '../src/config/config';
 import { createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
+import { countStored } from './support/store-counts';
+import { WELLS_LIKELY_ANSWERS } from './support/wells';
 
 const BASE = 'https://cds.calf-pain.example';
 const FHIR = 'application/fhir+json';
@@ -20,21 +22,7 @@ const ISS = 'https://ehr.example.org';
 const NOW = new Date('2025-03-14T10:00:00Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
 
-const answers = {
-  'affected-side': 'left',
-  'recent-injury': false,
-  'calf-swelling-reported': true,
-  'wells-active-cancer': false,
-  'wells-paralysis-or-cast': false,
-  'wells-bedridden-or-surgery': true,
-  'wells-previous-dvt': false,
-  'wells-tenderness-deep-veins': true,
-  'wells-entire-leg-swollen': false,
-  'wells-calf-swelling-3cm': true,
-  'wells-pitting-edema': false,
-  'wells-collateral-veins': false,
-  'wells-alternative-diagnosis': false,
-};
+const answers = WELLS_LIKELY_ANSWERS;
 
 let key: KeyLike;
 let dir: string;
@@ -58,10 +46,6 @@ function sign(claims: Record<string, unknown>): Promise<string> {
 }
 
 const apiToken = (scope: string, patient?: string) => sign({ aud: `${BASE}/fhir`, scope, ...(patient ? { patient } : {}) });
-
-async function count(t: TestApp, type: string): Promise<number> {
-  return (await t.store.search({ resourceType: type, criteria: [], sort: [], count: 0, offset: 0 })).total;
-}
 
 describe('security in the app (AUTH_MODE=on)', () => {
   let t: TestApp;
@@ -89,12 +73,12 @@ describe('security in the app (AUTH_MODE=on)', () => {
   });
 
   it('answers 401 OperationOutcome without a token, and stores nothing', async () => {
-    const before = await count(t, 'QuestionnaireResponse');
+    const before = await countStored(t.store, 'QuestionnaireResponse');
     const res = await post(undefined, buildResponse(answers, { subject: 'Patient/p1' })).expect(401);
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
     await request(t.app).get('/fhir/RiskAssessment').expect(401);
-    expect(await count(t, 'QuestionnaireResponse')).toBe(before);
+    expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(before);
   });
 
   it('lets a patient token create a response for its own patient and read only its own assessments', async () => {
@@ -114,10 +98,10 @@ describe('security in the app (AUTH_MODE=on)', () => {
   });
 
   it("refuses (403) a patient token writing another patient's response, and stores nothing", async () => {
-    const before = await count(t, 'QuestionnaireResponse');
+    const before = await countStored(t.store, 'QuestionnaireResponse');
     const p1 = await apiToken('patient/QuestionnaireResponse.cr', 'p1');
     await post(p1, buildResponse(answers, { subject: 'Patient/p2' })).expect(403);
-    expect(await count(t, 'QuestionnaireResponse')).toBe(before);
+    expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(before);
   });
 
   it('refuses (403) a valid token without the needed scope', async () => {
@@ -152,14 +136,14 @@ describe('security in the app (AUTH_MODE=on)', () => {
 
   it('refuses polluting, deep and oversized JSON before it reaches a handler', async () => {
     const writer = await apiToken('user/QuestionnaireResponse.c');
-    const before = await count(t, 'QuestionnaireResponse');
+    const before = await countStored(t.store, 'QuestionnaireResponse');
     const body = JSON.stringify(buildResponse(answers, { subject: 'Patient/p1' }));
     const polluted = body.replace('{', '{"__proto__":{"admin":true},');
     const send = (text: string) => request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('Authorization', `Bearer ${writer}`).send(text);
     expect((await send(polluted)).status).toBe(400);
     expect((await send('{"a":'.repeat(100) + '1' + '}'.repeat(100))).status).toBe(400);
     expect((await send(JSON.stringify({ resourceType: 'QuestionnaireResponse', item: new Array(20_000).fill({ linkId: 'x' }) }))).status).toBe(413);
-    expect(await count(t, 'QuestionnaireResponse')).toBe(before);
+    expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(before);
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 

@@ -11,6 +11,7 @@ import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import { createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
+import { writtenCounts } from './support/store-counts';
 
 const BASE = 'https://cds.calf-pain.example';
 const ISS = 'https://ehr.example.org';
@@ -207,13 +208,7 @@ describe('fuzzed requests (AUTH_MODE=on)', () => {
     await t.store.close();
   });
 
-  async function counts() {
-    const out: Record<string, number> = {};
-    for (const type of ['QuestionnaireResponse', 'RiskAssessment', 'Provenance']) {
-      out[type] = (await t.store.search({ resourceType: type, criteria: [], sort: [], count: 0, offset: 0 })).total;
-    }
-    return out;
-  }
+  const counts = () => writtenCounts(t.store);
 
   it('answers every malformed request with a 4xx, stores nothing and keeps serving', async () => {
     const r = prng(20250314);

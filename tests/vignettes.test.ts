@@ -11,6 +11,7 @@ import type { Evaluator } from '../src/evaluation/types';
 import { answerableLinkIds, buildResponse, type AnswerValue } from './support/build-response';
 import { CAUSE_IDS, readAssessment, type CauseId } from './support/read-assessment';
 import { expectValidR4 } from './support/r4-validator';
+import { WELLS_ALTERNATIVE_LINK_ID, WELLS_LINK_IDS, WELLS_PLUS_ONE_LINK_IDS } from './support/wells';
 
 interface Expectation {
   score: number | null;
@@ -31,19 +32,9 @@ interface Vignette {
 const vignettes = parse(readFileSync(join(__dirname, 'vignettes.yaml'), 'utf8')) as Vignette[];
 
 /** Wells 2003 weights, used only to check the table's own arithmetic (the engine takes them from its rules). */
-const PLUS_ONE = [
-  'wells-active-cancer',
-  'wells-paralysis-or-cast',
-  'wells-bedridden-or-surgery',
-  'wells-tenderness-deep-veins',
-  'wells-entire-leg-swollen',
-  'wells-calf-swelling-3cm',
-  'wells-pitting-edema',
-  'wells-collateral-veins',
-  'wells-previous-dvt',
-];
-const ALTERNATIVE = 'wells-alternative-diagnosis';
-const WELLS = [...PLUS_ONE, ALTERNATIVE];
+const PLUS_ONE = WELLS_PLUS_ONE_LINK_IDS;
+const ALTERNATIVE = WELLS_ALTERNATIVE_LINK_ID;
+const WELLS = WELLS_LINK_IDS;
 const PE_FLAGS = ['pe-shortness-of-breath', 'pe-chest-pain', 'pe-coughing-blood'];
 
 const NOW = new Date('2025-03-14T10:00:00Z');
