@@ -4,52 +4,36 @@
  * as scripts/mint-token.js does. Covers the spec's "Trusting CDS Clients" rules end to end, and CORS
  * working with authentication (preflight without token, allow-origin on a 401).
  */
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { generateKeyPair, importPKCS8, SignJWT, type KeyLike } from 'jose';
+import { generateKeyPair, type KeyLike } from 'jose';
 import request from 'supertest';
 import { expectConformantDiscovery, expectConformantHookResponse } from './support/cds-conformance';
-import { createTestApp, type TestApp } from './support/app';
+import type { TestApp } from './support/app';
+import { createDevAuthTestApp, loadDevClientKey, signDevClientJwt } from './support/dev-client';
 import { NOW, patientView, response, searchset } from './fixtures/cds/harness';
 import type { Card } from '../src/cds-hooks/types';
 
-const ROOT = path.join(__dirname, '..');
 const BASE = 'https://cds.calf-pain.example';
-const ISS = 'https://dev-client.calf-pain.example';
-const KID = 'dev-client-es384-1';
 const ORIGIN = 'https://sandbox.cds-hooks.org';
 const SERVICE = '/cds-services/calf-pain-dvt';
-const NOW_S = Math.floor(NOW.getTime() / 1000);
 
 let devKey: KeyLike;
 let t: TestApp;
 
 beforeAll(async () => {
-  devKey = await importPKCS8(readFileSync(path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem'), 'utf8'), 'ES384');
+  devKey = await loadDevClientKey();
 });
 
 beforeEach(async () => {
-  t = await createTestApp({
-    now: NOW,
-    config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: path.join(ROOT, 'config', 'trusted-clients.dev.json'), devClients: true } },
-  });
+  t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE });
 });
 
 afterEach(async () => {
   await t.store.close();
 });
 
-/** A CDS client JWT as the spec describes it: ES384, kid, typ JWT; iss, aud, exp, iat, jti. */
+/** A dev-client JWT at the app's clock, signed with the development key unless another is given. */
 function token(aud: string, options: { key?: KeyLike; kid?: string } = {}): Promise<string> {
-  return new SignJWT({ sub: 'dev-user' })
-    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: options.kid ?? KID })
-    .setIssuer(ISS)
-    .setAudience(aud)
-    .setIssuedAt(NOW_S)
-    .setExpirationTime(NOW_S + 300)
-    .setJti(randomUUID())
-    .sign(options.key ?? devKey);
+  return signDevClientJwt(aud, { now: NOW, key: options.key ?? devKey, kid: options.kid });
 }
 
 const hookCall = () => patientView({ prefetch: { calfPainResponse: searchset([response('likely')]), conditions: searchset([]), procedures: searchset([]) } });

@@ -11,11 +11,11 @@ import path from 'node:path';
 import nock from 'nock';
 import request from 'supertest';
 import { expectConformantDiscovery, expectConformantHookResponse } from './support/cds-conformance';
-import { createTestApp, type TestApp } from './support/app';
+import type { TestApp } from './support/app';
+import { createDevAuthTestApp, DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 import { NOW, response, searchset, PATIENT_ID } from './fixtures/cds/harness';
 import type { Card } from '../src/cds-hooks/types';
 
-const ROOT = path.join(__dirname, '..');
 const BASE = 'http://localhost:8080';
 const SANDBOX_KID = '44823f3d-0b01-4a6c-a80e-b9d3e8a7226f';
 const SANDBOX_JKU = 'https://sandbox.cds-hooks.org/.well-known/jwks.json';
@@ -34,10 +34,7 @@ afterAll(() => {
 });
 
 beforeEach(async () => {
-  t = await createTestApp({
-    now: NOW,
-    config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: path.join(ROOT, 'config', 'trusted-clients.dev.json'), devClients: true } },
-  });
+  t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE });
 });
 
 afterEach(async () => {
@@ -79,7 +76,7 @@ function sandboxPatientView(): Record<string, unknown> {
 describe('the CDS Hooks sandbox, signing with its published key', () => {
   it('the fixture is the private half of the sandbox JWKS trusted in development', () => {
     const jwk = createPublicKey(sandboxKey).export({ format: 'jwk' });
-    const dev = JSON.parse(readFileSync(path.join(ROOT, 'config', 'trusted-clients.dev.json'), 'utf8'));
+    const dev = JSON.parse(readFileSync(DEV_TRUSTED_CLIENTS_FILE, 'utf8'));
     const trusted = dev.clients.find((c: { iss: string }) => c.iss === 'https://sandbox.cds-hooks.org').jwks.keys[0];
     expect({ x: jwk.x, y: jwk.y, crv: jwk.crv }).toEqual({ x: trusted.x, y: trusted.y, crv: trusted.crv });
     expect(trusted.kid).toBe(SANDBOX_KID);

@@ -3,17 +3,13 @@
  * OperationOutcome that is itself valid R4, with nothing stored; or, where the request is fine, a
  * response that is valid R4.
  */
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import type { OperationOutcome, QuestionnaireResponse } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { createAuthTestApp, createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
+import { fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile, type GeneratedClient, type TrustedClientsFile } from './support/generated-client';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
 import { QUESTIONNAIRE_URL } from '../src/evaluation/types';
@@ -153,29 +149,23 @@ describe('review: $evaluate with a Parameters body when authentication is on', (
   const BASE = 'https://cds.calf-pain.example';
   const ISS = 'https://ehr.example.org';
   const NOW = new Date('2025-03-14T10:00:00Z');
-  let key: KeyLike;
-  let dir: string;
+  let client: GeneratedClient;
+  let trusted: TrustedClientsFile;
   let t: TestApp;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('ES384', { extractable: true });
-    key = pair.privateKey;
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'review-evaluate-'));
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384' };
-    fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [jwk] }, apiScopes: ['patient/*.cruds', 'user/*.cruds'] }] }));
+    client = await generateClient(ISS);
+    trusted = writeTrustedClientsFile('review-evaluate-', 'clients.json', [trustedEntry(client, ['patient/*.cruds', 'user/*.cruds'])]);
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => trusted.remove());
   beforeEach(async () => {
-    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: path.join(dir, 'clients.json'), devClients: false } } });
+    t = await createAuthTestApp({ now: NOW, baseUrl: BASE, trustedClientsFile: trusted.file, devClients: false });
   });
   afterEach(async () => {
     await t.store.close();
   });
 
-  const token = (scope: string, patient?: string) =>
-    new SignJWT({ iss: ISS, aud: `${BASE}/fhir`, scope, sub: 'user-1', jti: randomUUID(), iat: Math.floor(NOW.getTime() / 1000), exp: Math.floor(NOW.getTime() / 1000) + 300, ...(patient ? { patient } : {}) })
-      .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'k1' })
-      .sign(key);
+  const token = (scope: string, patient?: string) => fhirApiToken(client, { baseUrl: BASE, now: NOW, scope, patient });
   const evaluate = async (bearer: string, body: unknown) =>
     request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', FHIR).set('Authorization', `Bearer ${bearer}`).send(JSON.stringify(body));
   const wrapped = (subject: string) => ({ resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: buildResponse(answers, { subject }) }] });

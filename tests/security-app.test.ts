@@ -2,17 +2,21 @@
  * The security layer inside the real app (AUTH_MODE=on, real SQLite store): tokens, scopes and the
  * patient compartment on FHIR interactions, CDS client JWTs, hardened input, nothing stored on refusal.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import type { Bundle, RiskAssessment } from 'fhir/r4';
 import { createApp } from '../src/app';
 import { testConfig } from '../src/config/config';
-import { createTestApp, type TestApp } from './support/app';
+import { createAuthTestApp, createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
+import {
+  clientToken,
+  fhirApiToken,
+  generateClient,
+  trustedEntry,
+  writeTrustedClientsFile,
+  type GeneratedClient,
+  type TrustedClientsFile,
+} from './support/generated-client';
 import { countStored } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 
@@ -20,37 +24,25 @@ const BASE = 'https://cds.calf-pain.example';
 const FHIR = 'application/fhir+json';
 const ISS = 'https://ehr.example.org';
 const NOW = new Date('2025-03-14T10:00:00Z');
-const NOW_S = Math.floor(NOW.getTime() / 1000);
 
 const answers = WELLS_LIKELY_ANSWERS;
 
-let key: KeyLike;
-let dir: string;
-let trustedFile: string;
+let client: GeneratedClient;
+let trusted: TrustedClientsFile;
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES384', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384' };
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'security-app-'));
-  trustedFile = path.join(dir, 'trusted-clients.json');
-  fs.writeFileSync(trustedFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [jwk] }, apiScopes: ['patient/*.cruds', 'user/*.cruds', 'system/*.rs'] }] }));
+  client = await generateClient(ISS);
+  trusted = writeTrustedClientsFile('security-app-', 'trusted-clients.json', [trustedEntry(client, ['patient/*.cruds', 'user/*.cruds', 'system/*.rs'])]);
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => trusted.remove());
 
-function sign(claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT({ iss: ISS, iat: NOW_S, exp: NOW_S + 300, jti: randomUUID(), sub: 'user-1', ...claims })
-    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'k1' })
-    .sign(key);
-}
-
-const apiToken = (scope: string, patient?: string) => sign({ aud: `${BASE}/fhir`, scope, ...(patient ? { patient } : {}) });
+const apiToken = (scope: string, patient?: string) => fhirApiToken(client, { baseUrl: BASE, now: NOW, scope, patient });
 
 describe('security in the app (AUTH_MODE=on)', () => {
   let t: TestApp;
   beforeEach(async () => {
-    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile, devClients: false } } });
+    t = await createAuthTestApp({ now: NOW, baseUrl: BASE, trustedClientsFile: trusted.file, devClients: false });
   });
   afterEach(async () => {
     await t.store.close();
@@ -127,7 +119,7 @@ describe('security in the app (AUTH_MODE=on)', () => {
   });
 
   it('lets a CDS call with a valid client JWT past authentication', async () => {
-    const token = await sign({ aud: `${BASE}/cds-services` });
+    const token = await clientToken(client, `${BASE}/cds-services`, { now: NOW });
     const res = await request(t.app).get('/cds-services').set('Authorization', `Bearer ${token}`);
     expect(res.status).not.toBe(401);
     // single use

@@ -4,44 +4,30 @@
  * such request is a plain 401, on /cds-services and on /fhir alike; with a valid token the body errors
  * are reported as before.
  */
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { importPKCS8, SignJWT, type KeyLike } from 'jose';
+import type { KeyLike } from 'jose';
 import request from 'supertest';
-import { createTestApp, type TestApp } from './support/app';
+import type { TestApp } from './support/app';
+import { createDevAuthTestApp, loadDevClientKey, signDevClientJwt } from './support/dev-client';
 
-const ROOT = path.join(__dirname, '..');
 const BASE = 'https://cds.calf-pain.example';
 const NOW = new Date('2026-11-26T12:00:00Z');
-const NOW_S = Math.floor(NOW.getTime() / 1000);
 const SERVICE = '/cds-services/calf-pain-dvt';
 
 let devKey: KeyLike;
 let t: TestApp;
 
 beforeAll(async () => {
-  devKey = await importPKCS8(readFileSync(path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem'), 'utf8'), 'ES384');
+  devKey = await loadDevClientKey();
 });
 beforeEach(async () => {
-  t = await createTestApp({
-    now: NOW,
-    config: { baseUrl: BASE, maxBodyBytes: 10_000, auth: { mode: 'on', trustedClientsFile: path.join(ROOT, 'config', 'trusted-clients.dev.json'), devClients: true } },
-  });
+  t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE, config: { maxBodyBytes: 10_000 } });
 });
 afterEach(async () => {
   await t.store.close();
 });
 
 function token(aud: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT({ sub: 'dev-user', ...claims })
-    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'dev-client-es384-1' })
-    .setIssuer('https://dev-client.calf-pain.example')
-    .setAudience(aud)
-    .setIssuedAt(NOW_S)
-    .setExpirationTime(NOW_S + 300)
-    .setJti(randomUUID())
-    .sign(devKey);
+  return signDevClientJwt(aud, { now: NOW, key: devKey, claims });
 }
 
 const BAD_BODIES: [string, string, string][] = [

@@ -4,13 +4,10 @@
  * the bare 401 on /cds-services — with no stack trace, nothing may be stored, and the app keeps
  * serving. Generation is seeded, so a failure names a reproducible case.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
-import { createTestApp, type TestApp } from './support/app';
+import { createAuthTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
+import { generateClient, signClientJwt, trustedEntry, writeTrustedClientsFile, type TrustedClientsFile } from './support/generated-client';
 import { writtenCounts } from './support/store-counts';
 
 const BASE = 'https://cds.calf-pain.example';
@@ -55,28 +52,20 @@ interface Case {
   body?: string;
 }
 
-let key: KeyLike;
-let dir: string;
-let trustedFile: string;
+let trusted: TrustedClientsFile;
 let writer: string;
 let reader: string;
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES384', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384' };
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'security-fuzz-'));
-  trustedFile = path.join(dir, 'trusted-clients.json');
-  fs.writeFileSync(trustedFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [jwk] }, apiScopes: ['user/*.cruds'] }] }));
-  const sign = (scope: string) =>
-    new SignJWT({ iss: ISS, aud: `${BASE}/fhir`, iat: NOW_S, exp: NOW_S + 3600, sub: 'fuzzer', scope })
-      .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'k1' })
-      .sign(key);
+  const client = await generateClient(ISS);
+  trusted = writeTrustedClientsFile('security-fuzz-', 'trusted-clients.json', [trustedEntry(client, ['user/*.cruds'])]);
+  // Reusable (no jti) and valid for an hour: the fuzz run sends hundreds of requests with each.
+  const sign = (scope: string) => signClientJwt(client, { iss: ISS, aud: `${BASE}/fhir`, iat: NOW_S, exp: NOW_S + 3600, sub: 'fuzzer', scope });
   writer = await sign('user/QuestionnaireResponse.c');
   reader = await sign('user/*.rs');
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => trusted.remove());
 
 function bodyCases(r: ReturnType<typeof prng>): Case[] {
   const valid = buildResponse(answers, { subject: 'Patient/fuzz' }) as unknown as Record<string, unknown>;
@@ -202,7 +191,7 @@ function parameterCases(r: ReturnType<typeof prng>): Case[] {
 describe('fuzzed requests (AUTH_MODE=on)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ now: NOW, config: { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: trustedFile, devClients: false } } });
+    t = await createAuthTestApp({ now: NOW, baseUrl: BASE, trustedClientsFile: trusted.file, devClients: false });
   });
   afterAll(async () => {
     await t.store.close();

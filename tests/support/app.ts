@@ -32,3 +32,20 @@ export async function createTestApp(options: { config?: Partial<Config>; store?:
   const deps: AppDeps = { config: testConfig(options.config), store, evaluator, logger: pino({ level: 'silent' }), now: clock };
   return { app: createApp(deps, { catalog }), store, deps, setNow: (d) => (now = d) };
 }
+
+export interface AuthTestAppOptions {
+  now: Date;
+  /** BASE_URL: token audiences are checked against it. */
+  baseUrl: string;
+  trustedClientsFile: string;
+  /** Also trust the development clients (config/trusted-clients.dev.json). */
+  devClients: boolean;
+  /** Further configuration (e.g. maxBodyBytes). */
+  config?: Partial<Config>;
+}
+
+/** The real app with AUTH_MODE=on, as production runs it: every FHIR and CDS call needs a trusted client's token. */
+export function createAuthTestApp(options: AuthTestAppOptions): Promise<TestApp> {
+  const { now, baseUrl, trustedClientsFile, devClients, config } = options;
+  return createTestApp({ now, config: { ...config, baseUrl, auth: { mode: 'on', trustedClientsFile, devClients } } });
+}

@@ -1,0 +1,52 @@
+/**
+ * The development CDS client of config/trusted-clients.dev.json and its private key in
+ * config/dev-keys/: tests sign with it exactly as scripts/mint-token.js does, so they exercise the
+ * same trust path a developer's `npm run token` goes through.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { importPKCS8, SignJWT, type KeyLike } from 'jose';
+import type { Config } from '../../src/config/config';
+import { createAuthTestApp, type TestApp } from './app';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** The development trusted-clients file, as checked into the repository. */
+export const DEV_TRUSTED_CLIENTS_FILE = path.join(ROOT, 'config', 'trusted-clients.dev.json');
+export const DEV_CLIENT_KEY_FILE = path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem');
+export const DEV_CLIENT_ISS = 'https://dev-client.calf-pain.example';
+export const DEV_CLIENT_KID = 'dev-client-es384-1';
+
+/** The development client's ES384 private key. */
+export function loadDevClientKey(): Promise<KeyLike> {
+  return importPKCS8(readFileSync(DEV_CLIENT_KEY_FILE, 'utf8'), 'ES384');
+}
+
+export interface DevClientJwtOptions {
+  key: KeyLike;
+  /** The app's clock: iat is now, exp five minutes later. */
+  now: Date;
+  /** Header kid; the development kid unless a test needs another. */
+  kid?: string;
+  /** Claims added to sub (e.g. scope for the FHIR API). */
+  claims?: Record<string, unknown>;
+}
+
+/** A client JWT as the CDS Hooks spec describes it: ES384, kid, typ JWT; iss, aud, exp, iat, jti. */
+export function signDevClientJwt(aud: string, options: DevClientJwtOptions): Promise<string> {
+  const nowSeconds = Math.floor(options.now.getTime() / 1000);
+  return new SignJWT({ sub: 'dev-user', ...options.claims })
+    .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: options.kid ?? DEV_CLIENT_KID })
+    .setIssuer(DEV_CLIENT_ISS)
+    .setAudience(aud)
+    .setIssuedAt(nowSeconds)
+    .setExpirationTime(nowSeconds + 300)
+    .setJti(randomUUID())
+    .sign(options.key);
+}
+
+/** The app with AUTH_MODE=on trusting the development clients (the dev client and the CDS Hooks sandbox). */
+export function createDevAuthTestApp(options: { now: Date; baseUrl: string; config?: Partial<Config> }): Promise<TestApp> {
+  return createAuthTestApp({ ...options, trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true });
+}
