@@ -6,6 +6,7 @@ import type { Provenance, QuestionnaireResponse, Resource, RiskAssessment } from
 import { OperationOutcomeError } from '../src/fhir/outcome';
 import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessContext, type Interaction } from '../src/security/access';
 import { grantableScopes, parseScope, scopesFromClaims } from '../src/security/scopes';
+import { outcomeStatusOf } from './support/outcome-errors';
 
 const ctx = (scopes: string[], patient?: string): AccessContext => ({ issuer: 'https://auth.example.org', subject: 'u', scopes, ...(patient ? { patient } : {}) });
 
@@ -18,15 +19,7 @@ const prov = (...targets: string[]): Provenance => ({
   target: targets.map((reference) => ({ reference })),
 });
 
-function outcomeOf(fn: () => void): number | 'allowed' {
-  try {
-    fn();
-    return 'allowed';
-  } catch (e) {
-    if (e instanceof OperationOutcomeError) return e.status;
-    throw e;
-  }
-}
+const outcomeOf = (fn: () => void): number | 'allowed' => outcomeStatusOf(fn, 'allowed' as const);
 
 describe('parseScope', () => {
   it.each<[string, { level: string; resourceType: string; interactions: string } | undefined]>([

@@ -2,13 +2,14 @@
  * FHIR API bearer tokens: trusted issuer, aud = BASE_URL/fhir, SMART scopes limited to what the
  * issuer may grant; public metadata and Questionnaire reads.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
+import express, { type Request } from 'express';
+import { SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import { testConfig } from '../src/config/config';
-import { OperationOutcomeError } from '../src/fhir/outcome';
 import { createApiAuth, isPublicFhirRequest } from '../src/security/api-auth';
 import { parseTrustedClients, type TrustedClients } from '../src/security/trusted-clients';
+import { generateClient } from './support/generated-client';
+import { answerOutcomeErrors } from './support/outcome-errors';
 
 const BASE = 'https://cds.calf-pain.example';
 const AUD = `${BASE}/fhir`;
@@ -20,9 +21,9 @@ let key: KeyLike;
 let trusted: TrustedClients;
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('RS384', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'auth-1', alg: 'RS384' };
+  const client = await generateClient(ISS, { alg: 'RS384', kid: 'auth-1' });
+  key = client.privateKey;
+  const jwk = client.publicJwk;
   trusted = parseTrustedClients({
     clients: [
       { iss: ISS, jwks: { keys: [jwk] }, cdsClient: false, apiScopes: ['patient/*.cruds', 'user/RiskAssessment.rs', 'system/Questionnaire.rs'] },
@@ -42,10 +43,7 @@ function app(mode: 'on' | 'off' = 'on') {
   const config = testConfig({ baseUrl: BASE, auth: { mode, devClients: false } });
   a.use('/fhir', createApiAuth({ config, trustedClients: trusted, now: () => NOW }));
   a.all('/fhir/{*rest}', (_req, res) => res.json({ access: res.locals.access ?? null }));
-  a.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof OperationOutcomeError) res.status(err.status).json(err.outcome);
-    else res.status(500).json({});
-  });
+  a.use(answerOutcomeErrors);
   return a;
 }
 

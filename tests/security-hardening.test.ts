@@ -13,16 +13,9 @@ import {
   requestId,
   requestIdFor,
 } from '../src/security/hardening';
+import { outcomeStatusOf } from './support/outcome-errors';
 
-function statusOf(fn: () => unknown): number | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof OperationOutcomeError) return e.status;
-    throw e;
-  }
-}
+const statusOf = (fn: () => unknown): number | 'ok' => outcomeStatusOf(fn, 'ok' as const);
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 const nestedObjects = (depth: number) => '{"a":'.repeat(depth - 1) + '{}' + '}'.repeat(depth - 1);

@@ -5,16 +5,16 @@
 import { createHmac, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike, type JWK } from 'jose';
 import request from 'supertest';
 import { testConfig } from '../src/config/config';
-import { OperationOutcomeError } from '../src/fhir/outcome';
 import { createCdsClientAuth } from '../src/security/cds-client-auth';
 import { loadTrustedClients, parseTrustedClients, type TrustedClients } from '../src/security/trusted-clients';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import type { Store } from '../src/storage/store';
+import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
+import { answerOutcomeErrors } from './support/outcome-errors';
 
 const BASE = 'https://cds.calf-pain.example';
 const NOW = new Date('2025-06-01T12:00:00Z');
@@ -108,10 +108,7 @@ function app(trustedClients: TrustedClients = trusted, mode: 'on' | 'off' = 'on'
   a.use('/cds-services', createCdsClientAuth({ config, store, trustedClients, now: () => NOW }));
   a.get('/cds-services', (_req, res) => res.json({ services: [], caller: res.locals.cdsClient ?? null }));
   a.post('/cds-services/calf-pain', (_req, res) => res.json({ cards: [], caller: res.locals.cdsClient ?? null }));
-  a.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof OperationOutcomeError) res.status(err.status).json(err.outcome);
-    else res.status(500).json({});
-  });
+  a.use(answerOutcomeErrors);
   return a;
 }
 
@@ -317,7 +314,7 @@ describe('the CDS Hooks sandbox (development issuer, inline published key)', () 
   const sandboxKid = '44823f3d-0b01-4a6c-a80e-b9d3e8a7226f';
 
   it('loads from config/trusted-clients.dev.json with its published ES384 key', () => {
-    const dev = loadTrustedClients(path.join(__dirname, '..', 'config', 'trusted-clients.dev.json'));
+    const dev = loadTrustedClients(DEV_TRUSTED_CLIENTS_FILE);
     const sandbox = dev.get('https://sandbox.cds-hooks.org');
     expect(sandbox).toBeDefined();
     expect(sandbox!.algorithms).toEqual(['ES384']);
@@ -326,7 +323,7 @@ describe('the CDS Hooks sandbox (development issuer, inline published key)', () 
   });
 
   it('refuses a token signed with another key under the sandbox kid and jku', async () => {
-    const dev = loadTrustedClients(path.join(__dirname, '..', 'config', 'trusted-clients.dev.json'));
+    const dev = loadTrustedClients(DEV_TRUSTED_CLIENTS_FILE);
     const impostor: Signer = { ...(await signer('ES384', sandboxKid)) };
     const token = await mint({
       signer: impostor,

@@ -6,11 +6,12 @@ import { verifyClientJwt } from '../src/security/jwt';
 import { grantableScopes, scopesFromClaims } from '../src/security/scopes';
 import { loadTrustedClients } from '../src/security/trusted-clients';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
+import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'mint-token.js');
-const trusted = loadTrustedClients(path.join(ROOT, 'config', 'trusted-clients.dev.json'));
+const trusted = loadTrustedClients(DEV_TRUSTED_CLIENTS_FILE);
 
 async function mint(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   const { stdout } = await run(process.execPath, [SCRIPT, ...args], { env: { PATH: process.env.PATH, ...env } });

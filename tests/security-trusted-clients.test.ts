@@ -11,6 +11,7 @@ import {
   trustedClientsForConfig,
   TrustedClientsError,
 } from '../src/security/trusted-clients';
+import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 
 let publicJwk: JWK;
 let privateJwk: JWK;
@@ -86,7 +87,7 @@ describe('trusted clients file', () => {
   });
 
   it('the development file loads: the dev client (CDS + API) and the sandbox (CDS only)', () => {
-    const t = loadTrustedClients(path.join(__dirname, '..', 'config', 'trusted-clients.dev.json'));
+    const t = loadTrustedClients(DEV_TRUSTED_CLIENTS_FILE);
     expect(t.get('https://dev-client.calf-pain.example')?.apiScopes).toContain('system/*.cruds');
     expect(t.get('https://sandbox.cds-hooks.org')?.apiScopes).toBeUndefined();
   });
@@ -99,7 +100,7 @@ describe('trusted clients file', () => {
   it('for config: required when auth is on, empty when off', () => {
     expect(() => trustedClientsForConfig(testConfig({ auth: { mode: 'on', devClients: false } }))).toThrow(/TRUSTED_CLIENTS_FILE/);
     expect(trustedClientsForConfig(testConfig({ auth: { mode: 'off', devClients: false } })).size).toBe(0);
-    const file = path.join(__dirname, '..', 'config', 'trusted-clients.dev.json');
+    const file = DEV_TRUSTED_CLIENTS_FILE;
     expect(trustedClientsForConfig(testConfig({ auth: { mode: 'on', trustedClientsFile: file, devClients: false } })).size).toBe(2);
   });
 });
