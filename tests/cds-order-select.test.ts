@@ -1,7 +1,6 @@
 import request from 'supertest';
-import { expectConformantHookResponse } from './support/cds-conformance';
+import { callHook } from './support/cds-call';
 import { cdsHarness, draftOrder, orderSelect, response, searchset, type CdsHarness } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
 
 const ENDPOINT = '/cds-services/dvt-workup-order-select';
 let h: CdsHarness;
@@ -12,11 +11,7 @@ afterEach(async () => {
   await h.store.close();
 });
 
-async function call(body: Record<string, unknown>) {
-  const res = await request(h.app).post(ENDPOINT).send(body).expect(200);
-  expectConformantHookResponse(res.body);
-  return res.body as { cards: Card[] };
-}
+const call = (body: Record<string, unknown>) => callHook(h.app, ENDPOINT, body);
 const prefetch = (qr: unknown) => ({ prefetch: { calfPainResponse: qr } });
 
 describe('order-select: D-dimer or leg vein ultrasound checked against the Wells category', () => {

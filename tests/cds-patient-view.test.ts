@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { expectConformantHookResponse } from './support/cds-conformance';
+import { callHook } from './support/cds-call';
 import { expectValidR4 } from './support/r4-validator';
 import { cdsHarness, condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/cds-hooks/types';
@@ -14,11 +14,8 @@ afterEach(async () => {
   await h.store.close();
 });
 
-async function call(body: Record<string, unknown>) {
-  const res = await request(h.app).post(ENDPOINT).send(body).expect(200);
-  expectConformantHookResponse(res.body);
-  return res.body as { cards: Card[]; systemActions?: { type: string; resource: Resource }[] };
-}
+const call = (body: Record<string, unknown>) =>
+  callHook<{ cards: Card[]; systemActions?: { type: string; resource: Resource }[] }>(h.app, ENDPOINT, body);
 
 const emptyChart = { conditions: searchset([]), procedures: searchset([]) };
 const withResponse = (qr: unknown) => patientView({ prefetch: { calfPainResponse: qr, ...emptyChart } });
