@@ -8,7 +8,7 @@ import { generateKeyPair, type KeyLike } from 'jose';
 import request from 'supertest';
 import { expectConformantDiscovery, expectConformantHookResponse } from './support/cds-conformance';
 import type { TestApp } from './support/app';
-import { createDevAuthTestApp, loadDevClientKey, signDevClientJwt } from './support/dev-client';
+import { createDevAuthTestApp, signDevClientJwt } from './support/dev-client';
 import { NOW, patientView, response, searchset } from './fixtures/cds/harness';
 import type { Card } from '../src/cds-hooks/types';
 
@@ -16,12 +16,7 @@ const BASE = 'https://cds.calf-pain.example';
 const ORIGIN = 'https://sandbox.cds-hooks.org';
 const SERVICE = '/cds-services/calf-pain-dvt';
 
-let devKey: KeyLike;
 let t: TestApp;
-
-beforeAll(async () => {
-  devKey = await loadDevClientKey();
-});
 
 beforeEach(async () => {
   t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE });
@@ -33,7 +28,7 @@ afterEach(async () => {
 
 /** A dev-client JWT at the app's clock, signed with the development key unless another is given. */
 function token(aud: string, options: { key?: KeyLike; kid?: string } = {}): Promise<string> {
-  return signDevClientJwt(aud, { now: NOW, key: options.key ?? devKey, kid: options.kid });
+  return signDevClientJwt(aud, { now: NOW, ...options });
 }
 
 const hookCall = () => patientView({ prefetch: { calfPainResponse: searchset([response('likely')]), conditions: searchset([]), procedures: searchset([]) } });

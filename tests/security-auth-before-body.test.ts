@@ -4,21 +4,16 @@
  * such request is a plain 401, on /cds-services and on /fhir alike; with a valid token the body errors
  * are reported as before.
  */
-import type { KeyLike } from 'jose';
 import request from 'supertest';
 import type { TestApp } from './support/app';
-import { createDevAuthTestApp, loadDevClientKey, signDevClientJwt } from './support/dev-client';
+import { createDevAuthTestApp, signDevClientJwt } from './support/dev-client';
 
 const BASE = 'https://cds.calf-pain.example';
 const NOW = new Date('2026-11-26T12:00:00Z');
 const SERVICE = '/cds-services/calf-pain-dvt';
 
-let devKey: KeyLike;
 let t: TestApp;
 
-beforeAll(async () => {
-  devKey = await loadDevClientKey();
-});
 beforeEach(async () => {
   t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE, config: { maxBodyBytes: 10_000 } });
 });
@@ -27,7 +22,7 @@ afterEach(async () => {
 });
 
 function token(aud: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return signDevClientJwt(aud, { now: NOW, key: devKey, claims });
+  return signDevClientJwt(aud, { now: NOW, claims });
 }
 
 const BAD_BODIES: [string, string, string][] = [

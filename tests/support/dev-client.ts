@@ -18,13 +18,17 @@ export const DEV_CLIENT_KEY_FILE = path.join(ROOT, 'config', 'dev-keys', 'dev-cl
 export const DEV_CLIENT_ISS = 'https://dev-client.calf-pain.example';
 export const DEV_CLIENT_KID = 'dev-client-es384-1';
 
-/** The development client's ES384 private key. */
+let devKey: Promise<KeyLike> | undefined;
+
+/** The development client's ES384 private key (read once per test file). */
 export function loadDevClientKey(): Promise<KeyLike> {
-  return importPKCS8(readFileSync(DEV_CLIENT_KEY_FILE, 'utf8'), 'ES384');
+  devKey ??= importPKCS8(readFileSync(DEV_CLIENT_KEY_FILE, 'utf8'), 'ES384');
+  return devKey;
 }
 
 export interface DevClientJwtOptions {
-  key: KeyLike;
+  /** Signing key; the development key unless a test forges with another. */
+  key?: KeyLike;
   /** The app's clock: iat is now, exp five minutes later. */
   now: Date;
   /** Header kid; the development kid unless a test needs another. */
@@ -34,7 +38,7 @@ export interface DevClientJwtOptions {
 }
 
 /** A client JWT as the CDS Hooks spec describes it: ES384, kid, typ JWT; iss, aud, exp, iat, jti. */
-export function signDevClientJwt(aud: string, options: DevClientJwtOptions): Promise<string> {
+export async function signDevClientJwt(aud: string, options: DevClientJwtOptions): Promise<string> {
   const nowSeconds = Math.floor(options.now.getTime() / 1000);
   return new SignJWT({ sub: 'dev-user', ...options.claims })
     .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: options.kid ?? DEV_CLIENT_KID })
@@ -43,7 +47,7 @@ export function signDevClientJwt(aud: string, options: DevClientJwtOptions): Pro
     .setIssuedAt(nowSeconds)
     .setExpirationTime(nowSeconds + 300)
     .setJti(randomUUID())
-    .sign(options.key);
+    .sign(options.key ?? (await loadDevClientKey()));
 }
 
 /** The app with AUTH_MODE=on trusting the development clients (the dev client and the CDS Hooks sandbox). */
