@@ -1,28 +1,21 @@
 import express, { type Express } from 'express';
 import cors from 'cors';
 import { pinoHttp } from 'pino-http';
-import { randomUUID } from 'node:crypto';
 import type { AppDeps } from './deps';
 import { loadCatalog, type Catalog } from './fhir/catalog';
 import { createFhirRouter } from './fhir/routes';
 import { fhirErrorHandler } from './fhir/http';
 import { notFound } from './fhir/outcome';
 import { createResponseService } from './fhir/questionnaire-responses';
-import { createSchemaValidator, type SchemaValidator } from './fhir/schema-validator';
+import { createSchemaValidator } from './fhir/schema-validator';
 import { createApiAuth } from './security/api-auth';
 import { createCdsClientAuth } from './security/cds-client-auth';
-import { createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig } from './security/hardening';
+import { createJsonBodyParser, createRateLimit, createSecurityHeaders, LOG_REDACT_PATHS, rateLimitFromConfig, requestId } from './security/hardening';
 import { trustedClientsForConfig } from './security/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
 
-let schemaValidator: SchemaValidator | undefined;
-/** Compiling the R4 schema validators takes about a second: once per process, shared by every app. */
-function sharedSchemaValidator(): SchemaValidator {
-  schemaValidator ??= createSchemaValidator();
-  return schemaValidator;
-}
 
 export interface AppOptions {
   /** Bundled Questionnaires, rules and terminology; loaded from the project folders by default. */
@@ -36,7 +29,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     store: deps.store,
     evaluator: deps.evaluator,
     catalog,
-    schema: sharedSchemaValidator(),
+    // Memoised per process in schema-validator.ts: about a second to compile, shared by every app.
+    schema: createSchemaValidator(),
     now: deps.now,
   });
 
@@ -44,19 +38,10 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && /^[A-Za-z0-9\-_.]{1,128}$/.test(incoming) ? incoming : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Never log credentials: EHR tokens and access tokens stay out of the logs.
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
-    }),
-  );
+  // X-Request-Id in and out; pino-http logs it as req.id on every line.
+  app.use(requestId());
+  // Never log credentials: EHR tokens and access tokens stay out of the logs.
+  app.use(pinoHttp({ logger: deps.logger, redact: LOG_REDACT_PATHS }));
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -5,6 +5,7 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import type { ActivityDefinition, CodeSystem, Coding, PlanDefinition, PlanDefinitionAction, Resource } from 'fhir/r4';
 import { CANONICAL_BASE } from '../evaluation/types';
 import type { Indicator } from './types';
+import { PROJECT_ROOT } from '../project-root';
 
 /**
  * The card texts, the chart checks and the order triggers are data:
@@ -174,14 +175,9 @@ export function compileCardRules(plan: PlanDefinition): CardRules {
   };
 }
 
-/** The project root, from src/cds-hooks (ts-jest) or dist/src/cds-hooks (built). */
-function projectRoot(): string {
-  return path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
-}
-
 /** Loads and compiles the card rules from `rootDir` (default: the project root). */
 export function loadCardRules(options: { rootDir?: string } = {}): CardRules {
-  const rootDir = options.rootDir ?? projectRoot();
+  const rootDir = options.rootDir ?? PROJECT_ROOT;
   const plan = JSON.parse(fs.readFileSync(path.join(rootDir, CARDS_FILE), 'utf8')) as PlanDefinition;
   return compileCardRules(plan);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ActivityDefinition, Coding, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
 import type { AssessmentSummary, Evaluation, Evaluator } from '../evaluation/types';
 import { SNOMED } from '../evaluation/types';
-import { fillTemplate, type CardKind, type CardRules, type CardText } from './card-rules';
+import { fillTemplate, type CardRules, type CardText } from './card-rules';
 import type { ChartFinding } from './chart';
 import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
 import type { Action, Card, IssuedCardDraft, Link, Suggestion } from './types';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { PROJECT_ROOT } from '../project-root';
 
 export type AuthMode = 'on' | 'off';
 
@@ -40,7 +41,7 @@ export class ConfigError extends Error {
 }
 
 /** The development trusted-clients file shipped with the project (never used in production). */
-export const DEV_TRUSTED_CLIENTS_FILE = path.resolve(__dirname, ...(__dirname.split(path.sep).includes('dist') ? ['..', '..', '..'] : ['..', '..']), 'config', 'trusted-clients.dev.json');
+export const DEV_TRUSTED_CLIENTS_FILE = path.join(PROJECT_ROOT, 'config', 'trusted-clients.dev.json');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

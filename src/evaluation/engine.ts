@@ -10,6 +10,7 @@ import type {
   RiskAssessment,
   RiskAssessmentPrediction,
 } from 'fhir/r4';
+import { PROJECT_ROOT } from '../project-root';
 import { compileRules, type CompiledExpression, type CompiledRules, type Rule, type RuleEnv } from './rules';
 import {
   CS_CALF_PAIN,
@@ -35,7 +36,7 @@ const RULES_FILE = 'fhir-resources/PlanDefinition-calf-pain-assessment.json';
 
 /** Loads the rules from the project's fhir-resources/ and compiles them once. */
 export function loadEvaluator(options: { rootDir?: string } = {}): Evaluator {
-  const rootDir = options.rootDir ?? path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+  const rootDir = options.rootDir ?? PROJECT_ROOT;
   const plan = JSON.parse(fs.readFileSync(path.join(rootDir, RULES_FILE), 'utf8')) as PlanDefinition;
   return createEvaluator(plan);
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Questionnaire, Resource, ValueSet } from 'fhir/r4';
 import type { Store } from '../storage/store';
+import { PROJECT_ROOT } from '../project-root';
 
 /**
  * The resources the service ships as data: questionnaires/ (the Questionnaires portals render) and
@@ -14,11 +15,6 @@ export interface Catalog {
   resources: Resource[];
 }
 
-/** The project root: two levels above this file in src/, three in dist/src/. */
-export function projectRoot(): string {
-  const up = __dirname.split(path.sep).includes('dist') ? ['..', '..', '..'] : ['..', '..'];
-  return path.resolve(__dirname, ...up);
-}
 
 function readJsonDir(dir: string): Resource[] {
   if (!fs.existsSync(dir)) return [];
@@ -33,7 +29,7 @@ function readJsonDir(dir: string): Resource[] {
     });
 }
 
-export function loadCatalog(rootDir = projectRoot()): Catalog {
+export function loadCatalog(rootDir = PROJECT_ROOT): Catalog {
   const questionnaireFiles = readJsonDir(path.join(rootDir, 'questionnaires'));
   const resources = [...questionnaireFiles, ...readJsonDir(path.join(rootDir, 'fhir-resources'))];
   return {

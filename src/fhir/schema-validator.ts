@@ -423,7 +423,7 @@ export function jsonRuleProblems(resource: unknown, resourceType: string): Probl
     const collect = (value: unknown, skip: unknown): void => {
       if (value === skip || value === null || typeof value !== 'object') return;
       if (Array.isArray(value)) return value.forEach((v) => collect(v, skip));
-      for (const [k, v] of Object.entries(value)) {
+      for (const v of Object.values(value)) {
         // dom-3 counts references and canonical/uri values alike (e.g. answerValueSet "#vs").
         if (typeof v === 'string' && v.startsWith('#')) references.add(v.slice(1));
         else collect(v, skip);

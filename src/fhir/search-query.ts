@@ -82,6 +82,14 @@ function sortRules(resourceType: string, raw: unknown): SortRule[] {
  * Parses an Express query into a store SearchRequest. Unknown parameters and modifiers are refused
  * (400) rather than ignored, so a client never mistakes an unfiltered result for a filtered one.
  */
+/** `_count` and `_offset` of a search or history request. */
+export function parsePaging(query: Query): { count: number; offset: number } {
+  return {
+    count: integer('_count', query._count, 0, MAX_COUNT, DEFAULT_COUNT),
+    offset: integer('_offset', query._offset, 0, MAX_OFFSET, 0),
+  };
+}
+
 export function parseSearch(resourceType: string, query: Query): SearchRequest {
   if (!Object.hasOwn(SEARCH_PARAMETERS, resourceType)) throw badRequest(`Search is not supported for ${resourceType}`);
   const criteria: SearchCriterion[] = [];
@@ -129,7 +137,6 @@ export function parseSearch(resourceType: string, query: Query): SearchRequest {
     resourceType,
     criteria,
     sort: sortRules(resourceType, query._sort),
-    count: integer('_count', query._count, 0, MAX_COUNT, DEFAULT_COUNT),
-    offset: integer('_offset', query._offset, 0, MAX_OFFSET, 0),
+    ...parsePaging(query),
   };
 }
