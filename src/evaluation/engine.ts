@@ -5,13 +5,16 @@ import type {
   Extension,
   PlanDefinition,
   Provenance,
+  Questionnaire,
+  QuestionnaireItem,
   QuestionnaireResponse,
+  QuestionnaireResponseItem,
   Reference,
   RiskAssessment,
   RiskAssessmentPrediction,
 } from 'fhir/r4';
 import { PROJECT_ROOT } from '../project-root';
-import { compileRules, type CompiledExpression, type CompiledRules, type Rule, type RuleEnv } from './rules';
+import { compileRules, type CompiledRules, type Rule, type RuleEnv } from './rules';
 import {
   CS_CALF_PAIN,
   EXT_DIFFERENTIAL_RANK,
@@ -33,51 +36,136 @@ import {
 export const SERVICE_DEVICE: Reference = { reference: 'Device/calf-pain-cds', display: 'Calf-pain decision support service' };
 
 const RULES_FILE = 'fhir-resources/PlanDefinition-calf-pain-assessment.json';
+const QUESTIONNAIRE_FILE = 'questionnaires/calf-pain.json';
 
-/** Loads the rules from the project's fhir-resources/ and compiles them once. */
-export function loadEvaluator(options: { rootDir?: string } = {}): Evaluator {
-  const rootDir = options.rootDir ?? PROJECT_ROOT;
-  const plan = JSON.parse(fs.readFileSync(path.join(rootDir, RULES_FILE), 'utf8')) as PlanDefinition;
-  return createEvaluator(plan);
+export interface EvaluatorOptions {
+  /**
+   * Reuse rule results between evaluations when a rule's inputs (its focus items, or the variables it
+   * reads) are the same as before: answers repeat across patients, so most conditions are looked up
+   * rather than run. Results are the same either way. Default true.
+   */
+  memoise?: boolean;
+  /** Most results kept for reuse (oldest dropped first). Default 20,000 (a few MB). */
+  memoSize?: number;
+  /** The Questionnaire the rules read: every linkId a rule names must be one of its items. */
+  questionnaire?: Questionnaire;
 }
 
-export function createEvaluator(plan: PlanDefinition): Evaluator {
-  const rules = compileRules(plan);
+/** Loads the rules (and the Questionnaire they are checked against) from the project folders and compiles them once. */
+export function loadEvaluator(options: { rootDir?: string } & Omit<EvaluatorOptions, 'questionnaire'> = {}): Evaluator {
+  const rootDir = options.rootDir ?? PROJECT_ROOT;
+  const read = <T>(file: string) => JSON.parse(fs.readFileSync(path.join(rootDir, file), 'utf8')) as T;
+  return createEvaluator(read<PlanDefinition>(RULES_FILE), { ...options, questionnaire: read<Questionnaire>(QUESTIONNAIRE_FILE) });
+}
+
+function linkIdsOf(items: QuestionnaireItem[] | undefined, into = new Set<string>()): Set<string> {
+  for (const item of items ?? []) {
+    into.add(item.linkId);
+    linkIdsOf(item.item, into);
+  }
+  return into;
+}
+
+export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions = {}): Evaluator {
+  const rules = compileRules(plan, options.questionnaire ? { linkIds: linkIdsOf(options.questionnaire.item) } : {});
+  const shared = options.memoise === false ? undefined : new ResultCache(options.memoSize ?? 20_000);
   return {
-    evaluate: (response, options) => evaluate(rules, response, options),
+    evaluate: (response, evaluateOptions) => evaluate(rules, shared, response, evaluateOptions),
     provenance,
   };
 }
 
-/**
- * Results per environment and expression within one evaluation: the same condition (say "sudden
- * onset") serves several causes, and each FHIRPath run over the response costs a few hundred us.
- */
-type Memo = WeakMap<RuleEnv, Map<string, boolean | undefined>>;
+type Truth = boolean | undefined;
 
-/** A rule's value for this response: true, false, or undefined when it yields nothing (unanswered). */
-function truth(rule: Rule, response: QuestionnaireResponse, env: RuleEnv, memo: Memo): boolean | undefined {
-  let results = memo.get(env);
-  if (!results) memo.set(env, (results = new Map()));
-  if (results.has(rule.expression)) return results.get(rule.expression);
-  const [value] = rule.evaluate(response, env);
-  const result = typeof value === 'boolean' ? value : undefined;
-  results.set(rule.expression, result);
-  return result;
+/** Rule results kept between evaluations, keyed by rule and inputs; the oldest entries go first. */
+class ResultCache {
+  private readonly results = new Map<string, Truth>();
+
+  constructor(private readonly size: number) {}
+
+  get(key: string): Truth | null {
+    const value = this.results.get(key);
+    return value !== undefined || this.results.has(key) ? value : null;
+  }
+
+  set(key: string, value: Truth): void {
+    if (this.results.size >= this.size) this.results.delete(this.results.keys().next().value as string);
+    this.results.set(key, value);
+  }
 }
 
-/** Checked at start-up (rules.ts) to give low, moderate or high for every input it may see. */
-function causeRisk(rule: CompiledExpression, response: QuestionnaireResponse, env: RuleEnv): ThreeLevel {
-  return rule(response, env)[0] as ThreeLevel;
+/**
+ * One evaluation of one response: its items indexed by linkId once (what
+ * `%resource.repeat(item).where(linkId = ...)` finds, without walking the response per rule), and each
+ * rule result computed once (the same condition serves several causes).
+ */
+class Run {
+  private readonly items = new Map<string, QuestionnaireResponseItem[]>();
+  private readonly itemJson = new Map<string, string>();
+  private readonly results = new Map<string, Truth>();
+  readonly base: RuleEnv;
+
+  constructor(
+    readonly response: QuestionnaireResponse,
+    private readonly shared: ResultCache | undefined,
+  ) {
+    this.base = { resource: response };
+    this.index(response.item);
+  }
+
+  /** Items reachable through `item` (not answer.item), as repeat(item) walks them; identical duplicates once. */
+  private index(items: unknown): void {
+    if (!Array.isArray(items)) return;
+    for (const item of items as QuestionnaireResponseItem[]) {
+      if (item === null || typeof item !== 'object') continue;
+      if (typeof item.linkId === 'string') {
+        const list = this.items.get(item.linkId);
+        if (!list) this.items.set(item.linkId, [item]);
+        else if (!list.some((other) => sameJson(other, item))) list.push(item);
+      }
+      this.index(item.item);
+    }
+  }
+
+  private json(linkId: string): string {
+    let text = this.itemJson.get(linkId);
+    if (text === undefined) this.itemJson.set(linkId, (text = JSON.stringify(this.items.get(linkId) ?? [])));
+    return text;
+  }
+
+  /** A rule's value: true, false, or undefined when it yields nothing (unanswered) or a non-boolean. */
+  truth(rule: Rule, env: RuleEnv = this.base): Truth {
+    const inputs = rule.items
+      ? rule.items.map((id) => this.json(id)).join('\u0001')
+      : rule.variables.map((name) => (name === 'resource' ? '' : JSON.stringify(env[name] ?? null))).join('\u0001');
+    const key = `${rule.key}\u0002${inputs}`;
+    const local = this.results.get(key);
+    if (local !== undefined || this.results.has(key)) return local;
+    const cache = rule.pure ? this.shared : undefined;
+    const cached = cache?.get(key);
+    if (cached !== undefined && cached !== null) {
+      this.results.set(key, cached);
+      return cached;
+    }
+    const focus = rule.items ? rule.items.flatMap((id) => this.items.get(id) ?? []) : this.response;
+    const [value] = rule.evaluate(focus, rule.items ? {} : env);
+    const result = typeof value === 'boolean' ? value : undefined;
+    this.results.set(key, result);
+    cache?.set(key, result);
+    return result;
+  }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-function summarise(rules: CompiledRules, response: QuestionnaireResponse): AssessmentSummary {
-  const memo: Memo = new WeakMap();
-  const base: RuleEnv = { resource: response };
+function summarise(rules: CompiledRules, run: Run): AssessmentSummary {
+  const base = run.base;
 
   const counted: AssessmentSummary['counted'] = [];
   const unanswered: AssessmentSummary['unanswered'] = [];
@@ -85,7 +173,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
   let min = 0;
   let max = 0;
   for (const criterion of rules.wellsCriteria) {
-    const answer = truth(criterion, response, base, memo);
+    const answer = run.truth(criterion);
     if (answer === true) {
       score += criterion.points;
       counted.push({ linkId: criterion.id, title: criterion.title, points: criterion.points });
@@ -99,7 +187,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
   max += score;
 
   const scoreEnv: RuleEnv = { ...base, scoreMin: min, scoreMax: max, score: unanswered.length ? [] : score };
-  const holds = (id: string) => truth(rules.categories.get(id)!, response, scoreEnv, memo) === true;
+  const holds = (id: string) => run.truth(rules.categories.get(id)!, scoreEnv) === true;
   const twoLevel: TwoLevel | undefined = holds('likely') ? 'likely' : holds('unlikely') ? 'unlikely' : undefined;
   const threeLevel: ThreeLevel | undefined = holds('high') ? 'high' : holds('moderate') ? 'moderate' : holds('low') ? 'low' : undefined;
 
@@ -109,13 +197,13 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
     const at: RuleEnv = { ...base, scoreMin: s, scoreMax: s, score: s };
     for (const id of ['high', 'moderate', 'low']) {
       const category = rules.categories.get(id)!;
-      if (category.probability !== undefined && truth(category, response, at, memo) === true) possible.add(category.probability);
+      if (category.probability !== undefined && run.truth(category, at) === true) possible.add(category.probability);
     }
   }
   const dvtProbability = possible.size ? { low: Math.min(...possible), high: Math.max(...possible) } : undefined;
 
   const peRedFlags = rules.peRedFlags
-    .filter((flag) => truth(flag, response, base, memo) === true)
+    .filter((flag) => run.truth(flag) === true)
     .map((flag) => ({ linkId: flag.id, title: flag.title }));
 
   const differential = rules.causes
@@ -123,14 +211,14 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
       let total = 0;
       const rationale: string[] = [];
       for (const feature of cause.features) {
-        if (truth(feature, response, scoreEnv, memo) !== true) continue;
+        if (run.truth(feature, scoreEnv) !== true) continue;
         total += feature.weight;
         rationale.push(`${feature.title} (${feature.weight > 0 ? '+' : ''}${feature.weight})`);
       }
       total = round(total);
       const weightRisk: ThreeLevel =
         total >= rules.riskThresholds.high ? 'high' : total >= rules.riskThresholds.moderate ? 'moderate' : 'low';
-      const qualitativeRisk = cause.risk ? causeRisk(cause.risk, response, { ...scoreEnv, weightRisk, threeLevel: threeLevel ?? [] }) : weightRisk;
+      const qualitativeRisk = cause.risk ? cause.risk(weightRisk, threeLevel) : weightRisk;
       return {
         order,
         entry: {
@@ -148,7 +236,7 @@ function summarise(rules: CompiledRules, response: QuestionnaireResponse): Asses
     .map((d) => d.entry);
 
   const stepEnv: RuleEnv = { ...scoreEnv, twoLevel: twoLevel ?? [], peFlag: peRedFlags.length > 0 };
-  const nextSteps = rules.nextSteps.filter((step) => truth(step, response, stepEnv, memo) === true).map((step) => step.text);
+  const nextSteps = rules.nextSteps.filter((step) => run.truth(step, stepEnv) === true).map((step) => step.text);
 
   return {
     status: unanswered.length ? 'preliminary' : 'final',
@@ -281,10 +369,10 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
   };
 }
 
-function evaluate(rules: CompiledRules, input: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
-  // fhirpath.js annotates what it walks; keep the caller's object untouched.
-  const response = structuredClone(input);
-  const summary = summarise(rules, response);
+function evaluate(rules: CompiledRules, shared: ResultCache | undefined, response: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
+  // Rules read the response and never change it (fhirpath.js marks only the objects it returns, and
+  // rules return booleans): no copy is needed.
+  const summary = summarise(rules, new Run(response, shared));
   return { summary, riskAssessment: buildRiskAssessment(rules, response, summary, options.now ?? new Date()) };
 }
 
