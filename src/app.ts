@@ -10,7 +10,7 @@ import { createResponseService } from './fhir/questionnaire-responses';
 import { createSchemaValidator } from './fhir/schema-validator';
 import { createApiAuth } from './security/api-auth';
 import { createCdsClientAuth } from './security/cds-client-auth';
-import { createJsonBodyParser, createRateLimit, createSecurityHeaders, LOG_REDACT_PATHS, rateLimitFromConfig, requestId } from './security/hardening';
+import { ACCESS_LOG_SERIALIZERS, createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig, requestId } from './security/hardening';
 import { trustedClientsForConfig } from './security/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -40,8 +40,18 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
 
   // X-Request-Id in and out; pino-http logs it as req.id on every line.
   app.use(requestId());
-  // Never log credentials: EHR tokens and access tokens stay out of the logs.
-  app.use(pinoHttp({ logger: deps.logger, redact: LOG_REDACT_PATHS }));
+  // One access line per request (method, url, status, time, request id); headers and bodies, which
+  // carry credentials, are never logged. Health probes are not logged.
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req) => (req as { id?: string }).id ?? '',
+      serializers: ACCESS_LOG_SERIALIZERS,
+      wrapSerializers: false,
+      quietReqLogger: true,
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

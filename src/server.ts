@@ -19,7 +19,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino({ level: config.logLevel, ...logRedaction() });
+  // Written asynchronously (pino flushes the buffer when the process exits): a request never waits on stdout.
+  const logger = pino({ level: config.logLevel, ...logRedaction() }, pino.destination({ dest: 1, sync: false }));
   if (config.auth.mode === 'off') {
     logger.warn('AUTH_MODE=off: EVERY REQUEST IS TRUSTED WITHOUT AUTHENTICATION. Use this for local development only, never with patient data.');
   } else if (config.auth.devClients) {

@@ -89,7 +89,7 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
   }
   // The resources come from the EHR: a field of the wrong JSON type makes some FHIRPath functions throw
   // (e.g. lower() on a number). Such a resource does not match; it must not fail the hook call.
-  return (resource) => {
+  const run = (resource: Resource): boolean => {
     try {
       const result = compiled(resource);
       return result.length === 1 && result[0] === true;
@@ -97,7 +97,25 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
       return false;
     }
   };
+  if (IMPURE.test(expression.expression)) return run;
+  // A patient's chart comes again on every chart open: the answer for the same resource is kept (the
+  // code lists make these expressions costly, tens of microseconds per resource).
+  const seen = new Map<string, boolean>();
+  return (resource) => {
+    const key = JSON.stringify(resource);
+    const known = seen.get(key);
+    if (known !== undefined) return known;
+    const result = run(resource);
+    if (seen.size >= MATCH_CACHE_SIZE) seen.delete(seen.keys().next().value as string);
+    seen.set(key, result);
+    return result;
+  };
 }
+
+/** FHIRPath functions whose answer depends on more than the resource: such a rule is never cached. */
+const IMPURE = /\b(now|today|timeOfDay|resolve|memberOf|trace)\s*\(/;
+/** Resources whose rule results are kept, per rule (oldest dropped first). */
+const MATCH_CACHE_SIZE = 2_000;
 
 function weeksOrDays(action: PlanDefinitionAction): number | undefined {
   const d = action.timingDuration;

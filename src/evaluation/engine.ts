@@ -45,7 +45,7 @@ export interface EvaluatorOptions {
    * rather than run. Results are the same either way. Default true.
    */
   memoise?: boolean;
-  /** Most results kept for reuse (oldest dropped first). Default 20,000 (a few MB). */
+  /** Results kept for reuse per rule (oldest dropped first). Default 500 (a few MB in all). */
   memoSize?: number;
   /** The Questionnaire the rules read: every linkId a rule names must be one of its items. */
   questionnaire?: Questionnaire;
@@ -68,7 +68,7 @@ function linkIdsOf(items: QuestionnaireItem[] | undefined, into = new Set<string
 
 export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions = {}): Evaluator {
   const rules = compileRules(plan, options.questionnaire ? { linkIds: linkIdsOf(options.questionnaire.item) } : {});
-  const shared = options.memoise === false ? undefined : new ResultCache(options.memoSize ?? 20_000);
+  const shared = options.memoise === false ? undefined : new ResultCache(options.memoSize ?? 500);
   return {
     evaluate: (response, evaluateOptions) => evaluate(rules, shared, response, evaluateOptions),
     provenance,
@@ -77,20 +77,27 @@ export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions 
 
 type Truth = boolean | undefined;
 
-/** Rule results kept between evaluations, keyed by rule and inputs; the oldest entries go first. */
+/**
+ * Rule results kept between evaluations: per rule computation (Rule.key), per inputs (the focus items'
+ * JSON, or the variables read); each rule keeps its most recent `perRule` results.
+ */
 class ResultCache {
-  private readonly results = new Map<string, Truth>();
+  private readonly rules = new Map<string, Map<string, Truth>>();
 
-  constructor(private readonly size: number) {}
+  constructor(private readonly perRule: number) {}
 
-  get(key: string): Truth | null {
-    const value = this.results.get(key);
-    return value !== undefined || this.results.has(key) ? value : null;
+  get(rule: string, inputs: string): Truth | null {
+    const results = this.rules.get(rule);
+    if (!results) return null;
+    const value = results.get(inputs);
+    return value !== undefined || results.has(inputs) ? value : null;
   }
 
-  set(key: string, value: Truth): void {
-    if (this.results.size >= this.size) this.results.delete(this.results.keys().next().value as string);
-    this.results.set(key, value);
+  set(rule: string, inputs: string, value: Truth): void {
+    let results = this.rules.get(rule);
+    if (!results) this.rules.set(rule, (results = new Map()));
+    if (results.size >= this.perRule) results.delete(results.keys().next().value as string);
+    results.set(inputs, value);
   }
 }
 
@@ -102,7 +109,7 @@ class ResultCache {
 class Run {
   private readonly items = new Map<string, QuestionnaireResponseItem[]>();
   private readonly itemJson = new Map<string, string>();
-  private readonly results = new Map<string, Truth>();
+  private readonly results = new ResultCache(Infinity);
   readonly base: RuleEnv;
 
   constructor(
@@ -133,25 +140,29 @@ class Run {
     return text;
   }
 
+  /** What a rule's result depends on, as a string: its focus items, or the variables it reads. */
+  private inputs(rule: Rule, env: RuleEnv): string {
+    if (rule.items) return rule.items.length === 1 ? this.json(rule.items[0]) : rule.items.map((id) => this.json(id)).join('\u0001');
+    // %resource is this run's response: the same for every call in the run (and never shared).
+    return rule.variables.map((name) => (name === 'resource' ? '' : JSON.stringify(env[name] ?? null))).join('\u0001');
+  }
+
   /** A rule's value: true, false, or undefined when it yields nothing (unanswered) or a non-boolean. */
   truth(rule: Rule, env: RuleEnv = this.base): Truth {
-    const inputs = rule.items
-      ? rule.items.map((id) => this.json(id)).join('\u0001')
-      : rule.variables.map((name) => (name === 'resource' ? '' : JSON.stringify(env[name] ?? null))).join('\u0001');
-    const key = `${rule.key}\u0002${inputs}`;
-    const local = this.results.get(key);
-    if (local !== undefined || this.results.has(key)) return local;
+    const inputs = this.inputs(rule, env);
+    const local = this.results.get(rule.key, inputs);
+    if (local !== null) return local;
     const cache = rule.pure ? this.shared : undefined;
-    const cached = cache?.get(key);
+    const cached = cache?.get(rule.key, inputs);
     if (cached !== undefined && cached !== null) {
-      this.results.set(key, cached);
+      this.results.set(rule.key, inputs, cached);
       return cached;
     }
     const focus = rule.items ? rule.items.flatMap((id) => this.items.get(id) ?? []) : this.response;
     const [value] = rule.evaluate(focus, rule.items ? {} : env);
     const result = typeof value === 'boolean' ? value : undefined;
-    this.results.set(key, result);
-    cache?.set(key, result);
+    this.results.set(rule.key, inputs, result);
+    cache?.set(rule.key, inputs, result);
     return result;
   }
 }

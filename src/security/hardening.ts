@@ -36,77 +36,90 @@ export interface JsonLimits {
 export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 64, maxArrayLength: 10_000 };
 
 /**
- * JSON.parse with limits: nesting is measured on the raw text before parsing (so a 1 MB `[[[[...`
- * never builds a deep structure), then arrays and keys are checked on the result.
- * Throws OperationOutcomeError 400 (bad JSON, too deep, forbidden key) or 413 (array too long).
+ * JSON.parse with limits: one pass over the raw text checks nesting (before anything deep is built),
+ * array lengths, duplicate and forbidden keys; then JSON.parse builds the value.
+ * Throws OperationOutcomeError 400 (bad JSON, too deep, duplicate or forbidden key) or 413 (array too long).
  */
 export function parseJsonSafely(text: string, limits: JsonLimits = DEFAULT_JSON_LIMITS): unknown {
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  checkDepth(source, limits.maxDepth);
-  let value: unknown;
+  checkText(source, limits);
   try {
-    value = JSON.parse(source);
+    return JSON.parse(source);
   } catch {
     throw badRequest('Request body is not valid JSON');
   }
-  checkStructure(value, limits);
-  return value;
+}
+
+interface Frame {
+  /** Keys seen so far (objects only). */
+  keys?: Set<string>;
+  /** Objects: the next string is a key. */
+  expectKey: boolean;
+  /** Arrays: elements so far (commas + 1 once a value is seen). */
+  elements: number;
 }
 
 /**
- * One pass over the raw text: nesting depth (before anything deep is built) and duplicate object keys
+ * One pass over the raw text: nesting depth, array lengths, forbidden keys and duplicate object keys
  * (JSON.parse keeps the last, another parser the first: `{"resourceType":"Patient","resourceType":...}`
  * must not mean two things). Keys are compared decoded, so an escaped spelling is the same key.
+ * Malformed text is left for JSON.parse to refuse.
  */
-function checkDepth(text: string, maxDepth: number): void {
-  const frames: { keys?: Set<string>; expectKey: boolean }[] = [];
-  let inString = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
+function checkText(text: string, limits: JsonLimits): void {
+  const frames: Frame[] = [];
+  let top: Frame | undefined;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) {
-        inString = false;
-        const frame = frames[frames.length - 1];
-        if (frame?.keys && frame.expectKey) {
-          let key: string;
-          try {
-            key = JSON.parse(text.slice(start, i + 1)) as string;
-          } catch {
-            throw badRequest('Request body is not valid JSON');
+    if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (end < 0) throw badRequest('Request body is not valid JSON');
+      if (top) {
+        if (top.keys && top.expectKey) {
+          const raw = text.slice(i + 1, end);
+          let key = raw;
+          if (raw.includes('\\')) {
+            try {
+              key = JSON.parse(`"${raw}"`) as string;
+            } catch {
+              throw badRequest('Request body is not valid JSON');
+            }
           }
-          if (frame.keys.has(key)) throw badRequest(`JSON key "${key.slice(0, 64)}" appears twice in one object`);
-          frame.keys.add(key);
-          frame.expectKey = false;
-        }
+          if (FORBIDDEN_KEYS.has(key)) throw badRequest(`JSON key "${key}" is not allowed`);
+          if (top.keys.has(key)) throw badRequest(`JSON key "${key.slice(0, 64)}" appears twice in one object`);
+          top.keys.add(key);
+          top.expectKey = false;
+        } else if (!top.keys && top.elements === 0) top.elements = 1;
       }
-    } else if (c === 0x22) {
-      inString = true;
-      start = i;
+      i = end;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (frames.length >= maxDepth) throw badRequest(`JSON nesting deeper than ${maxDepth} levels`);
-      frames.push(c === 0x7b ? { keys: new Set(), expectKey: true } : { expectKey: false });
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) frames.pop();
-    else if (c === 0x2c /* , */) {
-      const frame = frames[frames.length - 1];
-      if (frame?.keys) frame.expectKey = true;
+      if (top && !top.keys && top.elements === 0) top.elements = 1;
+      if (frames.length >= limits.maxDepth) throw badRequest(`JSON nesting deeper than ${limits.maxDepth} levels`);
+      top = c === 0x7b ? { keys: new Set(), expectKey: true, elements: 0 } : { expectKey: false, elements: 0 };
+      frames.push(top);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      frames.pop();
+      top = frames[frames.length - 1];
+    } else if (c === 0x2c /* , */) {
+      if (top?.keys) top.expectKey = true;
+      else if (top && ++top.elements > limits.maxArrayLength) throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
+    } else if (top && !top.keys && top.elements === 0 && c > 0x20) {
+      // A number, true, false or null opens the array's first element.
+      top.elements = 1;
     }
   }
 }
 
-/** Recursion is bounded by checkDepth (maxDepth levels). */
-function checkStructure(value: unknown, limits: JsonLimits): void {
-  if (Array.isArray(value)) {
-    if (value.length > limits.maxArrayLength) {
-      throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
-    }
-    for (const item of value) checkStructure(item, limits);
-  } else if (value !== null && typeof value === 'object') {
-    for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.has(key)) throw badRequest(`JSON key "${key}" is not allowed`);
-      checkStructure((value as Record<string, unknown>)[key], limits);
-    }
+/** Index of the quote closing the string opened at `start`, or -1. */
+function stringEnd(text: string, start: number): number {
+  let from = start + 1;
+  for (;;) {
+    const quote = text.indexOf('"', from);
+    if (quote < 0) return -1;
+    let backslashes = 0;
+    for (let j = quote - 1; text.charCodeAt(j) === 0x5c; j--) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    from = quote + 1;
   }
 }
 
@@ -208,7 +221,9 @@ export function rateLimitKey(req: Request, res: Response): string {
   if (access) return `token:${access.issuer}|${access.subject ?? ''}`;
   const cds = res.locals.cdsClient as CdsClientIdentity | undefined;
   if (cds) return `token:${cds.issuer}|${cds.subject ?? ''}`;
-  return `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
+  const ip = req.ip ?? 'unknown';
+  // IPv6 addresses are grouped by /56 (one subscriber); an IPv4 address is its own key.
+  return `ip:${ip.includes(':') ? ipKeyGenerator(ip) : ip}`;
 }
 
 /**
@@ -304,6 +319,20 @@ export const LOG_REDACT_PATHS: string[] = [
   '*.fhirAuthorization',
   '*.*.fhirAuthorization',
 ];
+
+/**
+ * The access log line of a request: who asked for what and the answer, nothing else (headers, which
+ * carry credentials, and bodies never reach it; the id ties it to the request's other lines).
+ */
+export const ACCESS_LOG_SERIALIZERS = {
+  req: (req: { id?: unknown; method?: string; url?: string; originalUrl?: string; socket?: { remoteAddress?: string } }) => ({
+    id: req.id,
+    method: req.method,
+    url: req.originalUrl ?? req.url,
+    remoteAddress: req.socket?.remoteAddress,
+  }),
+  res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+};
 
 /** pino options fragment: `pino({ ...logRedaction(), level })`. */
 export function logRedaction(): { redact: { paths: string[]; censor: string } } {
