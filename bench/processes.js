@@ -19,28 +19,31 @@ function get(port, urlPath) {
   });
 }
 
-async function waitFor200(port, urlPath, deadlineMs = 30_000) {
+async function waitFor200(port, urlPath, { deadlineMs = 30_000, exited = () => false } = {}) {
   const start = Date.now();
   while (Date.now() - start < deadlineMs) {
+    if (exited()) throw new Error(`the process for :${port} exited before answering`);
     if ((await get(port, urlPath)) === 200) return Date.now() - start;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`no 200 from :${port}${urlPath} within ${deadlineMs} ms`);
 }
 
-/** Starts dist/src/server.js with env; resolves when /fhir/metadata answers 200. */
-async function startService(env, { logFile } = {}) {
+/** Starts dist/src/server.js with env (stdout, the JSON logs, discarded); resolves when /fhir/metadata answers 200. */
+async function startService(env) {
   const port = env.PORT;
+  const spawnedAt = process.hrtime.bigint();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'server.js')], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', logFile ?? 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const spawnedAt = process.hrtime.bigint();
+  let exited = false;
   child.on('exit', (code, signal) => {
+    exited = true;
     if (!child.stopping) process.stderr.write(`service on :${port} exited (${code ?? signal})\n`);
   });
-  await waitFor200(port, '/fhir/metadata');
+  await waitFor200(port, '/fhir/metadata', { exited: () => exited });
   return { child, port, readyMs: Number(process.hrtime.bigint() - spawnedAt) / 1e6 };
 }
 

@@ -1,89 +1,484 @@
 #!/usr/bin/env node
 /**
- * Benchmarks (not tests): evaluation of a QuestionnaireResponse, schema + Questionnaire validation,
- * and the HTTP create/$evaluate paths over SQLite. Run with `npm run bench` (builds first).
- * Prints median and p95 per operation; nothing here asserts a time.
+ * `npm run bench` (not part of `npm test`): the service's speed as ratios against a bare Express 5 echo
+ * of the same bodies, measured in one run on this machine (shared machines are noisy: absolute figures
+ * move from run to run, ratios much less). Each HTTP figure comes from its own processes, service and
+ * echo alternated A/B, twice. Writes bench/results/latest.json, latest.md and latest.svg, and prints the
+ * targets with PASS/FAIL. Nothing here is a test: no figure fails a build.
+ *
+ * Environment: BENCH_SECONDS (per load run, default 8), BENCH_CONNECTIONS (default 32),
+ * BENCH_POSTGRES_URL (default postgres://127.0.0.1:5432/test; the PostgreSQL figures are left out
+ * when it cannot be reached), BENCH_SEARCH_SIZES (default 1000,10000,100000), BENCH_SKIP (comma list of
+ * sections to leave out: hook, auth, create-sqlite, create-postgres, evaluation, cold-start, rss, search).
  */
 'use strict';
-const path = require('node:path');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const http = require('node:http');
-const pino = require('pino');
+const { randomUUID } = require('node:crypto');
+const autocannon = require('autocannon');
+const { pool, response, ROOT } = require('./bodies');
+const { startService, startEcho, stop, rssMb } = require('./processes');
+const { chartSvg, markdown } = require('./report');
 
-const dist = path.join(__dirname, '..', 'dist', 'src');
-const { loadEvaluator } = require(path.join(dist, 'evaluation', 'engine.js'));
-const { createApp } = require(path.join(dist, 'app.js'));
-const { testConfig } = require(path.join(dist, 'config', 'config.js'));
-const { loadCatalog, seedStore } = require(path.join(dist, 'fhir', 'catalog.js'));
-const { indexResource } = require(path.join(dist, 'fhir', 'search-parameters.js'));
-const { createSqliteStore } = require(path.join(dist, 'storage', 'sqlite', 'sqlite-store.js'));
-const { createSchemaValidator } = require(path.join(dist, 'fhir', 'schema-validator.js'));
-const { validateResponse } = require(path.join(dist, 'questionnaire', 'validate-response.js'));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const WARMUP_SECONDS = 2;
+const ROUNDS = 2;
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test';
+const SEARCH_SIZES = (process.env.BENCH_SEARCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
+const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+const DIST = path.join(ROOT, 'dist', 'src');
+const RESULTS = path.join(__dirname, 'results');
 
-const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', 'questionnaire-response.json'), 'utf8'));
+const log = (...args) => console.log(...args);
+const tmp = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+let nextPort = 18100 + Math.floor(Math.random() * 500);
+const port = () => String(nextPort++);
 
-function stats(name, samples) {
-  samples.sort((a, b) => a - b);
-  const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
-  console.log(`${name.padEnd(44)} n=${String(samples.length).padStart(5)}  median ${at(0.5).toFixed(3)} ms  p95 ${at(0.95).toFixed(3)} ms`);
-}
+// ---------------------------------------------------------------------------------------------
+// HTTP load
 
-function timeSync(name, n, fn) {
-  for (let i = 0; i < Math.min(50, n); i++) fn();
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  stats(name, samples);
-}
-
-async function timeAsync(name, n, fn) {
-  for (let i = 0; i < Math.min(20, n); i++) await fn();
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  stats(name, samples);
-}
-
-function request(port, method, urlPath, body) {
-  return new Promise((resolve, reject) => {
-    const data = body ? JSON.stringify(body) : undefined;
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers: data ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode < 300 ? resolve(res.statusCode) : reject(new Error(`${method} ${urlPath}: ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
+/**
+ * One autocannon run: POST bodies from `bodies` in turn, with per-request headers from `headersFor`
+ * (e.g. a fresh token). Returns req/s, p50 and p99 latency in ms, and how many answers were not 2xx.
+ */
+async function load(targetPort, urlPath, bodies, { seconds = SECONDS, headersFor } = {}) {
+  let i = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${targetPort}${urlPath}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: urlPath,
+        setupRequest: (req) => {
+          const body = bodies[i++ % bodies.length];
+          return { ...req, body, headers: { ...req.headers, 'content-type': 'application/json', ...(headersFor ? headersFor() : {}) } };
+        },
+      },
+    ],
   });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
 }
 
-async function main() {
-  const evaluator = loadEvaluator();
+/**
+ * Service (A) against echo (B): each in its own process, fresh for every run, warmed up first, in the
+ * order A B A B. Ratios of the summed throughput and of the mean p50/p99.
+ */
+async function versusEcho(name, startA, urlPath, bodies, options = {}) {
+  const runs = { service: [], echo: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const side of ['service', 'echo']) {
+      const proc = side === 'service' ? await startA() : await startEcho();
+      try {
+        if (side === 'service' && options.beforeRun) await options.beforeRun(proc);
+        await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, { seconds: WARMUP_SECONDS, headersFor: side === 'service' ? options.headersFor : undefined });
+        const r = await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, { headersFor: side === 'service' ? options.headersFor : undefined });
+        runs[side].push(r);
+        log(`  ${name} ${side.padEnd(7)} round ${round + 1}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, NOT 2xx: ${r.non2xx}, errors: ${r.errors}` : ''}`);
+      } finally {
+        await stop(proc);
+      }
+    }
+  }
+  const mean = (xs, f) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+  const service = { rps: mean(runs.service, (r) => r.rps), p50: mean(runs.service, (r) => r.p50), p99: mean(runs.service, (r) => r.p99) };
+  const echo = { rps: mean(runs.echo, (r) => r.rps), p50: mean(runs.echo, (r) => r.p50), p99: mean(runs.echo, (r) => r.p99) };
+  const failed = runs.service.reduce((a, r) => a + r.non2xx + r.errors, 0);
+  return {
+    name,
+    service,
+    echo,
+    throughputRatio: service.rps / echo.rps,
+    p50Ratio: service.p50 / Math.max(echo.p50, 1),
+    p99Ratio: service.p99 / Math.max(echo.p99, 1),
+    failedRequests: failed,
+    runs,
+  };
+}
+
+function serviceEnv(extra = {}) {
+  const p = port();
+  return {
+    PORT: p,
+    BASE_URL: `http://127.0.0.1:${p}`,
+    AUTH_MODE: 'off',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    DATABASE_URL: `sqlite://${tmp('calf-bench-')}/bench.db`,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens: a fresh ES384 client JWT per request, signed before the run (the CDS Hooks sandbox's way)
+
+async function signTokens(count, audience) {
+  const { importPKCS8, SignJWT } = await import('jose');
+  const key = await importPKCS8(fs.readFileSync(path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem'), 'utf8'), 'ES384');
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = [];
+  const batch = 256;
+  for (let i = 0; i < count; i += batch) {
+    const signed = await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'dev-client-es384-1' })
+          .setIssuer('https://dev-client.calf-pain.example')
+          .setSubject('bench')
+          .setAudience(audience)
+          .setIssuedAt(now)
+          .setExpirationTime(now + 1800)
+          .setJti(randomUUID())
+          .sign(key),
+      ),
+    );
+    tokens.push(...signed);
+  }
+  return tokens;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+async function postgresReachable(url) {
+  const { Client } = require('pg');
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function dropSchema(url, schema) {
+  const { Client } = require('pg');
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+function withSchema(url, schema) {
+  return `${url}${url.includes('?') ? '&' : '?'}schema=${schema}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process figures
+
+function percentile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** One evaluation as the API does it: schema validation, validation against the Questionnaire, rules, RiskAssessment. */
+function evaluationFigures() {
+  const { loadEvaluator } = require(path.join(DIST, 'evaluation', 'engine.js'));
+  const { loadCatalog } = require(path.join(DIST, 'fhir', 'catalog.js'));
+  const { createSchemaValidator } = require(path.join(DIST, 'fhir', 'schema-validator.js'));
+  const { validateResponse } = require(path.join(DIST, 'questionnaire', 'validate-response.js'));
   const catalog = loadCatalog();
   const schema = createSchemaValidator();
   const questionnaire = catalog.questionnaires[0];
+  const responses = Array.from({ length: 64 }, (_, i) => response(`p${i}`, i));
+  const out = {};
+  for (const memoise of [true, false]) {
+    const evaluator = loadEvaluator({ memoise });
+    const one = (qr) => {
+      const problems = [...schema.validate(qr), ...validateResponse(qr, questionnaire, { valueSets: catalog.valueSets })];
+      if (problems.some((p) => (p.severity ?? 'error') === 'error')) throw new Error(`bench response invalid: ${problems[0].message}`);
+      return evaluator.evaluate(qr);
+    };
+    for (let i = 0; i < 2000; i++) one(responses[i % responses.length]);
+    const samples = [];
+    for (let i = 0; i < 20000; i++) {
+      const qr = responses[i % responses.length];
+      const t = process.hrtime.bigint();
+      one(qr);
+      samples.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+    samples.sort((a, b) => a - b);
+    out[memoise ? 'memoised' : 'notMemoised'] = { medianUs: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), n: samples.length };
+    log(`  evaluation ${memoise ? 'memoised    ' : 'not memoised'}: median ${percentile(samples, 0.5).toFixed(1)} us, p99 ${percentile(samples, 0.99).toFixed(1)} us`);
+  }
+  return out;
+}
 
-  timeSync('evaluate (engine only)', 2000, () => evaluator.evaluate(example));
-  timeSync('schema validation (ajv)', 5000, () => schema.validate(example));
-  timeSync('validate against Questionnaire', 5000, () => validateResponse(example, questionnaire, { valueSets: catalog.valueSets }));
+async function coldStart(runs = 5) {
+  const dir = tmp('calf-cold-');
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const proc = await startService(serviceEnv({ DATABASE_URL: `sqlite://${dir}/cold.db` }));
+    times.push(proc.readyMs);
+    await stop(proc);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  log(`  cold start (spawn to first 200 from /fhir/metadata): ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
+  return { runsMs: times, medianMs: percentile(sorted, 0.5), maxMs: sorted[sorted.length - 1] };
+}
 
-  const store = createSqliteStore({ filename: ':memory:', indexer: indexResource });
+function request(targetPort, method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: targetPort, method, path: urlPath, agent: keepAlive, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+/** RSS after 10,000 requests of every kind the service answers, 16 at a time. */
+async function rssAfterMixed(total = 10_000) {
+  const proc = await startService(serviceEnv());
+  const hooks = pool('hook', 64);
+  const creates = pool('create', 64);
+  const kinds = [
+    () => request(proc.port, 'POST', '/cds-services/calf-pain-dvt', hooks[Math.floor(Math.random() * hooks.length)]),
+    () => request(proc.port, 'POST', '/fhir/QuestionnaireResponse', creates[Math.floor(Math.random() * creates.length)]),
+    () => request(proc.port, 'POST', '/fhir/QuestionnaireResponse/$evaluate', creates[Math.floor(Math.random() * creates.length)]),
+    () => request(proc.port, 'GET', `/fhir/RiskAssessment?patient=Patient/bench-${Math.floor(Math.random() * 64)}&_sort=-date&_count=10`),
+    () => request(proc.port, 'GET', `/fhir/QuestionnaireResponse?patient=Patient/bench-${Math.floor(Math.random() * 64)}`),
+    () => request(proc.port, 'GET', '/fhir/metadata'),
+    () => request(proc.port, 'GET', '/fhir/Questionnaire/calf-pain'),
+    () => request(proc.port, 'GET', '/cds-services'),
+  ];
+  const statuses = {};
+  let sent = 0;
+  const worker = async () => {
+    while (sent < total) {
+      sent++;
+      const { status } = await kinds[sent % kinds.length]();
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  };
+  const idle = rssMb(proc.child.pid);
+  await Promise.all(Array.from({ length: 16 }, worker));
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssMb(proc.child.pid);
+  await stop(proc);
+  log(`  RSS: ${idle.toFixed(0)} MB idle, ${after.toFixed(0)} MB after ${total} mixed requests (statuses ${JSON.stringify(statuses)})`);
+  return { idleMb: idle, afterMb: after, requests: total, statuses };
+}
+
+/** Search latency at growing store sizes: RiskAssessment by patient newest first, QuestionnaireResponse by patient. */
+async function searchScaling(sizes) {
+  const { createSqliteStore } = require(path.join(DIST, 'storage', 'sqlite', 'sqlite-store.js'));
+  const { indexResource } = require(path.join(DIST, 'fhir', 'search-parameters.js'));
+  const { loadEvaluator } = require(path.join(DIST, 'evaluation', 'engine.js'));
+  const { createApp } = require(path.join(DIST, 'app.js'));
+  const { testConfig } = require(path.join(DIST, 'config', 'config.js'));
+  const { loadCatalog, seedStore } = require(path.join(DIST, 'fhir', 'catalog.js'));
+  const pino = require('pino');
+  const dir = tmp('calf-search-');
+  const store = createSqliteStore({ filename: path.join(dir, 'search.db'), indexer: indexResource });
+  const catalog = loadCatalog();
   await seedStore(store, catalog);
-  const app = createApp({ config: testConfig(), store, evaluator, logger: pino({ level: 'silent' }), now: () => new Date() }, { catalog });
+  const evaluator = loadEvaluator();
+  const app = createApp({ config: { ...testConfig(), rateLimitPerMinute: 1_000_000 }, store, evaluator, logger: pino({ level: 'silent' }), now: () => new Date() }, { catalog });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  const { port } = server.address();
-  await timeAsync('HTTP POST $evaluate', 500, () => request(port, 'POST', '/fhir/QuestionnaireResponse/$evaluate', example));
-  await timeAsync('HTTP POST QuestionnaireResponse (stores 3)', 500, () => request(port, 'POST', '/fhir/QuestionnaireResponse', example));
-  await timeAsync('HTTP GET RiskAssessment?patient (500 stored)', 300, () => request(port, 'GET', '/fhir/RiskAssessment?patient=Patient/example&_count=1&_sort=-date'));
+  const appPort = server.address().port;
+
+  // About ten responses per patient at every size, each with its RiskAssessment and Provenance, as the API stores them.
+  const templates = Array.from({ length: 32 }, (_, i) => response('x', i));
+  let stored = 0;
+  const fill = async (upTo) => {
+    const batch = 500;
+    while (stored < upTo) {
+      const n = Math.min(batch, upTo - stored);
+      await store.transaction(async (tx) => {
+        for (let k = 0; k < n; k++) {
+          const i = stored + k;
+          const qr = { ...templates[i % templates.length], id: randomUUID(), subject: { reference: `Patient/s${Math.floor(i / 10)}` }, authored: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString() };
+          const saved = await tx.create(qr);
+          const { riskAssessment } = evaluator.evaluate(saved);
+          const ra = await tx.create(riskAssessment);
+          await tx.create(evaluator.provenance(ra, saved));
+        }
+      });
+      stored += n;
+    }
+  };
+  const results = [];
+  for (const size of sizes) {
+    const t = Date.now();
+    await fill(size);
+    const fillSeconds = (Date.now() - t) / 1000;
+    const patients = size / 10;
+    const time = async (urlFor) => {
+      const samples = [];
+      for (let i = 0; i < 400; i++) {
+        const t0 = process.hrtime.bigint();
+        const { status, body } = await request(appPort, 'GET', urlFor(Math.floor(Math.random() * patients)));
+        if (status !== 200 || !JSON.parse(body).entry?.length) throw new Error(`search answered ${status} with no entries`);
+        if (i >= 50) samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      samples.sort((a, b) => a - b);
+      return { medianMs: percentile(samples, 0.5), p99Ms: percentile(samples, 0.99) };
+    };
+    const riskAssessment = await time((p) => `/fhir/RiskAssessment?patient=Patient/s${p}&_sort=-date&_count=10`);
+    const questionnaireResponse = await time((p) => `/fhir/QuestionnaireResponse?patient=Patient/s${p}`);
+    results.push({ responses: size, riskAssessment, questionnaireResponse, fillSeconds });
+    log(`  search at ${size} responses (filled in ${fillSeconds.toFixed(0)} s): RiskAssessment ${riskAssessment.medianMs.toFixed(2)} ms, QuestionnaireResponse ${questionnaireResponse.medianMs.toFixed(2)} ms (medians)`);
+  }
   server.close();
+  keepAlive.destroy();
   await store.close();
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const TARGETS = [
+  { figure: 'hook throughput, auth off', target: '>= 0.4x bare echo', value: (r) => r.hook?.throughputRatio, ok: (v) => v >= 0.4, fmt: (v) => `${v.toFixed(2)}x` },
+  { figure: 'hook p99, auth off', target: '<= 3x bare echo p99', value: (r) => r.hook?.p99Ratio, ok: (v) => v <= 3, fmt: (v) => `${v.toFixed(2)}x` },
+  { figure: 'hook throughput, auth on', target: '>= 0.25x bare echo', value: (r) => r.hookAuth?.throughputRatio, ok: (v) => v >= 0.25, fmt: (v) => `${v.toFixed(2)}x` },
+  { figure: 'create throughput, SQLite (synchronous=FULL)', target: '>= 0.2x bare echo', value: (r) => r.createSqlite?.throughputRatio, ok: (v) => v >= 0.2, fmt: (v) => `${v.toFixed(2)}x` },
+  { figure: 'create throughput, PostgreSQL', target: '>= 0.15x bare echo', value: (r) => r.createPostgres?.throughputRatio, ok: (v) => v >= 0.15, fmt: (v) => `${v.toFixed(2)}x` },
+  { figure: 'one evaluation, median', target: '<= 0.3 ms', value: (r) => r.evaluation?.memoised.medianUs, ok: (v) => v <= 300, fmt: (v) => `${v.toFixed(0)} us` },
+  { figure: 'one evaluation, p99', target: '<= 1 ms', value: (r) => r.evaluation?.memoised.p99Us, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} us` },
+  { figure: 'one evaluation without memoisation, median', target: '<= 1 ms', value: (r) => r.evaluation?.notMemoised.medianUs, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} us` },
+  { figure: 'cold start (median of 5)', target: '<= 1 s', value: (r) => r.coldStart?.medianMs, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} ms` },
+  { figure: 'RSS after 10,000 mixed requests', target: '<= 150 MB', value: (r) => r.rss?.afterMb, ok: (v) => v <= 150, fmt: (v) => `${v.toFixed(0)} MB` },
+  {
+    figure: 'RiskAssessment search at the largest size vs 1k',
+    target: '<= 1.5x',
+    value: (r) => (r.search?.length > 1 ? r.search[r.search.length - 1].riskAssessment.medianMs / r.search[0].riskAssessment.medianMs : undefined),
+    ok: (v) => v <= 1.5,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'QuestionnaireResponse search at the largest size vs 1k',
+    target: '<= 1.5x',
+    value: (r) => (r.search?.length > 1 ? r.search[r.search.length - 1].questionnaireResponse.medianMs / r.search[0].questionnaireResponse.medianMs : undefined),
+    ok: (v) => v <= 1.5,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+];
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+    loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
+  };
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(DIST, 'server.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  const started = new Date();
+  const results = { startedAt: started.toISOString(), machine: machine(), settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, warmupSeconds: WARMUP_SECONDS } };
+  log(`calf-pain-cds benchmark: ${results.machine.cores} x ${results.machine.cpu}, ${results.machine.memoryGb} GB, Node ${results.machine.node}, load ${results.machine.loadAverageAtStart.join(' ')}`);
+  const hooks = pool('hook');
+  const creates = pool('create');
+
+  if (!SKIP.has('evaluation')) {
+    log('In-process evaluation (validation + rules + RiskAssessment):');
+    results.evaluation = evaluationFigures();
+  }
+  if (!SKIP.has('hook')) {
+    log('patient-view hook, auth off, vs echo:');
+    results.hook = await versusEcho('hook', () => startService(serviceEnv()), '/cds-services/calf-pain-dvt', hooks);
+  }
+  if (!SKIP.has('auth')) {
+    log('patient-view hook, auth on (a fresh ES384 client JWT per request), vs echo:');
+    // Enough single-use tokens for every service run (warm-up included) at several times the target rate.
+    let tokens = [];
+    let next = 0;
+    results.hookAuth = await versusEcho(
+      'hook+auth',
+      async () => {
+        const env = serviceEnv({ AUTH_MODE: 'on' });
+        const proc = await startService(env);
+        tokens = await signTokens(Math.ceil((SECONDS + WARMUP_SECONDS) * 3000), `${env.BASE_URL}/cds-services/calf-pain-dvt`);
+        next = 0;
+        return proc;
+      },
+      '/cds-services/calf-pain-dvt',
+      hooks,
+      { headersFor: () => ({ authorization: `Bearer ${tokens[next++ % tokens.length]}` }) },
+    );
+  }
+  if (!SKIP.has('create-sqlite')) {
+    log('create QuestionnaireResponse on SQLite (synchronous=FULL), vs echo:');
+    results.createSqlite = await versusEcho('create sqlite', () => startService(serviceEnv()), '/fhir/QuestionnaireResponse', creates);
+  }
+  if (!SKIP.has('create-postgres')) {
+    if (await postgresReachable(POSTGRES_URL)) {
+      log('create QuestionnaireResponse on PostgreSQL, vs echo:');
+      const schemas = [];
+      try {
+        results.createPostgres = await versusEcho(
+          'create postgres',
+          () => {
+            const schema = `bench_${Date.now().toString(36)}_${schemas.length}`;
+            schemas.push(schema);
+            return startService(serviceEnv({ DATABASE_URL: withSchema(POSTGRES_URL, schema) }));
+          },
+          '/fhir/QuestionnaireResponse',
+          creates,
+        );
+      } finally {
+        for (const schema of schemas) await dropSchema(POSTGRES_URL, schema).catch(() => undefined);
+      }
+    } else {
+      log(`PostgreSQL at ${POSTGRES_URL} not reachable: create on PostgreSQL left out`);
+    }
+  }
+  if (!SKIP.has('cold-start')) {
+    log('Cold start:');
+    results.coldStart = await coldStart();
+  }
+  if (!SKIP.has('rss')) {
+    log('Memory:');
+    results.rss = await rssAfterMixed();
+  }
+  if (!SKIP.has('search')) {
+    log('Search at growing store sizes (SQLite):');
+    results.search = await searchScaling(SEARCH_SIZES);
+  }
+
+  results.targets = TARGETS.map((t) => {
+    const value = t.value(results);
+    return { figure: t.figure, target: t.target, value: value === undefined ? null : value, shown: value === undefined ? 'not measured' : t.fmt(value), pass: value === undefined ? null : t.ok(value) };
+  });
+  results.finishedAt = new Date().toISOString();
+
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS, 'latest.svg'), chartSvg(results));
+  fs.writeFileSync(path.join(RESULTS, 'latest.md'), markdown(results));
+
+  log('\nTargets:');
+  for (const t of results.targets) log(`  ${t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL'}  ${t.figure}: ${t.shown} (target ${t.target})`);
+  log(`\nWritten: bench/results/latest.json, latest.md, latest.svg (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
 }
 
 main().catch((err) => {

@@ -5,6 +5,7 @@ import { loadEvaluator } from './evaluation/engine';
 import { indexResource } from './fhir/search-parameters';
 import { answerClientErrors } from './fhir/http';
 import { loadCatalog, seedStore } from './fhir/catalog';
+import { createSchemaValidator } from './fhir/schema-validator';
 import { openStore } from './storage/open-store';
 import { logRedaction } from './security/hardening';
 
@@ -41,6 +42,8 @@ async function main(): Promise<void> {
   });
 
   answerClientErrors(server);
+  // The response schema compiles on first use; do it soon after start rather than in the first patient's request.
+  setTimeout(() => createSchemaValidator().warm(['QuestionnaireResponse', 'Parameters']), 250).unref();
 
   let closing = false;
   const shutdown = (signal: string) => {

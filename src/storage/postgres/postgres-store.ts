@@ -1,6 +1,6 @@
 import { Pool, type PoolClient } from 'pg';
 import { isoInstant, migrate, type Sql, type SqlSession } from '../sql-common';
-import { createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
+import { CommitGroup, createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
 import type { Indexer, Store } from '../store';
 import { postgresMigrations } from './migrations';
 
@@ -21,7 +21,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * PostgreSQL store. Reads and single-statement writes (jti, cards, feedback) use the pool directly.
  * Resource writes and transactions run on a dedicated client between BEGIN and COMMIT and take a
  * transaction-scoped advisory lock per schema, so writers are serialised across processes too;
- * within the process a queue keeps waiting transactions from holding pool connections.
+ * within the process they are grouped (CommitGroup), so waiting writes share one transaction and one
+ * WAL flush instead of each holding a pool connection.
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   const schema = options.schema ?? 'public';
@@ -73,10 +74,26 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const queue = new SerialQueue();
   let closed = false;
   const poolSession = clientSession(pool);
+  // Write transactions are grouped: one BEGIN, advisory lock and COMMIT (one WAL flush) for all the
+  // writes that queued up while the previous group committed.
+  const group = new CommitGroup(
+    queue,
+    async () => {
+      if (closed) throw closedError();
+      const client = await pool.connect();
+      return {
+        session: clientSession(client),
+        exec: async (statement: string) => void (await client.query(statement)),
+        inTransaction: () => true,
+        release: (broken?: Error) => client.release(broken),
+      };
+    },
+    async (connection) => connection.exec(`SELECT pg_advisory_xact_lock(${lockKey})`),
+    'BEGIN',
+  );
   const runner: SqlRunner = {
     autocommit: (fn) => (closed ? Promise.reject(closedError()) : fn(poolSession)),
-    transaction: (fn) =>
-      queue.run(() => (closed ? Promise.reject(closedError()) : inTransaction((client) => fn(clientSession(client))))),
+    transaction: (fn) => group.add(fn),
     close: async () => {
       if (closed) return;
       // Transactions already queued finish first; anything queued after this fails.
