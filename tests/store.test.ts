@@ -444,6 +444,34 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
     });
   });
 
+  describe('grouped commits', () => {
+    it('commits many concurrent writes, failing only the one that conflicts, and keeps them all', async () => {
+      await store.create(observation({ id: 'taken', status: 'preliminary' }));
+      const writes = Array.from({ length: 120 }, (_, i) => store.create(observation({ id: `g${i}`, status: 'final' })));
+      const conflicting = store.create(observation({ id: 'taken' }));
+      const failing = store.transaction(async (tx) => {
+        await tx.create(observation({ id: 'rolled-back' }));
+        throw new Error('boom');
+      });
+      const small = Array.from({ length: 20 }, (_, i) => store.recordJti('https://issuer', `jti-${i}`, new Date(clock.now().getTime() + 60_000)));
+      await expectStatus(conflicting, 409);
+      await expect(failing).rejects.toThrow('boom');
+      expect((await Promise.all(writes)).map((r) => r.id)).toEqual(Array.from({ length: 120 }, (_, i) => `g${i}`));
+      expect(await Promise.all(small)).toEqual(Array(20).fill(true));
+      await expectStatus(store.read('Observation', 'rolled-back'), 404);
+      // Reopened from the database, where it has one to reopen (in-memory SQLite keeps nothing).
+      const reader = location === ':memory:' ? store : (await open(location)).store;
+      expect((await reader.search(searchOf([{ param: 'status', kind: 'exact', values: ['final'] }]))).total).toBe(120);
+    });
+
+    it('refuses a replayed jti within one group', async () => {
+      const until = new Date(clock.now().getTime() + 60_000);
+      const results = await Promise.all([store.recordJti('iss', 'same', until), store.recordJti('iss', 'same', until), store.recordJti('iss', 'other', until)]);
+      expect(results.filter(Boolean)).toHaveLength(2);
+      expect(results[2]).toBe(true);
+    });
+  });
+
   describe('transactions', () => {
     it('commits every write together and sees its own writes', async () => {
       const result = await store.transaction(async (tx) => {
