@@ -5,6 +5,7 @@ import type { Observation, Patient, Resource } from 'fhir/r4';
 import { Client } from 'pg';
 import { OperationOutcomeError } from '../src/fhir/outcome';
 import { openStore } from '../src/storage/open-store';
+import { postgresMigrations } from '../src/storage/postgres/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import type { DatePrefix, IndexEntry, Indexer, SearchRequest, Store } from '../src/storage/store';
@@ -778,8 +779,8 @@ describe('PostgreSQL across store instances', () => {
       const client = new Client({ connectionString: url });
       await client.connect();
       try {
-        const rows = await client.query(`SELECT version FROM "${schema}".schema_migrations`);
-        expect(rows.rows).toEqual([{ version: 1 }]);
+        const rows = await client.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+        expect(rows.rows).toEqual(postgresMigrations.map((m) => ({ version: m.version })));
       } finally {
         await client.end();
       }

@@ -186,7 +186,7 @@ class SqlStore implements Store {
   async create<T extends Resource>(resource: T): Promise<T> {
     const resourceType = checkResourceType(resource?.resourceType);
     const generated = resource.id === undefined;
-    const id = generated ? randomUUID() : checkResourceId(resource.id);
+    const id = resource.id === undefined ? randomUUID() : checkResourceId(resource.id);
     return this.runner.transaction(async (s) => {
       // A fresh random UUID cannot exist yet: only a caller-given id is looked up.
       if (!generated && (await this.current(s, resourceType, id))) throw conflict(`${resourceType}/${id} already exists`);
