@@ -4,14 +4,15 @@ import { resolveRoute } from './interactions';
 import { badRequest, payloadTooLarge } from './outcome';
 
 /**
- * The FHIR API's body reading, in front of the shared JSON parser: a form-encoded `POST /{type}/_search`
- * is read as a form, and a method no FHIR URL here accepts (PATCH, DELETE) is answered 405 with
- * `Allow` before any body (a JSON Patch array, say) is read.
+ * The FHIR API's body reading, in front of the shared JSON parser: an unknown URL (404) or a method
+ * the URL does not accept (405 with `Allow`: PATCH, DELETE, POST to a read-only type) is answered
+ * before any body (a JSON Patch array, say) is read or its media type judged; a form-encoded
+ * `POST /{type}/_search` is read as a form.
  */
 export function fhirBody(jsonBody: RequestHandler, options: { maxBytes: number }): RequestHandler {
   const form = express.urlencoded({ extended: false, limit: options.maxBytes, parameterLimit: 1000 });
   return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method === 'PATCH' || req.method === 'DELETE') {
+    if (req.method !== 'OPTIONS') {
       try {
         resolveRoute(req.method, req.path.replace(/^\/+/, ''));
       } catch (err) {
