@@ -71,8 +71,8 @@ describe('MedplumClient in a browser page on another origin', () => {
         const medplum = new MedplumClient({ baseUrl: `${base}/`, fhirUrlPath: 'fhir', cacheTime: 0 });
         medplum.setAccessToken(token);
         const query = 'identifier=https://portal.example.org|browser-1';
-        const first = await medplum.createResourceIfNoneExist(qr as never, query);
-        const again = await medplum.createResourceIfNoneExist(qr as never, query);
+        const first = await medplum.createResourceIfNoneExist(qr as { resourceType: 'QuestionnaireResponse' }, query);
+        const again = await medplum.createResourceIfNoneExist(qr as { resourceType: 'QuestionnaireResponse' }, query);
         const read = await medplum.readResource('QuestionnaireResponse', first.id);
         const found = await medplum.searchResources('RiskAssessment', { basis: `QuestionnaireResponse/${first.id}` });
         const evaluated = (await medplum.post(medplum.fhirUrl('QuestionnaireResponse', '$evaluate'), qr)) as { resourceType: string };
