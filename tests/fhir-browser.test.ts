@@ -66,8 +66,8 @@ describe('MedplumClient in a browser page on another origin', () => {
   it('runs conditional create, read, search, $evaluate and a transaction without a workaround', async () => {
     const qr = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/browser' }), identifier: { system: 'https://portal.example.org', value: 'browser-1' } };
     const result = await page.evaluate(
-      async ({ base, token, qr }) => {
-        const { MedplumClient } = (await import(`${location.origin}/medplum.mjs`)) as typeof import('@medplum/core');
+      async ({ base, token, qr, site }) => {
+        const { MedplumClient } = (await import(`${site}/medplum.mjs`)) as typeof import('@medplum/core');
         const medplum = new MedplumClient({ baseUrl: `${base}/`, fhirUrlPath: 'fhir', cacheTime: 0 });
         medplum.setAccessToken(token);
         const query = 'identifier=https://portal.example.org|browser-1';
@@ -83,7 +83,7 @@ describe('MedplumClient in a browser page on another origin', () => {
         });
         return { same: first.id === again.id, read: read.id === first.id, assessments: found.length, evaluated: evaluated.resourceType, tx: tx.entry?.[0].response?.status };
       },
-      { base: api.origin, token, qr },
+      { base: api.origin, token, qr, site: pageSite.origin },
     );
     expect(result).toEqual({ same: true, read: true, assessments: 1, evaluated: 'RiskAssessment', tx: '201 Created' });
     expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 2, RiskAssessment: 2, Provenance: 2 });
