@@ -95,6 +95,23 @@ describe('the CapabilityStatement is honest', () => {
     expect(tried).toBeGreaterThanOrEqual(50);
   });
 
+  it('every declared _include and _revinclude brings the resources it names', async () => {
+    let tried = 0;
+    for (const declared of cs.rest![0].resource!) {
+      const resource = await sample(declared.type);
+      for (const [name, values] of [['_include', declared.searchInclude ?? []], ['_revinclude', declared.searchRevInclude ?? []]] as const) {
+        for (const value of values) {
+          const res = await request(t.app).get(`/fhir/${declared.type}?_id=${resource.id}&${name}=${value}`).expect(200);
+          const included = ((res.body as Bundle).entry ?? []).filter((e) => e.search?.mode === 'include').map((e) => e.resource!.resourceType);
+          const expected = name === '_revinclude' ? value.split(':')[0] : undefined;
+          expect({ value, includes: included.length > 0, type: expected === undefined || included.every((t) => t === expected) }).toEqual({ value, includes: true, type: true });
+          tried++;
+        }
+      }
+    }
+    expect(tried).toBe(6);
+  });
+
   it('every declared operation works, and its OperationDefinition is served', async () => {
     for (const declared of cs.rest![0].resource!) {
       for (const op of declared.operation ?? []) {

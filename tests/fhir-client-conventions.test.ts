@@ -138,6 +138,19 @@ describe('FHIR API conventions clients rely on', () => {
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?questionnaire:Questionnaire=calf-pain')).body.total).toBe(2);
     });
 
+    it('_include and _revinclude bring the response, its assessment and their Provenance, with search.mode include', async () => {
+      const qrs = await request(t.app).get('/fhir/QuestionnaireResponse?patient=Patient/a&_revinclude=RiskAssessment:basis&_revinclude=Provenance:entity').expect(200);
+      const modes = (qrs.body as Bundle).entry!.map((e) => `${e.search!.mode} ${e.resource!.resourceType}`).sort();
+      expect(modes).toEqual(['include Provenance', 'include RiskAssessment', 'match QuestionnaireResponse']);
+      expect(qrs.body.total).toBe(1);
+      const ras = await request(t.app).get('/fhir/RiskAssessment?patient=Patient/b&_include=RiskAssessment:basis&_revinclude=Provenance:target').expect(200);
+      expect((ras.body as Bundle).entry!.map((e) => `${e.search!.mode} ${e.resource!.resourceType}`).sort()).toEqual(['include Provenance', 'include QuestionnaireResponse', 'match RiskAssessment']);
+      expectValidR4(ras.body);
+      for (const url of ['/fhir/RiskAssessment?_include=*', '/fhir/RiskAssessment?_include=RiskAssessment:subject', '/fhir/QuestionnaireResponse?_revinclude=Observation:subject', '/fhir/RiskAssessment?_include:iterate=RiskAssessment:basis']) {
+        expect({ url, status: (await request(t.app).get(url)).status }).toEqual({ url, status: 400 });
+      }
+    });
+
     it('POST /{type}/_search with a form body, merged with the URL query', async () => {
       const res = await request(t.app)
         .post('/fhir/QuestionnaireResponse/_search?_count=1')

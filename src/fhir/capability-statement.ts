@@ -2,6 +2,7 @@ import type { CapabilityStatement, CapabilityStatementRestResource, CapabilitySt
 import { SEARCH_PARAMETERS } from './search-parameters';
 import { CANONICAL_BASE, EXT_WELLS_SCORE } from '../evaluation/types';
 import { MAX_COUNT } from './search-query';
+import { INCLUDES, REVINCLUDES } from './includes';
 
 type Interaction = 'read' | 'vread' | 'update' | 'history-instance' | 'history-type' | 'create' | 'search-type';
 
@@ -69,6 +70,8 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
           ],
         }
       : {}),
+    ...(INCLUDES[type] ? { searchInclude: INCLUDES[type] } : {}),
+    ...(REVINCLUDES[type] ? { searchRevInclude: REVINCLUDES[type] } : {}),
     ...(OPERATIONS[type] ? { operation: OPERATIONS[type] } : {}),
   }));
   return {

@@ -8,6 +8,7 @@ import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeErro
 import type { ResponseService } from './questionnaire-responses';
 import { parsePaging, parseSearch, type CanonicalResolver, type Query } from './search-query';
 import { applySubsetting, parseSubsetting } from './subsetting';
+import { includedResources, parseIncludes } from './includes';
 
 /**
  * The FHIR REST interactions, free of HTTP: a request (method, path below the base, query, body and
@@ -263,10 +264,15 @@ export function createInteractions(deps: InteractionDeps) {
       case 'search': {
         const request = searchRequest(route.type, req.query, access);
         const subsetting = parseSubsetting(req.query, { allowCount: true });
+        const includes = parseIncludes(route.type, req.query);
         const countOnly = subsetting.summary === 'count';
         const result = await store.search(countOnly ? { ...request, count: 0 } : request);
         const bundle: Bundle = searchBundle(fhirBase, clampedSelf(selfUrlOf(req), request.clamped, request.count), result, countOnly ? 0 : request.count, request.offset);
         for (const entry of bundle.entry ?? []) entry.resource = applySubsetting(entry.resource!, subsetting);
+        const included = countOnly ? [] : await includedResources(store, access, result.resources, includes);
+        if (included.length) {
+          bundle.entry = [...(bundle.entry ?? []), ...included.map((r) => ({ fullUrl: `${fhirBase}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } }))];
+        }
         return { status: 200, resource: bundle, headers: {} };
       }
       case 'create': {

@@ -10,7 +10,7 @@ const MAX_VALUES = 50;
 const MAX_VALUE_LENGTH = 1024;
 
 /** Result parameters the server understands besides the table's search parameters. */
-const CONTROL = new Set(['_count', '_offset', '_sort', '_format', '_pretty', '_total', '_summary', '_elements']);
+const CONTROL = new Set(['_count', '_offset', '_sort', '_format', '_pretty', '_total', '_summary', '_elements', '_include', '_revinclude']);
 const TOTAL_MODES = ['none', 'estimate', 'accurate'];
 const DATE_PREFIXES: DatePrefix[] = ['eq', 'ne', 'lt', 'gt', 'le', 'ge', 'sa', 'eb'];
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -127,7 +127,7 @@ export function parseSearch(resourceType: string, query: Query, options: { resol
   if (!Object.hasOwn(SEARCH_PARAMETERS, resourceType)) throw badRequest(`Search is not supported for ${resourceType}`);
   const criteria: SearchCriterion[] = [];
   for (const [key, raw] of Object.entries(query)) {
-    if (CONTROL.has(key)) continue;
+    if (CONTROL.has(key) || /^_(rev)?include:/.test(key)) continue;
     const [name, modifier] = key.split(':');
     if (name === '_id' || name === '_lastUpdated') {
       if (modifier) throw badRequest(`Modifier :${modifier} is not supported on ${name}`, key);
