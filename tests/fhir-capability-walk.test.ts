@@ -68,6 +68,15 @@ describe('the CapabilityStatement is honest', () => {
       }
       expect(declared.updateCreate).toBe(false);
       expect(declared.conditionalCreate).toBe(type === 'QuestionnaireResponse');
+      expect(declared.conditionalUpdate).toBe(type === 'QuestionnaireResponse');
+      if (declared.conditionalUpdate) {
+        const res = await request(t.app).put(`/fhir/${type}?_id=${resource.id}`).set('Content-Type', FHIR).send(JSON.stringify(resource));
+        expect({ type, conditionalUpdate: res.status }).toEqual({ type, conditionalUpdate: 200 });
+      }
+      if (declared.conditionalCreate) {
+        const res = await request(t.app).post(`/fhir/${type}`).set('Content-Type', FHIR).set('If-None-Exist', `_id=${resource.id}`).send(JSON.stringify({ ...resource, id: undefined }));
+        expect({ type, conditionalCreate: res.status, id: res.body.id }).toEqual({ type, conditionalCreate: 200, id: resource.id });
+      }
     }
   });
 

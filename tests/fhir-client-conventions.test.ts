@@ -57,6 +57,34 @@ describe('FHIR API conventions clients rely on', () => {
     });
   });
 
+  describe('conditional update (PUT /QuestionnaireResponse?criteria)', () => {
+    const identifier = { system: 'https://portal.example.org/submissions', value: 'upd-1' };
+    const url = `/fhir/QuestionnaireResponse?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`;
+    const put = (body: unknown, target = url) => request(t.app).put(target).set('Content-Type', FHIR).send(JSON.stringify(body));
+
+    it('creates when nothing matches, then updates the match and re-evaluates it', async () => {
+      const created = await put({ ...buildResponse(likely, { subject: 'Patient/u1' }), identifier }).expect(201);
+      const updated = await put({ ...buildResponse({ ...likely, 'wells-alternative-diagnosis': true }, { subject: 'Patient/u1' }), identifier }).expect(200);
+      expect(updated.body.id).toBe(created.body.id);
+      expect(updated.body.meta.versionId).toBe('2');
+      const ra = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`)).body.entry[0].resource as RiskAssessment;
+      expect(ra.meta!.versionId).toBe('2');
+      expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 1, RiskAssessment: 1, Provenance: 2 });
+    });
+
+    it('answers 412 for several matches, 400 for a different body id or no criteria, 405 for a client id with no match', async () => {
+      await post(t, buildResponse(likely, { subject: 'Patient/u2' })).expect(201);
+      await post(t, buildResponse(likely, { subject: 'Patient/u2' })).expect(201);
+      await put(buildResponse(likely, { subject: 'Patient/u2' }), '/fhir/QuestionnaireResponse?patient=Patient/u2').expect(412);
+      await put({ ...buildResponse(likely, { subject: 'Patient/u3' }), identifier }).expect(201);
+      await put({ ...buildResponse(likely, { subject: 'Patient/u3', id: 'other' }), identifier }).expect(400);
+      await put(buildResponse(likely, { subject: 'Patient/u3' }), '/fhir/QuestionnaireResponse').expect(400);
+      const res = await put(buildResponse(likely, { subject: 'Patient/u4', id: 'mine' }), '/fhir/QuestionnaireResponse?patient=Patient/u4').expect(405);
+      expect(res.headers.allow).toBe('GET, HEAD, POST, PUT');
+      expect((await writtenCounts(t.store)).QuestionnaireResponse).toBe(3);
+    });
+  });
+
   describe('Prefer: return', () => {
     it('return=minimal: no body, Location, ETag and Preference-Applied', async () => {
       const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' }), { Prefer: 'return=minimal' }).expect(201);
@@ -218,7 +246,8 @@ describe('FHIR API conventions clients rely on', () => {
       ['POST', '/fhir/RiskAssessment', 'GET, HEAD'],
       ['PUT', '/fhir/RiskAssessment/x', 'GET, HEAD'],
       ['POST', '/fhir/metadata', 'GET, HEAD'],
-      ['PUT', '/fhir/QuestionnaireResponse', 'GET, HEAD, POST'],
+      ['PUT', '/fhir/RiskAssessment', 'GET, HEAD'],
+      ['DELETE', '/fhir/QuestionnaireResponse', 'GET, HEAD, POST, PUT'],
       ['GET', '/fhir/QuestionnaireResponse/$evaluate', 'POST'],
       ['DELETE', '/fhir/_history', 'GET, HEAD'],
     ])('%s %s is 405 with Allow: %s', async (method, url, allow) => {

@@ -34,8 +34,9 @@ export const OPERATIONS: Record<string, { name: string; definition: string; docu
   ],
 };
 
-/** Types that take If-None-Exist on create. */
+/** Types that take If-None-Exist on create, and PUT /{type}?criteria. */
 const CONDITIONAL_CREATE = new Set(['QuestionnaireResponse']);
+export const CONDITIONAL_UPDATE: ReadonlySet<string> = new Set(['QuestionnaireResponse']);
 
 /** Every search also takes these (search-query.ts handles them before the table's parameters). */
 const COMMON_SEARCH_PARAMS: CapabilityStatementRestResourceSearchParam[] = [
@@ -60,7 +61,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
     updateCreate: false,
     conditionalCreate: CONDITIONAL_CREATE.has(type),
     conditionalRead: 'not-supported',
-    conditionalUpdate: false,
+    conditionalUpdate: CONDITIONAL_UPDATE.has(type),
     conditionalDelete: 'not-supported',
     ...(interactions.includes('search-type')
       ? {

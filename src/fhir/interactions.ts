@@ -2,9 +2,9 @@ import type { Bundle, CapabilityStatement, Resource } from 'fhir/r4';
 import { checkAccess, compartmentCriterion, readsEveryResource, type AccessContext } from '../security/access';
 import type { SearchRequest, Store } from '../storage/store';
 import { historyBundle, searchBundle } from './bundle';
-import { INTERACTIONS, OPERATIONS } from './capability-statement';
+import { CONDITIONAL_UPDATE, INTERACTIONS, OPERATIONS } from './capability-statement';
 import { parseDateRange } from './dates';
-import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeError } from './outcome';
+import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeError, preconditionFailed } from './outcome';
 import type { ResponseService } from './questionnaire-responses';
 import { parsePaging, parseSearch, type CanonicalResolver, type Query } from './search-query';
 import { applySubsetting, parseSubsetting } from './subsetting';
@@ -54,6 +54,7 @@ export type Route =
   | { kind: 'history-system' }
   | { kind: 'search'; type: string }
   | { kind: 'create'; type: string }
+  | { kind: 'conditional-update'; type: string }
   | { kind: 'history-type'; type: string }
   | { kind: 'operation'; type: string; name: string }
   | { kind: 'read'; type: string; id: string }
@@ -76,7 +77,7 @@ function supports(type: string, interaction: string): boolean {
 /** The methods a URL of each shape accepts for the type, for `Allow`. */
 function allowed(type: string, shape: 'type' | 'search' | 'instance'): string[] {
   if (shape === 'search') return ['GET', 'HEAD', 'POST'];
-  if (shape === 'type') return [...READ_METHODS, ...(supports(type, 'create') ? ['POST'] : [])];
+  if (shape === 'type') return [...READ_METHODS, ...(supports(type, 'create') ? ['POST'] : []), ...(CONDITIONAL_UPDATE.has(type) ? ['PUT'] : [])];
   return [...READ_METHODS, ...(supports(type, 'update') ? ['PUT'] : [])];
 }
 
@@ -101,6 +102,7 @@ export function resolveRoute(method: string, path: string): Route {
   if (rest.length === 0) {
     if (m === 'GET' && supports(type, 'search-type')) return { kind: 'search', type };
     if (m === 'POST' && supports(type, 'create')) return { kind: 'create', type };
+    if (m === 'PUT' && CONDITIONAL_UPDATE.has(type)) return { kind: 'conditional-update', type };
     return refuse(allowed(type, 'type'));
   }
   if (rest.length === 1 && rest[0] === '_search') return m === 'GET' || m === 'POST' ? { kind: 'search', type } : refuse(allowed(type, 'search'));
@@ -142,6 +144,16 @@ export function queryOf(text: string): Query {
     query[k] = previous === undefined ? v : [...(Array.isArray(previous) ? previous : [previous]), v];
   }
   return query;
+}
+
+/** A Query back to `a=1&a=2` (the criteria of a conditional update), dropping `_format`/`_pretty`. */
+function queryString(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (k === '_format' || k === '_pretty') continue;
+    for (const value of Array.isArray(v) ? v : [v]) params.append(k, String(value));
+  }
+  return params.toString();
 }
 
 const HISTORY_PARAMS = new Set(['_count', '_offset', '_since', '_at', '_format', '_pretty']);
@@ -299,6 +311,8 @@ export function createInteractions(deps: InteractionDeps) {
         const { response, riskAssessment } = await responses.update(route.id, req.body, parseIfMatch(req.ifMatch), { store });
         return written(route.type, response, riskAssessment?.id, 200, 'updated and re-evaluated');
       }
+      case 'conditional-update':
+        return conditionalUpdate(route.type, req, ctx);
       case 'operation': {
         // $evaluate, the one operation: access is decided on the response evaluated, also inside Parameters.
         const input = responses.evaluationInput(req.body);
@@ -323,12 +337,40 @@ export function createInteractions(deps: InteractionDeps) {
     }
   }
 
+  /**
+   * `PUT /{type}?criteria` (R4 3.1.0.4.3): no match creates (the body without an id), one match is
+   * updated (the body's id, if any, must be that one), several are 412. Search and write share a transaction.
+   */
+  async function conditionalUpdate(type: string, req: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
+    const { access } = ctx;
+    const criteria = conditionalSearch(type, queryString(req.query), access, 'Conditional update');
+    checkAccess(access, 'u', type, req.body as Resource);
+    const bodyId = (req.body as Resource | undefined)?.id;
+    return ctx.store.transaction(async (tx) => {
+      const found = await tx.search({ ...criteria, count: 2, offset: 0 });
+      if (found.total > 1) throw preconditionFailed(`Conditional update: the criteria match ${found.total} ${type} resources; they must select at most one`);
+      if (found.total === 0) {
+        if (bodyId !== undefined) {
+          throw methodNotAllowed(`Conditional update: nothing matches and this server does not create resources with a client id (updateCreate is false); leave out the id to create`, allowed(type, 'type'));
+        }
+        checkAccess(access, 'c', type, req.body as Resource);
+        const { response, riskAssessment } = await responses.create(req.body, { store: tx });
+        return written(type, response, riskAssessment?.id, 201, 'nothing matched: created and evaluated');
+      }
+      const match = found.resources[0];
+      if (bodyId !== undefined && bodyId !== match.id) throw badRequest(`Conditional update: the body's id (${bodyId.slice(0, 64)}) is not the matching resource's (${match.id})`, `${type}.id`);
+      checkAccess(access, 'u', type, match);
+      const { response, riskAssessment } = await responses.update(match.id!, { ...(req.body as object), id: match.id }, parseIfMatch(req.ifMatch), { store: tx });
+      return written(type, response, riskAssessment?.id, 200, 'updated and re-evaluated');
+    });
+  }
+
   /** If-None-Exist (`identifier=sys|123`, optionally `Type?...`): the search it names, within the caller's compartment. */
-  function conditionalSearch(type: string, header: string, access: AccessContext | undefined): SearchRequest {
-    const query = queryOf(header);
-    if (Object.keys(query).length === 0) throw badRequest('If-None-Exist must carry search parameters, e.g. identifier=https://portal.example.org|123', 'If-None-Exist');
+  function conditionalSearch(type: string, text: string, access: AccessContext | undefined, what = 'If-None-Exist'): SearchRequest {
+    const query = queryOf(text);
+    if (Object.keys(query).length === 0) throw badRequest(`${what} needs search criteria, e.g. identifier=https://portal.example.org|123`, what);
     for (const key of Object.keys(query)) {
-      if (key.startsWith('_') && key !== '_id' && key !== '_lastUpdated') throw badRequest(`If-None-Exist: ${key.slice(0, 32)} is not a search criterion`, 'If-None-Exist');
+      if (key.startsWith('_') && key !== '_id' && key !== '_lastUpdated') throw badRequest(`${what}: ${key.slice(0, 32)} is not a search criterion`, what);
     }
     return searchRequest(type, query, access);
   }
