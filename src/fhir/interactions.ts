@@ -6,7 +6,7 @@ import { CONDITIONAL_UPDATE, INTERACTIONS, OPERATIONS } from './capability-state
 import { parseDateRange } from './dates';
 import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeError, preconditionFailed } from './outcome';
 import type { ResponseService } from './questionnaire-responses';
-import { parsePaging, parseSearch, type CanonicalResolver, type Query } from './search-query';
+import { parsePaging, parseSearch, type CanonicalResolver, type ParsedSearch, type Query } from './search-query';
 import { applySubsetting, parseSubsetting } from './subsetting';
 import { includedResources, parseIncludes } from './includes';
 
@@ -221,7 +221,7 @@ export function createInteractions(deps: InteractionDeps) {
     return url;
   };
 
-  function searchRequest(type: string, query: Query, access: AccessContext | undefined): SearchRequest & ReturnType<typeof parseSearch> {
+  function searchRequest(type: string, query: Query, access: AccessContext | undefined): ParsedSearch {
     checkAccess(access, 's', type);
     const request = parseSearch(type, query, { resolveCanonical });
     const compartment = compartmentCriterion(access, type);

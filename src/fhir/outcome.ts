@@ -55,7 +55,7 @@ export const notFound = (message = 'Resource not found') => error(404, 'not-foun
 export const gone = (message = 'Resource deleted') => error(410, 'deleted', message);
 /** 405 with the `Allow` header listing what the URL does accept (RFC 9110 15.5.6). */
 export function methodNotAllowed(message = 'Method not allowed', allow: readonly string[] = []): OperationOutcomeError {
-  return new OperationOutcomeError(405, operationOutcome([{ message, code: 'not-supported' }]), { Allow: allow.join(', ') });
+  return new OperationOutcomeError(405, operationOutcome([{ message, code: 'not-supported' }]), allow.length ? { Allow: allow.join(', ') } : {});
 }
 export const notAcceptable = (message: string) => error(406, 'not-supported', message);
 export const conflict = (message: string) => error(409, 'conflict', message);

@@ -5,7 +5,7 @@ import type { AccessContext } from '../security/access';
 import { createBundleProcessor } from './batch';
 import { capabilityStatement } from './capability-statement';
 import type { Catalog } from './catalog';
-import { FHIR_JSON, isFormSearch, requireAcceptableType, requireJsonBody, requireJsonFormat, sendResource } from './http';
+import { isFormSearch, requireAcceptableType, requireJsonBody, requireJsonFormat, sendResource } from './http';
 import { createInteractions, resolveRoute, type FhirRequest, type FhirResponse } from './interactions';
 import { outcomeFor, parseReturnPreference, type ReturnPreference } from './prefer';
 import type { ResponseService } from './questionnaire-responses';
@@ -110,5 +110,3 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
   });
   return router;
 }
-
-export { FHIR_JSON };
