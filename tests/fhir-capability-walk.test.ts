@@ -143,6 +143,26 @@ describe('the CapabilityStatement is honest', () => {
     }
   });
 
+  it('every result parameter it declares works (and none it does not know of is declared)', async () => {
+    const examples: Record<string, [string, (b: Bundle) => boolean]> = {
+      _sort: ['RiskAssessment?_sort=-date,_id', (b) => b.total! > 0],
+      _count: ['Questionnaire?_count=0', (b) => !b.entry && b.total === 1],
+      _offset: ['Questionnaire?_offset=1', (b) => !b.entry && b.total === 1],
+      _total: ['Questionnaire?_total=accurate', (b) => b.total === 1],
+      _summary: ['RiskAssessment?_summary=count', (b) => !b.entry && b.total! > 0],
+      _elements: ['RiskAssessment?_elements=status', (b) => b.entry!.every((e) => !('prediction' in e.resource!))],
+      _include: ['RiskAssessment?_include=RiskAssessment:basis', (b) => b.entry!.some((e) => e.search?.mode === 'include')],
+      _revinclude: ['QuestionnaireResponse?_revinclude=RiskAssessment:basis', (b) => b.entry!.some((e) => e.search?.mode === 'include')],
+    };
+    const declared = cs.rest![0].searchParam!.map((p) => p.name);
+    expect(declared.sort()).toEqual(Object.keys(examples).sort());
+    for (const name of declared) {
+      const [url, check] = examples[name];
+      const res = await request(t.app).get(`/fhir/${url}`).expect(200);
+      expect({ name, works: check(res.body as Bundle) }).toEqual({ name, works: true });
+    }
+  });
+
   it('the system interactions it declares work: batch, transaction, history-system', async () => {
     const codes = cs.rest![0].interaction!.map((i) => i.code).sort();
     expect(codes).toEqual(['batch', 'history-system', 'transaction']);

@@ -105,6 +105,17 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
             'Bearer JWT (SMART v2 scopes such as patient/QuestionnaireResponse.c, user/RiskAssessment.rs) from a trusted issuer, unless the server runs with AUTH_MODE=off. /metadata and Questionnaire, SearchParameter and OperationDefinition reads and searches are public.',
         },
         resource,
+        // Result parameters, listed as HL7 suggests for now: no definition, type special (number for the counts).
+        searchParam: [
+          { name: '_sort', type: 'special', documentation: '_id, _lastUpdated or any declared parameter of the type; - for descending; comma-separated' },
+          { name: '_count', type: 'number', documentation: `Page size, default 20; above ${MAX_COUNT} the page holds ${MAX_COUNT} and the self link says so` },
+          { name: '_offset', type: 'number', documentation: 'Entries to skip (the paging links carry it)' },
+          { name: '_total', type: 'special', documentation: 'none | estimate | accurate: the total is always counted' },
+          { name: '_summary', type: 'special', documentation: 'true | text | data | count | false; on search, read and vread (count on search only)' },
+          { name: '_elements', type: 'special', documentation: 'Comma-separated top-level elements; mandatory ones are kept; on search, read and vread' },
+          { name: '_include', type: 'special', documentation: 'As listed in searchInclude of each type; no :iterate' },
+          { name: '_revinclude', type: 'special', documentation: 'As listed in searchRevInclude of each type; no :iterate' },
+        ],
         interaction: [
           { code: 'batch', documentation: 'Entries are read, search, create (If-None-Exist), update (If-Match) and $evaluate, each answered as if sent alone' },
           { code: 'transaction', documentation: 'All entries in one database transaction; urn:uuid fullUrls are replaced by the ids assigned; any failure stores nothing' },
