@@ -279,11 +279,14 @@ describe('FHIR API conventions clients rely on', () => {
       await request(t.app).get('/fhir/Questionnaire/calf-pain').set('If-None-Match', 'W/"99"').expect(200);
     });
 
-    it('compresses large responses for clients that accept gzip', async () => {
+    it('compresses large responses for clients that accept gzip or br', async () => {
       for (let i = 0; i < 3; i++) await post(t, buildResponse(likely, { subject: 'Patient/z' })).expect(201);
       const res = await request(t.app).get('/fhir/RiskAssessment').set('Accept-Encoding', 'gzip').expect(200);
       expect(res.headers['content-encoding']).toBe('gzip');
       expect(res.body.total).toBe(3);
+      const br = await request(t.app).get('/fhir/RiskAssessment').set('Accept-Encoding', 'br').expect(200);
+      expect(br.headers['content-encoding']).toBe('br');
+      expect(br.body.total).toBe(3);
       const plain = await request(t.app).get('/fhir/RiskAssessment').set('Accept-Encoding', 'identity').expect(200);
       expect(plain.headers['content-encoding']).toBeUndefined();
     });
