@@ -190,6 +190,8 @@ describe('FHIR API conventions clients rely on', () => {
       const refused = await request(t.app).post('/fhir/QuestionnaireResponse/_search').set('Content-Type', 'application/x-www-form-urlencoded').send('colour=blue').expect(400);
       expect(refused.body.resourceType).toBe('OperationOutcome');
       await request(t.app).post('/fhir/RiskAssessment/_search').expect(200);
+      // A JSON body would be ignored: refused instead.
+      await request(t.app).post('/fhir/RiskAssessment/_search').set('Content-Type', FHIR).send('{"risk":"high"}').expect(415);
     });
 
     it('refuses a bad _count, _total or _elements with 400', async () => {

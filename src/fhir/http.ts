@@ -27,8 +27,11 @@ export function isFormSearch(req: Request): boolean {
 export function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   if (req.method !== 'POST' && req.method !== 'PUT') return next();
   if (isFormSearch(req)) return next();
-  // A search by POST may come without a body at all (parameters in the URL).
-  if (req.method === 'POST' && /\/_search\/?$/.test(req.path) && req.body === undefined) return next();
+  if (req.method === 'POST' && /\/_search\/?$/.test(req.path)) {
+    // A search by POST may come without a body at all (parameters in the URL); any other body would be ignored.
+    if (req.body === undefined) return next();
+    return next(unsupportedMediaType('POST /{type}/_search takes its parameters as application/x-www-form-urlencoded (or in the URL)'));
+  }
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (!ACCEPTED_BODY_TYPES.includes(type)) {
     return next(unsupportedMediaType(`Content-Type must be application/fhir+json (got ${type ? JSON.stringify(type.slice(0, 60)) : 'none'})`));
