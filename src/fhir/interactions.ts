@@ -255,6 +255,41 @@ export function createInteractions(deps: InteractionDeps) {
     return { status: 200, resource: historyBundle(fhirBase, clampedSelf(selfUrlOf(req), params.clamped, params.count), result, params.count, params.offset), headers: {} };
   }
 
+  /** Search: the matches (subset as asked), then what _include/_revinclude bring, tagged include. */
+  async function search(type: string, req: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
+    const { access, store } = ctx;
+    const request = searchRequest(type, req.query, access);
+    const subsetting = parseSubsetting(req.query, { allowCount: true });
+    const includes = parseIncludes(type, req.query);
+    const countOnly = subsetting.summary === 'count';
+    const result = await store.search(countOnly ? { ...request, count: 0 } : request);
+    const bundle: Bundle = searchBundle(fhirBase, clampedSelf(selfUrlOf(req), request.clamped, request.count), result, countOnly ? 0 : request.count, request.offset);
+    for (const entry of bundle.entry ?? []) entry.resource = applySubsetting(entry.resource!, subsetting);
+    const included = countOnly ? [] : await includedResources(store, access, result.resources, includes);
+    if (included.length) {
+      bundle.entry = [...(bundle.entry ?? []), ...included.map((r) => ({ fullUrl: `${fhirBase}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } }))];
+    }
+    return { status: 200, resource: bundle, headers: {} };
+  }
+
+  /** Update of an existing resource; one that does not exist is 405 (updateCreate is false). */
+  async function update(type: string, id: string, req: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
+    const { access, store } = ctx;
+    checkAccess(access, 'u', type, req.body as Resource);
+    let current: Resource;
+    try {
+      current = await store.read(type, id);
+    } catch (e) {
+      if (e instanceof OperationOutcomeError && e.status === 404) {
+        throw methodNotAllowed(`${type}/${id} does not exist and this server does not create resources with PUT (updateCreate is false): POST to /${type} to create one`, READ_METHODS);
+      }
+      throw e;
+    }
+    checkAccess(access, 'u', type, current);
+    const { response, riskAssessment } = await responses.update(id, req.body, parseIfMatch(req.ifMatch), { store });
+    return written(type, response, riskAssessment?.id, 200, 'updated and re-evaluated');
+  }
+
   /** Runs one interaction. `route` comes from resolveRoute; batch Bundles are handled by the caller. */
   async function execute(route: Route, req: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
     const { access, store } = ctx;
@@ -273,44 +308,16 @@ export function createInteractions(deps: InteractionDeps) {
         checkAccess(access, 'r', route.type, resource);
         return readResult(req, resource);
       }
-      case 'search': {
-        const request = searchRequest(route.type, req.query, access);
-        const subsetting = parseSubsetting(req.query, { allowCount: true });
-        const includes = parseIncludes(route.type, req.query);
-        const countOnly = subsetting.summary === 'count';
-        const result = await store.search(countOnly ? { ...request, count: 0 } : request);
-        const bundle: Bundle = searchBundle(fhirBase, clampedSelf(selfUrlOf(req), request.clamped, request.count), result, countOnly ? 0 : request.count, request.offset);
-        for (const entry of bundle.entry ?? []) entry.resource = applySubsetting(entry.resource!, subsetting);
-        const included = countOnly ? [] : await includedResources(store, access, result.resources, includes);
-        if (included.length) {
-          bundle.entry = [...(bundle.entry ?? []), ...included.map((r) => ({ fullUrl: `${fhirBase}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } }))];
-        }
-        return { status: 200, resource: bundle, headers: {} };
-      }
+      case 'search':
+        return search(route.type, req, ctx);
       case 'create': {
         checkAccess(access, 'c', route.type, req.body as Resource);
         const ifNoneExist = req.ifNoneExist === undefined ? undefined : conditionalSearch(route.type, req.ifNoneExist, access);
         const { response, riskAssessment, created } = await responses.create(req.body, { store, ifNoneExist, id: ctx.createId });
         return written(route.type, response, riskAssessment?.id, created ? 201 : 200, created ? 'created and evaluated' : 'matched If-None-Exist; nothing was stored');
       }
-      case 'update': {
-        checkAccess(access, 'u', route.type, req.body as Resource);
-        let current: Resource;
-        try {
-          current = await store.read(route.type, route.id);
-        } catch (e) {
-          if (e instanceof OperationOutcomeError && e.status === 404) {
-            throw methodNotAllowed(
-              `${route.type}/${route.id} does not exist and this server does not create resources with PUT (updateCreate is false): POST to /${route.type} to create one`,
-              READ_METHODS,
-            );
-          }
-          throw e;
-        }
-        checkAccess(access, 'u', route.type, current);
-        const { response, riskAssessment } = await responses.update(route.id, req.body, parseIfMatch(req.ifMatch), { store });
-        return written(route.type, response, riskAssessment?.id, 200, 'updated and re-evaluated');
-      }
+      case 'update':
+        return update(route.type, route.id, req, ctx);
       case 'conditional-update':
         return conditionalUpdate(route.type, req, ctx);
       case 'operation': {
