@@ -167,6 +167,7 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
       const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: response('Patient/tx7'), request: { method: 'POST', url: 'QuestionnaireResponse' } }] };
       const minimal = await postBundle(t, bundle, { Prefer: 'return=minimal' }).expect(200);
       expect(minimal.body.entry[0].resource).toBeUndefined();
+      expect(minimal.headers['preference-applied']).toBe('return=minimal');
       expect(minimal.body.entry[0].response.location).toMatch(/^QuestionnaireResponse\//);
       const outcome = await postBundle(t, bundle, { Prefer: 'return=OperationOutcome' }).expect(200);
       expect(outcome.body.entry[0].response.outcome.resourceType).toBe('OperationOutcome');

@@ -93,7 +93,8 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
     const ctx = { access: access(res), store };
     if (route.kind === 'batch') {
       const bundle = await bundles.process(req.body, { ...ctx, prefer });
-      sendResource(res, 200, bundle);
+      // Prefer return applies to each create and update entry.
+      sendResource(res, 200, bundle, prefer ? { 'Preference-Applied': `return=${prefer}` } : {});
       return;
     }
     const request: FhirRequest = {
