@@ -1,9 +1,11 @@
 import express, { type Express } from 'express';
-import cors from 'cors';
+import compression from 'compression';
 import { pinoHttp } from 'pino-http';
 import type { AppDeps } from './deps';
 import { loadCatalog, type Catalog } from './fhir/catalog';
 import { createFhirRouter } from './fhir/routes';
+import { fhirBody } from './fhir/body';
+import { fhirCors } from './fhir/cors';
 import { fhirErrorHandler } from './fhir/http';
 import { notFound } from './fhir/outcome';
 import { createResponseService } from './fhir/questionnaire-responses';
@@ -57,19 +59,12 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   collectDefaultMetrics({ register: registry });
 
   app.use(createSecurityHeaders());
+  // gzip/deflate/br for clients that accept it (a page of 200 RiskAssessments is hundreds of KB).
+  app.use(compression());
   // CORS before authentication: a browser's preflight carries no token, and a 401 must still be readable.
-  // Both surfaces take bearer tokens, never cookies, so any origin (EHR apps, patient portals) may call.
+  // CDS Hooks: any origin (bearer JWTs). /fhir: any origin without credentials, or the CORS_ORIGINS list with them.
   app.use('/cds-services', cdsHooksCors());
-  app.use(
-    '/fhir',
-    cors({
-      origin: '*',
-      methods: ['GET', 'POST', 'PUT', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'Accept', 'X-Request-Id'],
-      exposedHeaders: ['Location', 'ETag', 'Last-Modified', 'Link', 'X-Request-Id'],
-      maxAge: 86400,
-    }),
-  );
+  app.use('/fhir', fhirCors(deps.config.corsOrigins ?? []));
   // JSON bodies: size (413), media type (415), depth/array limits, no __proto__ keys. Mounted on each
   // surface after its authentication, so a caller without a valid token gets a 401 and no body is read.
   const jsonBody = createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes });
@@ -99,9 +94,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     '/fhir',
     createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
     createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir' }),
-    jsonBody,
+    fhirBody(jsonBody, { maxBytes: deps.config.maxBodyBytes }),
   );
-  app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
+  app.use('/fhir', createFhirRouter(deps, { responses, catalog, version: packageJson.version, startedAt: deps.now() }));
 
   app.use((_req, _res, next) => next(notFound('No such endpoint. The FHIR API is at /fhir, CDS Hooks discovery at /cds-services.')));
   app.use(fhirErrorHandler(deps.logger));

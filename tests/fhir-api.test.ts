@@ -34,7 +34,7 @@ describe('FHIR API', () => {
       const ra = cs.rest![0].resource!.find((r) => r.type === 'RiskAssessment')!;
       expect(ra.searchParam!.map((p) => p.name)).toEqual(expect.arrayContaining(['patient', 'subject', 'date', 'risk', 'basis']));
       const qr = cs.rest![0].resource!.find((r) => r.type === 'QuestionnaireResponse')!;
-      expect(qr.interaction!.map((i) => i.code).sort()).toEqual(['create', 'history-instance', 'read', 'search-type', 'update', 'vread']);
+      expect(qr.interaction!.map((i) => i.code).sort()).toEqual(['create', 'history-instance', 'history-type', 'read', 'search-type', 'update', 'vread']);
     });
 
     it('answers 405 to a POST on /metadata', async () => {
@@ -215,10 +215,13 @@ describe('FHIR API', () => {
       expect(await countStored(t.store, 'Provenance')).toBe(1);
     });
 
-    it('answers 400 when the body id differs from the URL, and 404 for an unknown id', async () => {
+    it('answers 400 when the body id differs from the URL, and 405 for an unknown id (updateCreate is false)', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
       await request(t.app).put(`/fhir/QuestionnaireResponse/${created.id}`).set('Content-Type', FHIR).send(JSON.stringify({ ...created, id: 'other' })).expect(400);
-      await request(t.app).put('/fhir/QuestionnaireResponse/unknown').set('Content-Type', FHIR).send(JSON.stringify({ ...created, id: 'unknown' })).expect(404);
+      const res = await request(t.app).put('/fhir/QuestionnaireResponse/unknown').set('Content-Type', FHIR).send(JSON.stringify({ ...created, id: 'unknown' })).expect(405);
+      expect(res.headers.allow).toBe('GET, HEAD');
+      expect(res.body.issue[0].diagnostics).toMatch(/updateCreate/);
+      expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(1);
     });
   });
 

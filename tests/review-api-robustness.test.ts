@@ -69,6 +69,35 @@ describe('review: malformed input to the FHIR API', () => {
     expect(await stored(t)).toBe(before);
   });
 
+  // The official R4 schema types no complex type as an object: these passed ($evaluate 200, create a misleading "subject is required").
+  const notAnObject: [string, unknown][] = [
+    ['a string', 'Patient/1'],
+    ['a number', 1],
+    ['an array of references', [{ reference: 'Patient/1' }]],
+    ['true', true],
+  ];
+  it.each(notAnObject)('refuses a subject that is %s with 422 naming it, on create and on $evaluate', async (_name, subject) => {
+    const body = { ...response(), subject };
+    for (const path of ['/fhir/QuestionnaireResponse', '/fhir/QuestionnaireResponse/$evaluate']) {
+      const res = await post(body, path);
+      expectOutcome(res, 422, /object/);
+      expect(res.body.issue.map((i: { expression?: string[] }) => i.expression?.[0])).toContain('QuestionnaireResponse.subject');
+    }
+    expect(await stored(t)).toBe(before);
+  });
+
+  it.each([
+    ['an array for a 0..1 complex element (encounter)', { encounter: [{ reference: 'Encounter/1' }] }, 'QuestionnaireResponse.encounter'],
+    ['an array for a 0..1 primitive (authored)', { authored: ['2025-03-14T09:30:00Z'] }, 'QuestionnaireResponse.authored'],
+    ['a string for an item', { item: ['history'] }, 'QuestionnaireResponse.item[0]'],
+    ['a number for meta', { meta: 3 }, 'QuestionnaireResponse.meta'],
+  ])('refuses %s with 422 and stores nothing', async (_name, extra, expression) => {
+    const res = await post({ ...response(), ...extra });
+    expectOutcome(res, 422, /./);
+    expect(res.body.issue.map((i: { expression?: string[] }) => i.expression?.[0])).toContain(expression);
+    expect(await stored(t)).toBe(before);
+  });
+
   it('still accepts a contained resource that the response references', async () => {
     const ok = response({
       contained: [{ resourceType: 'Patient', id: 'p1', name: [{ given: ['Ann'] }] }],

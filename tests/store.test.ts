@@ -232,6 +232,26 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       expect(page.resources.map((r) => r.meta?.versionId)).toEqual(['3', '2']);
     });
 
+    it('lists versions across resources and types (historyOf), with since, at and paging', async () => {
+      const o1 = await store.create(observation({ id: 'o1' })); // 10:00:00
+      clock.advance(1000);
+      await store.create(observation({ id: 'o2' })); // 10:00:01
+      clock.advance(1000);
+      await store.update(o1); // 10:00:02: o1 v2
+      const all = await store.historyOf({ resourceTypes: ['Observation'], count: 10, offset: 0 });
+      expect(all.resources.map((r) => `${r.id}/${r.meta?.versionId}`)).toEqual(['o1/2', 'o2/1', 'o1/1']);
+      const since = await store.historyOf({ resourceTypes: ['Observation'], since: '2024-05-01T10:00:01.000Z', count: 10, offset: 0 });
+      expect(since.resources.map((r) => `${r.id}/${r.meta?.versionId}`)).toEqual(['o1/2', 'o2/1']);
+      // Current at 10:00:01.5: o1 version 1 (replaced at :02) and o2 version 1.
+      const at = await store.historyOf({ resourceTypes: ['Observation'], at: { lo: '2024-05-01T10:00:01.500Z', hi: '2024-05-01T10:00:01.501Z' }, count: 10, offset: 0 });
+      expect(at.resources.map((r) => `${r.id}/${r.meta?.versionId}`)).toEqual(['o2/1', 'o1/1']);
+      const one = await store.historyOf({ resourceTypes: ['Observation'], id: 'o1', count: 1, offset: 1 });
+      expect({ total: one.total, ids: one.resources.map((r) => `${r.id}/${r.meta?.versionId}`) }).toEqual({ total: 2, ids: ['o1/1'] });
+      expect((await store.historyOf({ resourceTypes: [], count: 10, offset: 0 })).total).toBe(0);
+      expect((await store.historyOf({ resourceTypes: ['Patient'], count: 10, offset: 0 })).total).toBe(0);
+      await expectStatus(store.historyOf({ resourceTypes: ['Observation'], since: 'yesterday', count: 10, offset: 0 }), 400);
+    });
+
     it('accepts a matching ifMatch (also as an ETag) and refuses a stale one with 412', async () => {
       const v1 = await store.create(observation({ id: 'o1' }));
       const v2 = await store.update(v1, { ifMatch: '1' });

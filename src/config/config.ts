@@ -14,6 +14,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Requests per client (token identity, else IP) per minute, per surface (/fhir, /cds-services). */
   rateLimitPerMinute: number;
+  /** Browser origins allowed to call /fhir, with credentials (CORS_ORIGINS); empty: any origin, without credentials. */
+  corsOrigins?: string[];
   cdsHooks: {
     /** Total deadline for fetching missing data from the EHR's fhirServer, in milliseconds. */
     fhirServerDeadlineMs: number;
@@ -95,6 +97,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const responseWindowDays = integer(env, 'CDS_RESPONSE_WINDOW_DAYS', 14, 1, 3650, problems);
   const systemActions = boolean(env, 'CDS_SYSTEM_ACTIONS', false, problems);
 
+  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of corsOrigins) {
+    let valid = false;
+    try {
+      valid = new URL(origin).origin === origin;
+    } catch {
+      valid = false;
+    }
+    if (!valid) problems.push(`CORS_ORIGINS must list origins such as https://portal.example.org (scheme, host, optional port; no path) (got "${origin}")`);
+  }
+
   const authRaw = (env.AUTH_MODE || 'on').toLowerCase();
   if (authRaw !== 'on' && authRaw !== 'off') problems.push(`AUTH_MODE must be on or off (got "${env.AUTH_MODE}")`);
   const production = env.NODE_ENV === 'production';
@@ -118,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel,
     maxBodyBytes,
     rateLimitPerMinute,
+    corsOrigins,
     cdsHooks: { fhirServerDeadlineMs, responseWindowDays, systemActions },
     auth: { mode: authRaw as AuthMode, trustedClientsFile, devClients },
     production,

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, unsupportedMediaType, methodNotAllowed, notAcceptable, operationOutcome } from './outcome';
+import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, unsupportedMediaType, notAcceptable, operationOutcome } from './outcome';
 
 export const FHIR_JSON = 'application/fhir+json';
 const ACCEPTED_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -16,9 +16,22 @@ export function sendResource(res: Response, status: number, resource: Resource, 
   res.type(`${FHIR_JSON}; charset=utf-8`).send(JSON.stringify(resource));
 }
 
-/** 415 unless a request with a body declares a FHIR JSON media type. */
+const FORM = 'application/x-www-form-urlencoded';
+
+/** `POST /{type}/_search` with a form body (how the CDS Hooks sandbox and HAPI's client search). */
+export function isFormSearch(req: Request): boolean {
+  return req.method === 'POST' && /\/_search\/?$/.test(req.path) && (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === FORM;
+}
+
+/** 415 unless a request with a body declares a FHIR JSON media type (or is a form-encoded search). */
 export function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   if (req.method !== 'POST' && req.method !== 'PUT') return next();
+  if (isFormSearch(req)) return next();
+  if (req.method === 'POST' && /\/_search\/?$/.test(req.path)) {
+    // A search by POST may come without a body at all (parameters in the URL); any other body would be ignored.
+    if (req.body === undefined) return next();
+    return next(unsupportedMediaType('POST /{type}/_search takes its parameters as application/x-www-form-urlencoded (or in the URL)'));
+  }
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (!ACCEPTED_BODY_TYPES.includes(type)) {
     return next(unsupportedMediaType(`Content-Type must be application/fhir+json (got ${type ? JSON.stringify(type.slice(0, 60)) : 'none'})`));
@@ -26,24 +39,42 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
   next();
 }
 
-/** `W/"3"` or `"3"` or `3` -> `3`. */
-export function parseIfMatch(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  // Quotes come in pairs or not at all: `W/"3` is a malformed tag, not version 3.
-  const m = /^\s*(?:W\/)?(?:"([A-Za-z0-9\-.]{1,64})"|([A-Za-z0-9\-.]{1,64}))\s*$/.exec(header);
-  if (!m) throw badRequest('If-Match must be an ETag such as W/"1"');
-  return m[1] ?? m[2];
-}
-
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
 
-/** `_format` (any interaction): this server speaks JSON only, so XML or Turtle is 406 rather than silently JSON. */
+/**
+ * `_format` (any interaction): this server speaks JSON only, so XML or Turtle is 406 rather than
+ * silently JSON. An unescaped `+` arrives as a space (`application/fhir json`): HAPI and most
+ * servers accept that, and so does this one.
+ */
 export function requireJsonFormat(req: Request, _res: Response, next: NextFunction): void {
   const raw = req.query._format;
   if (raw === undefined) return next();
   const list = Array.isArray(raw) ? raw : [raw];
-  const ok = list.length === 1 && typeof list[0] === 'string' && JSON_FORMATS.has(list[0].split(';')[0].trim().toLowerCase());
+  const ok = list.length === 1 && typeof list[0] === 'string' && JSON_FORMATS.has(list[0].split(';')[0].trim().toLowerCase().replace(/ /g, '+'));
   if (!ok) return next(notAcceptable(`_format: this server returns FHIR JSON only (_format=json or application/fhir+json)`));
+  next();
+}
+
+const ACCEPTABLE_TYPES = new Set(['*/*', 'application/*', ...JSON_FORMATS]);
+
+/**
+ * `Accept`: 406 when the client accepts nothing this server can send (`application/fhir+xml`), or
+ * asks for a FHIR version other than R4 (`fhirVersion=3.0`). A missing header, `* / *` or any JSON
+ * type is fine. `_format`, when given, overrides Accept (R4 http 3.1.0.1.10).
+ */
+export function requireAcceptableType(req: Request, _res: Response, next: NextFunction): void {
+  const header = req.headers.accept;
+  if (!header || req.query._format !== undefined) return next();
+  const ranges = header.split(',').map((part) => {
+    const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const param = (name: string) => params.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1).replace(/"/g, '');
+    return { type, q: Number(param('q') ?? '1'), fhirVersion: param('fhirversion') };
+  });
+  const usable = ranges.filter((r) => ACCEPTABLE_TYPES.has(r.type) && !(r.q <= 0));
+  if (usable.length === 0) return next(notAcceptable(`Accept: this server returns FHIR JSON only (application/fhir+json), not ${JSON.stringify(header.slice(0, 80))}`));
+  if (usable.every((r) => r.fhirVersion !== undefined && !/^4\.0(\.\d+)?$/.test(r.fhirVersion))) {
+    return next(notAcceptable(`Accept: this server speaks FHIR R4 (fhirVersion=4.0), not fhirVersion=${usable[0].fhirVersion!.slice(0, 16)}`));
+  }
   next();
 }
 
@@ -65,10 +96,6 @@ export function answerClientErrors(server: Server): void {
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
-}
-
-export function methodNotAllowedHandler(_req: Request, _res: Response, next: NextFunction): void {
-  next(methodNotAllowed('This interaction is not supported on this resource (see /fhir/metadata)'));
 }
 
 interface BodyParserError {
@@ -95,6 +122,6 @@ export function fhirErrorHandler(logger: Logger) {
     const outcome = toOutcomeError(err);
     if (outcome.status >= 500) logger.error({ err, url: req.originalUrl, method: req.method }, 'request failed');
     if (res.headersSent) return;
-    sendResource(res, outcome.status, outcome.outcome);
+    sendResource(res, outcome.status, outcome.outcome, outcome.headers);
   };
 }

@@ -8,6 +8,8 @@ export class OperationOutcomeError extends Error {
   constructor(
     readonly status: number,
     readonly outcome: OperationOutcome,
+    /** Response headers that belong to the error (`Allow` on a 405). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(outcome.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).join('; '));
     this.name = 'OperationOutcomeError';
@@ -51,7 +53,10 @@ function error(status: number, code: IssueCode, message: string, expression?: st
 export const badRequest = (message: string, expression?: string) => error(400, 'invalid', message, expression);
 export const notFound = (message = 'Resource not found') => error(404, 'not-found', message);
 export const gone = (message = 'Resource deleted') => error(410, 'deleted', message);
-export const methodNotAllowed = (message = 'Method not allowed') => error(405, 'not-supported', message);
+/** 405 with the `Allow` header listing what the URL does accept (RFC 9110 15.5.6). */
+export function methodNotAllowed(message = 'Method not allowed', allow: readonly string[] = []): OperationOutcomeError {
+  return new OperationOutcomeError(405, operationOutcome([{ message, code: 'not-supported' }]), allow.length ? { Allow: allow.join(', ') } : {});
+}
 export const notAcceptable = (message: string) => error(406, 'not-supported', message);
 export const conflict = (message: string) => error(409, 'conflict', message);
 export const preconditionFailed = (message: string) => error(412, 'conflict', message);

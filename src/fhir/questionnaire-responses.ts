@@ -1,12 +1,12 @@
 import type { Parameters, Questionnaire, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
 import type { Evaluator } from '../evaluation/types';
-import type { Store } from '../storage/store';
+import type { SearchRequest, Store } from '../storage/store';
 import { isProblem, resolveQuestionnaire } from '../questionnaire/resolve';
 import { validateResponse } from '../questionnaire/validate-response';
 import type { SchemaValidator } from './schema-validator';
 import type { Catalog } from './catalog';
 import { parseDateRange } from './dates';
-import { badRequest, unprocessable, type Problem } from './outcome';
+import { badRequest, preconditionFailed, unprocessable, type Problem } from './outcome';
 
 /**
  * What happens to a QuestionnaireResponse: validation (FHIR schema, then against its Questionnaire),
@@ -23,7 +23,22 @@ export interface ResponseServiceDeps {
 
 export interface StoredAssessment {
   response: QuestionnaireResponse;
-  riskAssessment: RiskAssessment;
+  /** Absent only for a conditional create that found a response stored without one. */
+  riskAssessment?: RiskAssessment;
+  /** False when a conditional create found its match and stored nothing. */
+  created: boolean;
+}
+
+export interface WriteOptions {
+  /** The store (or open transaction) to write through; the service's own store by default. */
+  store?: Store;
+}
+
+export interface CreateOptions extends WriteOptions {
+  /** If-None-Exist: 0 matches creates, 1 returns it and stores nothing, more is 412. */
+  ifNoneExist?: SearchRequest;
+  /** The id to give the new response (a transaction assigns ids first, to rewrite urn:uuid references). */
+  id?: string;
 }
 
 /** `Patient/{id}`, optionally absolute and/or version-specific. */
@@ -146,23 +161,32 @@ export function createResponseService(deps: ResponseServiceDeps) {
       return assess(response);
     },
 
-    async create(body: unknown): Promise<StoredAssessment> {
+    async create(body: unknown, options: CreateOptions = {}): Promise<StoredAssessment> {
       const { response } = validate(body, { requireSubject: true });
       // The server assigns ids on create (FHIR create semantics).
       const { id: _ignored, ...content } = withClientMeta(response);
-      return store.transaction(async (tx) => {
-        const stored = await tx.create<QuestionnaireResponse>(content as QuestionnaireResponse);
-        return { response: stored, riskAssessment: await record(tx, stored) };
+      return (options.store ?? store).transaction(async (tx) => {
+        if (options.ifNoneExist) {
+          // In the same transaction as the write, so two retries of one submission cannot both create.
+          const found = await tx.search({ ...options.ifNoneExist, count: 2, offset: 0 });
+          if (found.total > 1) throw preconditionFailed(`If-None-Exist matches ${found.total} QuestionnaireResponses: the criteria must select at most one`);
+          if (found.total === 1) {
+            const existing = found.resources[0] as QuestionnaireResponse;
+            return { response: existing, riskAssessment: await findAssessment(tx, existing.id!), created: false };
+          }
+        }
+        const stored = await tx.create<QuestionnaireResponse>({ ...content, ...(options.id ? { id: options.id } : {}) } as QuestionnaireResponse);
+        return { response: stored, riskAssessment: await record(tx, stored), created: true };
       });
     },
 
-    async update(id: string, body: unknown, ifMatch?: string): Promise<StoredAssessment> {
+    async update(id: string, body: unknown, ifMatch?: string, options: WriteOptions = {}): Promise<StoredAssessment> {
       const { response } = validate(body, { requireSubject: true });
       if (response.id !== id) throw badRequest(`The resource id (${response.id ?? 'missing'}) must match the id in the URL (${id})`, 'QuestionnaireResponse.id');
-      return store.transaction(async (tx) => {
+      return (options.store ?? store).transaction(async (tx) => {
         const content = withClientMeta(response);
         const stored = await tx.update<QuestionnaireResponse>(content as QuestionnaireResponse, { ifMatch, mustExist: true });
-        return { response: stored, riskAssessment: await record(tx, stored, await findAssessment(tx, id)) };
+        return { response: stored, riskAssessment: await record(tx, stored, await findAssessment(tx, id)), created: false };
       });
     },
   };

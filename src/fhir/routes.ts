@@ -1,133 +1,113 @@
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import express, { type Request, type Response, Router } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { AppDeps } from '../deps';
-import { checkAccess, compartmentCriterion, type AccessContext, type Interaction } from '../security/access';
-import { capabilityStatement, INTERACTIONS } from './capability-statement';
-import { historyBundle, searchBundle } from './bundle';
-import { parsePaging, parseSearch } from './search-query';
-import { badRequest, notFound } from './outcome';
-import { FHIR_JSON, methodNotAllowedHandler, parseIfMatch, requireJsonBody, requireJsonFormat, sendResource } from './http';
+import type { AccessContext } from '../security/access';
+import { createBundleProcessor } from './batch';
+import { capabilityStatement } from './capability-statement';
+import type { Catalog } from './catalog';
+import { isFormSearch, requireAcceptableType, requireJsonBody, requireJsonFormat, sendResource } from './http';
+import { createInteractions, resolveRoute, type FhirRequest, type FhirResponse } from './interactions';
+import { outcomeFor, parseReturnPreference, type ReturnPreference } from './prefer';
 import type { ResponseService } from './questionnaire-responses';
-
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+import type { Query } from './search-query';
 
 function access(res: Response): AccessContext | undefined {
   return res.locals.access as AccessContext | undefined;
 }
 
-function param(req: Request, name: string): string {
-  const value = req.params[name];
-  return typeof value === 'string' ? value : '';
-}
-
-function resourceType(req: Request, interaction: string): string {
-  const type = param(req, 'type');
-  const interactions = Object.hasOwn(INTERACTIONS, type) ? (INTERACTIONS[type] as string[]) : undefined;
-  if (!interactions) throw notFound(`Resource type "${type.slice(0, 64)}" is not supported by this server`);
-  if (!interactions.includes(interaction)) throw badRequest(`${interaction} is not supported on ${type}`);
-  return type;
-}
-
-function id(req: Request, name = 'id'): string {
-  const value = param(req, name);
-  if (!ID_RE.test(value)) throw badRequest(`"${value.slice(0, 64)}" is not a valid FHIR id`);
-  return value;
-}
-
 export interface FhirRouterOptions {
   responses: ResponseService;
+  /** The published resources: canonical URLs of Questionnaires for `questionnaire=Questionnaire/{id}`. */
+  catalog: Catalog;
   /** Version of the software, for the CapabilityStatement. */
   version: string;
   startedAt: Date;
 }
 
-/** The FHIR REST API, mounted at /fhir. Body parsing and the error handler come from the app. */
+/** `Type/id` -> canonical url of each catalog resource that has one. */
+function canonicalResolver(catalog: Catalog): (reference: string) => string | undefined {
+  const urls = new Map<string, string>();
+  for (const r of catalog.resources) {
+    const url = (r as { url?: unknown }).url;
+    if (typeof url === 'string') urls.set(`${r.resourceType}/${r.id}`, url);
+  }
+  return (reference) => urls.get(reference);
+}
+
+/** The query of a request: the URL's, plus a form body's for POST _search (both count, R4 3.1.0.9). */
+function queryOf(req: Request): Query {
+  const query: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
+  if (isFormSearch(req) && req.body && typeof req.body === 'object') {
+    for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) {
+      const previous = query[k];
+      const values = Array.isArray(v) ? v : [v];
+      query[k] = previous === undefined ? v : [...(Array.isArray(previous) ? previous : [previous]), ...values];
+    }
+  }
+  return query;
+}
+
+function send(res: Response, result: FhirResponse, prefer: ReturnPreference | undefined): void {
+  if (result.status === 304) {
+    res.status(304);
+    for (const [k, v] of Object.entries(result.headers)) res.setHeader(k, v);
+    res.end();
+    return;
+  }
+  const resource = result.resource as Resource;
+  if (result.write && prefer) res.setHeader('Preference-Applied', `return=${prefer}`);
+  if (result.write && prefer === 'minimal') {
+    if (resource.meta?.versionId) res.setHeader('ETag', `W/"${resource.meta.versionId}"`);
+    if (resource.meta?.lastUpdated) res.setHeader('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
+    for (const [k, v] of Object.entries(result.headers)) res.setHeader(k, v);
+    res.status(result.status).end();
+    return;
+  }
+  if (result.write && prefer === 'OperationOutcome') {
+    const headers = { ...result.headers };
+    if (resource.meta?.versionId) headers.ETag = `W/"${resource.meta.versionId}"`;
+    sendResource(res, result.status, outcomeFor(result), headers);
+    return;
+  }
+  sendResource(res, result.status, resource, result.headers);
+}
+
+/** The FHIR REST API, mounted at /fhir. Authentication, body limits and the error handler come from the app. */
 export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Router {
   const { store, config } = deps;
-  const { responses } = options;
   const fhirBase = `${config.baseUrl}/fhir`;
-  const selfUrl = (req: Request) => new URL(req.originalUrl, `${config.baseUrl}/`);
-  const router = Router();
   const metadata = capabilityStatement(config.baseUrl, options.version, options.startedAt.toISOString());
+  const interactions = createInteractions({ store, responses: options.responses, fhirBase, metadata, resolveCanonical: canonicalResolver(options.catalog) });
+  const bundles = createBundleProcessor({ interactions, fhirBase });
+  const router = Router();
 
   router.use(requireJsonBody);
   router.use(requireJsonFormat);
+  router.use(requireAcceptableType);
   router.use(express.json({ type: ['application/fhir+json', 'application/json', 'application/json+fhir'], limit: config.maxBodyBytes, strict: true }));
 
-  router.get('/metadata', (_req, res) => sendResource(res, 200, metadata));
-  router.all('/metadata', methodNotAllowedHandler);
-
-  router.post('/QuestionnaireResponse/\\$evaluate', (req, res) => {
-    // Access is decided on the response evaluated, also when it comes wrapped in Parameters.
-    const input = responses.evaluationInput(req.body);
-    checkAccess(access(res), 'c', 'QuestionnaireResponse', input as Resource);
-    sendResource(res, 200, responses.evaluate(input));
+  router.all('/{*path}', async (req: Request, res: Response) => {
+    const path = req.path.replace(/^\/+/, '');
+    const route = resolveRoute(req.method, path);
+    const prefer = parseReturnPreference(req.header('prefer'));
+    const ctx = { access: access(res), store };
+    if (route.kind === 'batch') {
+      const bundle = await bundles.process(req.body, { ...ctx, prefer });
+      // Prefer return applies to each create and update entry.
+      sendResource(res, 200, bundle, prefer ? { 'Preference-Applied': `return=${prefer}` } : {});
+      return;
+    }
+    const request: FhirRequest = {
+      method: req.method,
+      path,
+      query: queryOf(req),
+      body: route.kind === 'search' ? undefined : req.body,
+      ifMatch: req.header('if-match'),
+      ifNoneExist: req.header('if-none-exist'),
+      ifNoneMatch: req.header('if-none-match'),
+      ifModifiedSince: req.header('if-modified-since'),
+    };
+    send(res, await interactions.execute(route, request, ctx), prefer);
   });
-  router.all('/QuestionnaireResponse/\\$evaluate', methodNotAllowedHandler);
-
-  router.post('/QuestionnaireResponse', async (req, res) => {
-    checkAccess(access(res), 'c', 'QuestionnaireResponse', req.body as Resource);
-    const { response, riskAssessment } = await responses.create(req.body);
-    sendResource(res, 201, response, {
-      Location: `${fhirBase}/QuestionnaireResponse/${response.id}/_history/${response.meta!.versionId}`,
-      Link: `<${fhirBase}/RiskAssessment/${riskAssessment.id}>; rel="related"; type="${FHIR_JSON}"`,
-    });
-  });
-
-  router.put('/QuestionnaireResponse/:id', async (req, res) => {
-    const responseId = id(req);
-    const ctx = access(res);
-    checkAccess(ctx, 'u', 'QuestionnaireResponse', req.body as Resource);
-    if (ctx) checkAccess(ctx, 'u', 'QuestionnaireResponse', await store.read('QuestionnaireResponse', responseId));
-    const { response, riskAssessment } = await responses.update(responseId, req.body, parseIfMatch(req.header('if-match')));
-    sendResource(res, 200, response, {
-      Location: `${fhirBase}/QuestionnaireResponse/${response.id}/_history/${response.meta!.versionId}`,
-      Link: `<${fhirBase}/RiskAssessment/${riskAssessment.id}>; rel="related"; type="${FHIR_JSON}"`,
-    });
-  });
-
-  router.get('/:type', async (req, res) => {
-    const type = resourceType(req, 'search-type');
-    const ctx = access(res);
-    checkAccess(ctx, 's', type);
-    const request = parseSearch(type, req.query as Record<string, unknown>);
-    const compartment = compartmentCriterion(ctx, type);
-    if (compartment) request.criteria.push(compartment);
-    const result = await store.search(request);
-    sendResource(res, 200, searchBundle(fhirBase, selfUrl(req), result, request.count, request.offset));
-  });
-
-  router.get('/:type/:id', async (req, res) => {
-    const type = resourceType(req, 'read');
-    const resource = await store.read(type, id(req));
-    checkAccess(access(res), 'r', type, resource);
-    sendResource(res, 200, resource);
-  });
-
-  router.get('/:type/:id/_history', async (req, res) => {
-    const type = resourceType(req, 'history-instance');
-    const resourceId = id(req);
-    const ctx = access(res);
-    if (ctx) checkAccess(ctx, 'r', type, await store.read(type, resourceId));
-    const { count, offset } = parsePaging(req.query as Record<string, unknown>);
-    const result = await store.history(type, resourceId, { count, offset });
-    sendResource(res, 200, historyBundle(fhirBase, selfUrl(req), result, count, offset));
-  });
-
-  router.get('/:type/:id/_history/:vid', async (req, res) => {
-    const type = resourceType(req, 'vread');
-    const resource = await store.vread(type, id(req), id(req, 'vid'));
-    checkAccess(access(res), 'r', type, resource);
-    sendResource(res, 200, resource);
-  });
-
-  // Everything else: 404 for an unknown type, 405 for an interaction this server does not offer.
-  router.all(['/:type', '/:type/*rest'], (req: Request, _res: Response, next: NextFunction) => {
-    if (!Object.hasOwn(INTERACTIONS, param(req, 'type'))) return next(notFound(`Resource type "${param(req, 'type').slice(0, 64)}" is not supported by this server`));
-    methodNotAllowedHandler(req, _res, next);
-  });
-  router.all('/', methodNotAllowedHandler);
   return router;
 }
-
-export type { Interaction };

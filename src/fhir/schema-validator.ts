@@ -21,6 +21,8 @@ import type { Problem } from './outcome';
  * - `integer`, `positiveInt`, `unsignedInt` become JSON `integer` with their minimum (the official
  *   schema types them `number` with a regex that ajv applies to strings only, so 1.5 passed).
  * - REQUIRED_PRIMITIVES below adds the 1..1 primitives this service relies on.
+ * - Every complex type gets `type: object` and xhtml `type: string` (the official schema types neither,
+ *   so a string, a number or an array stood where one object belongs); 0..1 elements thereby refuse arrays.
  * - `date`, `dateTime` and `instant` (as definitions and inlined) also check the day exists in its
  *   month (the official regex lets 2025-02-30 through; R4: "Dates SHALL be valid dates").
  * - `ResourceList` (contained, Bundle.entry.resource, Parameters.parameter.resource, ...) is replaced
@@ -128,6 +130,10 @@ function loadSchema(): { schema: JsonSchema; id: string; definitionNames: Map<un
   const definitions: Record<string, JsonSchema> = {};
   for (const [name, def] of Object.entries(official.definitions)) {
     const patched = patchNumbers(def) as JsonSchema;
+    // The official complex types (and xhtml) carry no JSON type, so `subject: "x"`, `subject: 1` or an
+    // array where one element belongs would pass: every complex type is an object, xhtml a string.
+    if (patched.properties && patched.type === undefined) patched.type = 'object';
+    if (name === 'xhtml' && patched.type === undefined) patched.type = 'string';
     const extra = REQUIRED_PRIMITIVES[name];
     definitions[name] = extra ? { ...patched, required: [...new Set([...((patched.required as string[]) ?? []), ...extra])] } : patched;
   }
@@ -322,10 +328,15 @@ function toProblems(resourceType: string, errors: ErrorObject[], definitionNames
       case 'type': {
         const expected = (e.params as { type: string }).type;
         const name = lastSegment(path);
+        const article = expected === 'integer' || expected === 'object' || expected === 'array' ? 'an' : 'a';
         const message =
-          expected === 'array'
-            ? `"${name}" must be a JSON array (it repeats in FHIR), got ${describe(e.data)}`
-            : `Wrong type for "${name}": expected ${expected === 'integer' ? 'an integer' : `a ${expected}`}, got ${describe(e.data)}`;
+          e.data === null
+            ? `"${name}" is null: FHIR JSON has no null values; omit the element`
+            : expected === 'array'
+              ? `"${name}" must be a JSON array (it repeats in FHIR), got ${describe(e.data)}`
+              : expected === 'object' && Array.isArray(e.data)
+                ? `"${name}" must be a single JSON object (it does not repeat in FHIR), got an array`
+                : `Wrong type for "${name}": expected ${article} ${expected === 'object' ? 'object (a FHIR complex type)' : expected}, got ${describe(e.data)}`;
         push(path, message);
         break;
       }

@@ -17,10 +17,27 @@ export interface SearchParamDefinition {
   definition: string;
   /** For reference params: the resource type a bare id refers to. */
   target?: string;
+  /**
+   * A reference param whose element is a canonical (QuestionnaireResponse.questionnaire): it matches the
+   * canonical URL (with or without `|version`) and `{target}/{id}` of the resource with that URL.
+   */
+  canonical?: boolean;
 }
 
 const core = (type: string, code: string) => `http://hl7.org/fhir/SearchParameter/${type}-${code}`;
 const clinical = (code: string) => `http://hl7.org/fhir/SearchParameter/clinical-${code}`;
+
+/** url, version and status: how clients find the rules, terminology and definitions the server publishes. */
+function conformance(type: string): SearchParamDefinition[] {
+  const shared = (code: string) => `http://hl7.org/fhir/SearchParameter/conformance-${code}`;
+  // PlanDefinition's own parameters are defined per type in R4; the others share the conformance-* ones.
+  const definition = (code: string) => (type === 'PlanDefinition' ? core(type, code) : shared(code));
+  return [
+    { name: 'url', type: 'uri', expression: `${type}.url`, description: `The canonical URL of the ${type}`, definition: definition('url') },
+    { name: 'version', type: 'token', expression: `${type}.version`, description: `The business version of the ${type}`, definition: definition('version') },
+    { name: 'status', type: 'token', expression: `${type}.status`, description: 'draft | active | retired | unknown', definition: definition('status') },
+  ];
+}
 
 /** The search parameters this server implements; the CapabilityStatement is generated from this table. */
 export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
@@ -32,7 +49,8 @@ export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
   QuestionnaireResponse: [
     { name: 'subject', type: 'reference', expression: 'QuestionnaireResponse.subject', description: 'The subject of the questionnaire response', definition: core('QuestionnaireResponse', 'subject'), target: 'Patient' },
     { name: 'patient', type: 'reference', expression: "QuestionnaireResponse.subject.where(reference.startsWith('Patient/'))", description: 'The patient that is the subject of the response', definition: core('QuestionnaireResponse', 'patient'), target: 'Patient' },
-    { name: 'questionnaire', type: 'uri', expression: 'QuestionnaireResponse.questionnaire', description: 'The questionnaire the response answers: canonical url or url|version', definition: core('QuestionnaireResponse', 'questionnaire') },
+    { name: 'questionnaire', type: 'reference', expression: 'QuestionnaireResponse.questionnaire', description: 'The questionnaire the response answers: Questionnaire/{id}, its canonical url, or url|version', definition: core('QuestionnaireResponse', 'questionnaire'), target: 'Questionnaire', canonical: true },
+    { name: 'identifier', type: 'token', expression: 'QuestionnaireResponse.identifier', description: 'The business identifier of the response (system|value): makes portal submissions idempotent with If-None-Exist', definition: core('QuestionnaireResponse', 'identifier') },
     { name: 'authored', type: 'date', expression: 'QuestionnaireResponse.authored', description: 'When the response was last changed', definition: core('QuestionnaireResponse', 'authored') },
     { name: 'status', type: 'token', expression: 'QuestionnaireResponse.status', description: 'in-progress | completed | amended | entered-in-error | stopped', definition: core('QuestionnaireResponse', 'status') },
     { name: 'encounter', type: 'reference', expression: 'QuestionnaireResponse.encounter', description: 'Encounter associated with the response', definition: core('QuestionnaireResponse', 'encounter'), target: 'Encounter' },
@@ -53,6 +71,11 @@ export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
     { name: 'agent', type: 'reference', expression: 'Provenance.agent.who', description: 'Who participated', definition: core('Provenance', 'agent') },
     { name: 'patient', type: 'reference', expression: `Provenance.extension('${EXT_PROVENANCE_PATIENT}').value`, description: 'The patient the target is about (recorded by this server on the Provenance it creates)', definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`, target: 'Patient' },
   ],
+  PlanDefinition: conformance('PlanDefinition'),
+  CodeSystem: conformance('CodeSystem'),
+  ValueSet: conformance('ValueSet'),
+  SearchParameter: conformance('SearchParameter'),
+  OperationDefinition: conformance('OperationDefinition'),
   Device: [],
 };
 
@@ -82,7 +105,14 @@ function tokenValues(value: unknown): string[] {
   if (Array.isArray(v.coding)) return v.coding.flatMap(tokenValues);
   const code = v.code ?? v.value;
   if (typeof code !== 'string') return [];
-  return v.system ? [code, `${v.system}|${code}`] : [code];
+  // `|code` matches only codings and identifiers without a system (R4 token search).
+  return v.system ? [code, `${v.system}|${code}`] : [code, `|${code}`];
+}
+
+/** A canonical is found by its url, and by url|version when it names one. */
+function canonicalEntries(param: string, value: string): IndexEntry[] {
+  const [url] = value.split('|');
+  return url !== value ? [{ param, value }, { param, value: url }] : [{ param, value }];
 }
 
 function entries(param: Compiled, value: unknown): IndexEntry[] {
@@ -90,14 +120,12 @@ function entries(param: Compiled, value: unknown): IndexEntry[] {
     case 'token':
       return tokenValues(value).map((v) => ({ param: param.name, value: v }));
     case 'reference': {
+      if (param.canonical && typeof value === 'string') return canonicalEntries(param.name, value);
       const ref = typeof value === 'object' && value ? (value as { reference?: string }).reference : undefined;
       return typeof ref === 'string' ? [{ param: param.name, value: normaliseReference(ref) }] : [];
     }
-    case 'uri': {
-      if (typeof value !== 'string') return [];
-      const [url] = value.split('|');
-      return url !== value ? [{ param: param.name, value }, { param: param.name, value: url }] : [{ param: param.name, value }];
-    }
+    case 'uri':
+      return typeof value === 'string' ? canonicalEntries(param.name, value) : [];
     case 'date': {
       const range = typeof value === 'string' ? parseDateRange(value) : undefined;
       return range ? [{ param: param.name, value: range.lo, lo: range.lo, hi: range.hi }] : [];

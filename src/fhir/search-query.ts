@@ -10,7 +10,8 @@ const MAX_VALUES = 50;
 const MAX_VALUE_LENGTH = 1024;
 
 /** Result parameters the server understands besides the table's search parameters. */
-const CONTROL = new Set(['_count', '_offset', '_sort', '_format', '_pretty', '_total']);
+const CONTROL = new Set(['_count', '_offset', '_sort', '_format', '_pretty', '_total', '_summary', '_elements', '_include', '_revinclude']);
+const TOTAL_MODES = ['none', 'estimate', 'accurate'];
 const DATE_PREFIXES: DatePrefix[] = ['eq', 'ne', 'lt', 'gt', 'le', 'ge', 'sa', 'eb'];
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -38,6 +39,31 @@ function integer(name: string, raw: unknown, min: number, max: number, fallback:
   return Number(v);
 }
 
+/** `_count`: any non-negative integer; above MAX_COUNT the server returns MAX_COUNT a page (R4 lets it return fewer). */
+function pageSize(raw: unknown): { count: number; clamped: boolean } {
+  if (raw === undefined) return { count: DEFAULT_COUNT, clamped: false };
+  const list = values('_count', raw);
+  if (list.length > 1) throw badRequest('_count must be given once', '_count');
+  const [v] = list;
+  if (!/^\d{1,15}$/.test(v)) throw badRequest(`_count must be a non-negative integer (at most ${MAX_COUNT} are returned per page)`, '_count');
+  const count = Number(v);
+  return count > MAX_COUNT ? { count: MAX_COUNT, clamped: true } : { count, clamped: false };
+}
+
+/** Finds the canonical URL of a resource the server publishes (`Questionnaire/calf-pain` -> its url). */
+export type CanonicalResolver = (reference: string) => string | undefined;
+
+/** Matches no index entry: `#` never occurs in a reference or a FHIR id. */
+const NOTHING = '#none';
+
+function canonicalValue(name: string, value: string, target: string, resolve?: CanonicalResolver): string {
+  if (!value) throw badRequest(`Search parameter ${name} has an empty value`, name);
+  const relative = new RegExp(`^(?:${target}/)?([A-Za-z0-9\\-.]{1,64})$`).exec(value);
+  // A canonical URL (possibly |version) is matched as given; a relative reference or a bare id through the published resource.
+  if (!relative) return value;
+  return resolve?.(`${target}/${relative[1]}`) ?? NOTHING;
+}
+
 function referenceValue(name: string, value: string, target?: string): string {
   if (!value) throw badRequest(`Search parameter ${name} has an empty value`, name);
   const normalised = normaliseReference(value);
@@ -53,7 +79,7 @@ function tokenValue(name: string, value: string): string {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (!code) throw badRequest(`Search parameter ${name}: a code is required after "|"`, name);
-  return system ? `${system}|${code}` : code;
+  return `${system}|${code}`;
 }
 
 function dateCriterion(name: string, value: string): SearchCriterion {
@@ -82,19 +108,26 @@ function sortRules(resourceType: string, raw: unknown): SortRule[] {
  * Parses an Express query into a store SearchRequest. Unknown parameters and modifiers are refused
  * (400) rather than ignored, so a client never mistakes an unfiltered result for a filtered one.
  */
-/** `_count` and `_offset` of a search or history request. */
-export function parsePaging(query: Query): { count: number; offset: number } {
+/** `_count` and `_offset` of a search or history request; `clamped` when `_count` was above MAX_COUNT. */
+export function parsePaging(query: Query): { count: number; offset: number; clamped: boolean } {
   return {
-    count: integer('_count', query._count, 0, MAX_COUNT, DEFAULT_COUNT),
+    ...pageSize(query._count),
     offset: integer('_offset', query._offset, 0, MAX_OFFSET, 0),
   };
 }
 
-export function parseSearch(resourceType: string, query: Query): SearchRequest {
+export interface ParsedSearch extends SearchRequest {
+  /** `_count` was above MAX_COUNT and was lowered to it (say so in the self link). */
+  clamped: boolean;
+  /** `_total=none`: the client does not need the total. */
+  total: 'none' | 'estimate' | 'accurate' | undefined;
+}
+
+export function parseSearch(resourceType: string, query: Query, options: { resolveCanonical?: CanonicalResolver } = {}): ParsedSearch {
   if (!Object.hasOwn(SEARCH_PARAMETERS, resourceType)) throw badRequest(`Search is not supported for ${resourceType}`);
   const criteria: SearchCriterion[] = [];
   for (const [key, raw] of Object.entries(query)) {
-    if (CONTROL.has(key)) continue;
+    if (CONTROL.has(key) || /^_(rev)?include:/.test(key)) continue;
     const [name, modifier] = key.split(':');
     if (name === '_id' || name === '_lastUpdated') {
       if (modifier) throw badRequest(`Modifier :${modifier} is not supported on ${name}`, key);
@@ -121,6 +154,10 @@ export function parseSearch(resourceType: string, query: Query): SearchRequest {
           criteria.push(dateCriterion(name, v));
           break;
         case 'reference':
+          if (definition.canonical) {
+            criteria.push({ param: name, kind: 'exact', values: alternatives.map((a) => canonicalValue(name, a, definition.target!, options.resolveCanonical)) });
+            break;
+          }
           criteria.push({ param: name, kind: 'exact', values: alternatives.map((a) => referenceValue(name, a, definition.target)) });
           break;
         case 'token':
@@ -133,10 +170,17 @@ export function parseSearch(resourceType: string, query: Query): SearchRequest {
       }
     }
   }
+  let total: ParsedSearch['total'];
+  if (query._total !== undefined) {
+    const [mode] = values('_total', query._total);
+    if (!TOTAL_MODES.includes(mode) || values('_total', query._total).length > 1) throw badRequest(`_total must be one of ${TOTAL_MODES.join(', ')}`, '_total');
+    total = mode as ParsedSearch['total'];
+  }
   return {
     resourceType,
     criteria,
     sort: sortRules(resourceType, query._sort),
     ...parsePaging(query),
+    total,
   };
 }

@@ -22,7 +22,7 @@ export interface AccessContext {
 export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 
 /** Resource types anyone may read and search, token or not (the Questionnaire is published, not patient data). */
-export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire']);
+export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire', 'SearchParameter', 'OperationDefinition']);
 
 /** Set by this server on the Provenance it records: the patient the target is about. */
 export const EXT_PROVENANCE_PATIENT = `${CANONICAL_BASE}/StructureDefinition/provenance-patient`;
@@ -97,6 +97,16 @@ export function checkAccess(ctx: AccessContext | undefined, interaction: Interac
   if (scopes.some((s) => s.level !== 'patient')) return;
   if (!scopes.length || !ctx.patient) throw forbidden(`Token has no scope for ${resourceType}.${interaction}`);
   if (resource && !inPatientCompartment(ctx.patient, resource)) throw forbidden('Resource is outside the patient compartment of the token');
+}
+
+/**
+ * True when ctx may read every resource of the type (auth off, a public type, or a user/ or system/
+ * scope granting read): what type- and system-level history need, since old versions are not
+ * filtered by compartment.
+ */
+export function readsEveryResource(ctx: AccessContext | undefined, resourceType: string): boolean {
+  if (!ctx || PUBLIC_READ_TYPES.has(resourceType)) return true;
+  return grantingScopes(ctx, 'r', resourceType).some((s) => s.level !== 'patient');
 }
 
 /**

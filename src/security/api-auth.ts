@@ -5,7 +5,8 @@
  * Sets `res.locals.access` (AccessContext). Tokens are bearer access tokens used many times, so no jti
  * replay check here (unlike CDS Hooks JWTs, which are per call).
  *
- * Public without a token: GET/HEAD /fhir/metadata and Questionnaire read, vread, history and search.
+ * Public without a token: GET/HEAD /fhir/metadata and Questionnaire, SearchParameter and
+ * OperationDefinition read, vread, history and search (published definitions, not patient data).
  * A token that is sent is verified even there (an invalid one is a 401).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -37,7 +38,7 @@ export function isPublicFhirRequest(req: Request, basePath = '/fhir'): boolean {
   const path = req.originalUrl.split('?')[0];
   if (!path.startsWith(basePath)) return false;
   const rest = path.slice(basePath.length);
-  return new RegExp(`^/(metadata|Questionnaire(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`).test(rest);
+  return new RegExp(`^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`).test(rest);
 }
 
 export function apiAudience(config: Config, basePath = '/fhir'): string {

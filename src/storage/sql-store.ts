@@ -18,7 +18,7 @@ import {
   type IndexRow,
   type SqlSession,
 } from './sql-common';
-import type { FeedbackRecord, Indexer, IssuedCard, SearchRequest, SearchResult, Store } from './store';
+import type { FeedbackRecord, HistoryQuery, Indexer, IssuedCard, SearchRequest, SearchResult, Store } from './store';
 
 /**
  * How a SQL store reaches its database. The SQLite and PostgreSQL stores differ only here (and in
@@ -255,6 +255,21 @@ class SqlStore implements Store {
     });
   }
 
+  async historyOf(query: HistoryQuery): Promise<SearchResult> {
+    const where = historyWhere(query);
+    const paging = checkPaging(query.count, query.offset);
+    return this.runner.autocommit(async (s) => {
+      const counted = await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resource_history h WHERE ${where}`);
+      const total = toCount(counted[0].total);
+      if (total === 0 || paging.limit === 0 || paging.offset >= total) return { resources: [], total };
+      const rows = await s.query<{ content: unknown }>(
+        sql`SELECT h.content FROM resource_history h WHERE ${where}
+            ORDER BY h.last_updated DESC, h.resource_type ASC, h.id ASC, h.version_id DESC LIMIT ${paging.limit} OFFSET ${paging.offset}`,
+      );
+      return { resources: rows.map((r) => rowToResource(r.content)), total };
+    });
+  }
+
   async search(request: SearchRequest): Promise<SearchResult> {
     const where = searchWhere(request);
     const order = searchOrder(request.resourceType, request.sort ?? []);
@@ -386,6 +401,31 @@ class SqlStore implements Store {
     await insertIndexRows(s, resourceType, id, rows);
     return JSON.parse(content) as T;
   }
+}
+
+/** WHERE clause over `resource_history h` for a history query. */
+function historyWhere(query: HistoryQuery): Sql {
+  if (query.resourceTypes.length === 0) return sql`1 = 0`;
+  const types = Sql.join(
+    query.resourceTypes.map((t) => sql`${checkResourceType(t)}`),
+    sql`, `,
+  );
+  const conditions = [sql`h.resource_type IN (${types})`];
+  if (query.id !== undefined) conditions.push(sql`h.id = ${checkResourceId(query.id)}`);
+  if (query.since !== undefined) conditions.push(sql`h.last_updated >= ${checkInstant(query.since)}`);
+  if (query.at !== undefined) {
+    // Current from its own lastUpdated until the next version's: that span must overlap [lo, hi).
+    conditions.push(sql`h.last_updated < ${checkInstant(query.at.hi)}`);
+    conditions.push(sql`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.resource_type = h.resource_type AND n.id = h.id
+                        AND n.version_id = h.version_id + 1 AND n.last_updated <= ${checkInstant(query.at.lo)})`);
+  }
+  return Sql.join(conditions, sql` AND `);
+}
+
+function checkInstant(value: string): string {
+  const instant = normaliseInstant(value);
+  if (instant === undefined) throw badRequest(`Invalid instant "${value}"`);
+  return instant;
 }
 
 const INDEX_ROWS_PER_STATEMENT = 100;

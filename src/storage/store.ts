@@ -25,6 +25,11 @@ export interface Store {
   update<T extends Resource>(resource: T, options?: { ifMatch?: string; mustExist?: boolean }): Promise<T>;
   /** Versions of one resource, newest first. 404 when unknown. */
   history(resourceType: string, id: string, options?: { count?: number; offset?: number }): Promise<SearchResult>;
+  /**
+   * Versions across resources (type and system history, and instance history with _since/_at),
+   * newest first. An empty resourceTypes list matches nothing.
+   */
+  historyOf(query: HistoryQuery): Promise<SearchResult>;
   search(request: SearchRequest): Promise<SearchResult>;
   /**
    * Runs fn atomically: every write made through `tx` commits together or not at all (fn throws ->
@@ -99,6 +104,19 @@ export interface SearchRequest {
    */
   criteria: SearchCriterion[];
   sort: SortRule[];
+  count: number;
+  offset: number;
+}
+
+export interface HistoryQuery {
+  /** The types whose versions are listed (one for type and instance history). */
+  resourceTypes: string[];
+  /** Only the versions of this resource. */
+  id?: string;
+  /** Only versions written at or after this instant (`_since`). */
+  since?: string;
+  /** Only versions that were current at some time in [lo, hi) (`_at`). */
+  at?: { lo: string; hi: string };
   count: number;
   offset: number;
 }
