@@ -13,6 +13,7 @@ import { createCdsClientAuth } from './security/cds-client-auth';
 import { createJsonBodyParser, createRateLimit, createSecurityHeaders, LOG_REDACT_PATHS, rateLimitFromConfig, requestId } from './security/hardening';
 import { trustedClientsForConfig } from './security/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
+import { createPagesRouter } from './pages/routes';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
 
@@ -92,6 +93,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     jsonBody,
   );
   app.use('/fhir', createFhirRouter(deps, { responses, version: packageJson.version, startedAt: deps.now() }));
+
+  // Web pages (landing, patient portal, clinician view), each with its own CSP; development sign-in outside production.
+  app.use(createPagesRouter(deps));
 
   app.use((_req, _res, next) => next(notFound('No such endpoint. The FHIR API is at /fhir, CDS Hooks discovery at /cds-services.')));
   app.use(fhirErrorHandler(deps.logger));

@@ -1,0 +1,419 @@
+/// <reference lib="dom" />
+/**
+ * The web pages in a real browser (Debian chromium + playwright-core): a person answers the portal
+ * questionnaire by clicking, presses Submit and reads the result; a clinician sees the matching cards,
+ * accepts a suggestion and dismisses a card; axe-core on every page; no request leaves the app's origin
+ * and no console error. Without chromium the suite is reported as skipped, with the reason.
+ */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { RiskAssessment } from 'fhir/r4';
+import { readAssessment } from './support/read-assessment';
+import { signDevClientJwt } from './support/dev-client';
+import {
+  ARTIFACT_DIR,
+  browserUnavailable,
+  criticalAndSeriousViolations,
+  launchBrowser,
+  openPage,
+  README_SCREENSHOT_DIR,
+  serveApp,
+  type GuardedPage,
+  type ServedApp,
+} from './support/browser';
+
+const unavailable = browserUnavailable();
+if (unavailable) {
+  // Reported, not silently passed: jest lists every test below as skipped.
+  console.warn(`SKIPPED: the real-browser tests of the web pages (tests/pages-browser.test.ts): ${unavailable}`);
+}
+const describeInBrowser = unavailable ? describe.skip : describe;
+
+jest.setTimeout(60_000);
+
+type Answers = Record<string, boolean | string>;
+
+/** The three stories, answered as a person would, by clicking. */
+const STORIES: Record<string, { patient: string; answers: Answers }> = {
+  // Post-operative patient with cancer and a swollen, tender calf: Wells 5, DVT likely.
+  likely: {
+    patient: 'browser-dvt-likely',
+    answers: {
+      'affected-side': 'Left leg',
+      'onset-sudden': false,
+      'onset-during-activity': false,
+      'snap-felt': false,
+      'pain-site': 'calf-belly',
+      'calf-swelling-reported': true,
+      'recent-injury': false,
+      'wells-active-cancer': true,
+      'wells-paralysis-or-cast': false,
+      'wells-bedridden-or-surgery': true,
+      'wells-previous-dvt': false,
+      'wells-tenderness-deep-veins': true,
+      'wells-entire-leg-swollen': false,
+      'wells-calf-swelling-3cm': true,
+      'wells-pitting-edema': true,
+      'wells-collateral-veins': false,
+      'wells-alternative-diagnosis': false,
+      'pe-shortness-of-breath': false,
+      'pe-chest-pain': false,
+      'pe-coughing-blood': false,
+    },
+  },
+  // A sports injury with a snap: every Wells criterion no, an alternative diagnosis as likely (-2).
+  unlikely: {
+    patient: 'browser-dvt-unlikely',
+    answers: {
+      'affected-side': 'Right leg',
+      'onset-sudden': true,
+      'onset-during-activity': true,
+      'snap-felt': true,
+      'bruising': true,
+      'recent-injury': true,
+      'wells-active-cancer': false,
+      'wells-paralysis-or-cast': false,
+      'wells-bedridden-or-surgery': false,
+      'wells-previous-dvt': false,
+      'wells-tenderness-deep-veins': false,
+      'wells-entire-leg-swollen': false,
+      'wells-calf-swelling-3cm': false,
+      'wells-pitting-edema': false,
+      'wells-collateral-veins': false,
+      'wells-alternative-diagnosis': true,
+      'pe-shortness-of-breath': false,
+      'pe-chest-pain': false,
+      'pe-coughing-blood': false,
+    },
+  },
+  // Calf pain and now breathless with chest pain: the examination not done.
+  pe: {
+    patient: 'browser-pe-flag',
+    answers: {
+      'affected-side': 'Left leg',
+      'calf-swelling-reported': true,
+      'wells-active-cancer': false,
+      'wells-bedridden-or-surgery': true,
+      'pe-shortness-of-breath': true,
+      'pe-chest-pain': true,
+      'pe-coughing-blood': false,
+    },
+  },
+};
+
+/** The pain-site answers by code, as the Questionnaire displays them. */
+const PAIN_SITE: Record<string, string> = { 'calf-belly': 'calf belly' };
+
+async function choose(page: Page, linkId: string, text: string): Promise<void> {
+  const input = page.locator(`[id="${linkId}/1/1"]`);
+  await input.click();
+  const option = page.locator('#lhc-tools-searchResults li').filter({ hasText: text }).first();
+  await option.click();
+  await page.waitForFunction((id) => (document.getElementById(`${id}/1/1`) as HTMLInputElement | null)?.value !== '', linkId);
+}
+
+async function answer(page: Page, linkId: string, value: boolean | string): Promise<void> {
+  if (typeof value === 'string') return choose(page, linkId, PAIN_SITE[value] ?? value);
+  await page.locator(`[id="${linkId}/1/1|${value}"]`).click();
+}
+
+async function fillPortal(page: Page, answers: Answers): Promise<void> {
+  await page.waitForSelector('body[data-form-ready="true"]', { timeout: 45_000 });
+  for (const [linkId, value] of Object.entries(answers)) await answer(page, linkId, value);
+}
+
+async function submitAndWait(page: Page): Promise<string> {
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForSelector('#result:not([hidden])', { timeout: 20_000 });
+  return (await page.locator('#result').innerText()).replace(/\s+/g, ' ');
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACT_DIR, { recursive: true });
+  const file = path.join(ARTIFACT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    mkdirSync(README_SCREENSHOT_DIR, { recursive: true });
+    copyFileSync(file, path.join(README_SCREENSHOT_DIR, `${name}.png`));
+  }
+}
+
+function expectClean(guarded: GuardedPage): void {
+  expect(guarded.foreignRequests).toEqual([]);
+  expect(guarded.errors).toEqual([]);
+}
+
+describeInBrowser('the web pages in Chromium (auth on, development sign-in)', () => {
+  let browser: Browser;
+  let served: ServedApp;
+  const pages: GuardedPage[] = [];
+
+  async function open(pathname: string, viewport?: { width: number; height: number }): Promise<GuardedPage> {
+    const guarded = await openPage(browser, served.origin, viewport);
+    pages.push(guarded);
+    await guarded.page.goto(`${served.origin}${pathname}`);
+    return guarded;
+  }
+
+  async function storedAssessments(patient: string): Promise<RiskAssessment[]> {
+    const token = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'system/*.rs' } });
+    const res = await fetch(`${served.origin}/fhir/RiskAssessment?patient=${patient}&_sort=-date`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const bundle = (await res.json()) as { entry?: { resource: RiskAssessment }[] };
+    return (bundle.entry ?? []).map((e) => e.resource);
+  }
+
+  beforeAll(async () => {
+    served = await serveApp();
+    browser = await launchBrowser();
+  });
+
+  afterEach(async () => {
+    for (const guarded of pages.splice(0)) await guarded.context.close();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await served?.close();
+  });
+
+  test('the landing page says what the service is and links to the pages and APIs; no axe findings', async () => {
+    const guarded = await open('/');
+    const { page } = guarded;
+    await expect(page.locator('h1').innerText()).resolves.toBe('Calf-pain DVT decision support');
+    const hrefs = await page.locator('a').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+    expect(hrefs).toEqual(expect.arrayContaining(['/fhir/metadata', '/fhir/Questionnaire/calf-pain']));
+    await expect(page.locator('body').innerText()).resolves.toContain('/cds-services');
+    await page.fill('#patient-portal', 'from-landing');
+    await page.getByRole('button', { name: 'Open the patient questionnaire' }).click();
+    await page.waitForURL(`${served.origin}/portal?patient=from-landing`);
+    await page.goto(`${served.origin}/`);
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+    expectClean(guarded);
+  });
+
+  test('likely DVT: answered by clicking, the live Wells score, Submit, the result and the stored RiskAssessment', async () => {
+    const guarded = await open(`/portal?patient=${STORIES.likely.patient}`);
+    const { page } = guarded;
+    await fillPortal(page, STORIES.likely.answers);
+    await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('Wells DVT score: 5'));
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+
+    const text = await submitAndWait(page);
+    expect(text).toContain('A blood clot in the leg (DVT) is possible');
+    expect(text).toContain('Wells DVT score: 5');
+    expect(text).toContain('within 4 hours');
+    expect(text).not.toContain('Emergency');
+    await expect(page.locator('[data-testid="wells-score"]').innerText()).resolves.toBe('5');
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+    await screenshot(page, 'portal-desktop');
+
+    const stored = await storedAssessments(STORIES.likely.patient);
+    expect(stored).toHaveLength(1);
+    const reading = readAssessment(stored[0]);
+    expect(reading).toMatchObject({ status: 'final', score: 5, twoLevel: 'likely', peFlag: false });
+    expect(reading.topCause).toBe('dvt');
+    expectClean(guarded);
+  });
+
+  test('unlikely DVT: a sports injury scores -2 and the page says unlikely, with the D-dimer next', async () => {
+    const guarded = await open(`/portal?patient=${STORIES.unlikely.patient}`);
+    const { page } = guarded;
+    await fillPortal(page, STORIES.unlikely.answers);
+    await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('Wells DVT score: -2'));
+    const text = await submitAndWait(page);
+    expect(text).toContain('A blood clot in the leg (DVT) is unlikely, but not ruled out');
+    expect(text).toContain('Wells DVT score: -2');
+    expect(text).toContain('D-dimer');
+
+    const [ra] = await storedAssessments(STORIES.unlikely.patient);
+    expect(readAssessment(ra)).toMatchObject({ status: 'final', score: -2, twoLevel: 'unlikely', peFlag: false });
+    expectClean(guarded);
+  });
+
+  test('PE red flag: the emergency message comes first; a second Submit stores nothing twice; phone-sized screen', async () => {
+    const guarded = await open(`/portal?patient=${STORIES.pe.patient}`, { width: 390, height: 844 });
+    const { page } = guarded;
+    await fillPortal(page, STORIES.pe.answers);
+    const text = await submitAndWait(page);
+    const firstBlock = await page.locator('#result > *:nth-child(2)').innerText();
+    expect(firstBlock).toContain('Emergency: call emergency services now');
+    expect(text.indexOf('call emergency services now')).toBeLessThan(text.indexOf('What happens next'));
+    expect(text).toContain('a clinician needs to examine your leg');
+
+    // The page fits the phone's width: nothing scrolls sideways.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+    await screenshot(page, 'portal-phone');
+
+    const stored = await storedAssessments(STORIES.pe.patient);
+    expect(stored).toHaveLength(1);
+    expect(readAssessment(stored[0])).toMatchObject({ status: 'preliminary', peFlag: true });
+    expectClean(guarded);
+  });
+
+  test('server validation problems are shown next to the answers they concern', async () => {
+    const guarded = await open('/portal?patient=browser-invalid');
+    const { page } = guarded;
+    await fillPortal(page, { 'wells-active-cancer': true });
+    // A response whose cancer answer is not a boolean: the server's 422 names that answer.
+    await page.evaluate(() => {
+      const util = (window as unknown as { LForms: { Util: { getFormFHIRData: (...a: unknown[]) => { item: { linkId: string; item?: { linkId: string; answer?: unknown[] }[] }[] } } } }).LForms.Util;
+      const original = util.getFormFHIRData.bind(util);
+      util.getFormFHIRData = (...args: unknown[]) => {
+        const qr = original(...args);
+        for (const group of qr.item) for (const item of group.item ?? []) if (item.linkId === 'wells-active-cancer') item.answer = [{ valueString: 'yes' }];
+        return qr;
+      };
+    });
+    await page.getByRole('button', { name: 'Submit' }).click();
+    const problem = page.locator('[id="item-wells-active-cancer/1/1"] .answer-problem');
+    await problem.waitFor({ timeout: 20_000 });
+    await expect(problem.innerText()).resolves.toMatch(/wells-active-cancer|boolean/i);
+    await expect(page.locator('#form-problems').innerText()).resolves.toContain('Some answers need attention');
+    expect(await storedAssessments('browser-invalid')).toEqual([]);
+    expect(guarded.foreignRequests).toEqual([]);
+    // The 422 itself is logged by Chromium as a failed resource load; nothing else may be.
+    expect(guarded.errors.filter((e) => !/status of 422/.test(e))).toEqual([]);
+  });
+
+  test('clinician view: the cards match the stories; accepting a suggestion and dismissing a card are stored as feedback', async () => {
+    // Likely DVT: a warning card with the ultrasound suggestion, accepted.
+    let guarded = await open(`/clinician?patient=${STORIES.likely.patient}`);
+    let { page } = guarded;
+    await page.waitForSelector('body[data-page-ready="true"]');
+    const likelyCard = page.locator('article.card').first();
+    await expect(likelyCard.locator('.card-indicator').innerText()).resolves.toMatch(/warning/i);
+    await expect(likelyCard.locator('.card-summary').innerText()).resolves.toContain('Wells DVT score 5: DVT likely');
+    await expect(likelyCard.locator('.card-detail table').count()).resolves.toBeGreaterThan(0);
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+    await screenshot(page, 'clinician-desktop');
+    const uuid = await likelyCard.getAttribute('data-card-uuid');
+    await likelyCard.locator('button.suggestion').first().click();
+    await expect(likelyCard.locator('.card-outcome').innerText()).resolves.toContain('Accepted');
+    await page.waitForFunction(() => document.querySelector('.card-outcome')?.textContent?.includes('Feedback sent'));
+    const accepted = (await served.store.listFeedback()).filter((f) => f.card === uuid);
+    expect(accepted).toHaveLength(1);
+    expect(accepted[0]).toMatchObject({ outcome: 'accepted', cardKind: 'dvt-likely' });
+    expect(accepted[0].acceptedSuggestions).toHaveLength(1);
+    // History: the one assessment of this patient, from the FHIR API.
+    await expect(page.locator('#history-table tbody tr').count()).resolves.toBe(1);
+    expectClean(guarded);
+
+    // PE: the critical card first; dismissed with a reason.
+    guarded = await open(`/clinician?patient=${STORIES.pe.patient}`, { width: 390, height: 844 });
+    ({ page } = guarded);
+    await page.waitForSelector('body[data-page-ready="true"]');
+    const peCard = page.locator('article.card').first();
+    await expect(peCard.locator('.card-indicator').innerText()).resolves.toMatch(/critical/i);
+    await expect(peCard.locator('.card-summary').innerText()).resolves.toMatch(/pulmonary embolism/i);
+    await screenshot(page, 'clinician-phone');
+    const peUuid = await peCard.getAttribute('data-card-uuid');
+    await peCard.getByRole('button', { name: 'Dismiss…' }).click();
+    const reasons = await peCard.locator('select option').count();
+    if (reasons > 1) await peCard.locator('select').selectOption({ index: 1 });
+    await peCard.locator('textarea').fill('Seen in the emergency department already');
+    await peCard.getByRole('button', { name: 'Dismiss card' }).click();
+    await page.waitForFunction(() => document.querySelector('.card-outcome')?.textContent?.includes('Feedback sent'));
+    const overridden = (await served.store.listFeedback()).filter((f) => f.card === peUuid);
+    expect(overridden).toHaveLength(1);
+    expect(overridden[0]).toMatchObject({ outcome: 'overridden', cardKind: 'pe-red-flag' });
+    expect(overridden[0].overrideReason?.userComment).toBe('Seen in the emergency department already');
+    expect(await criticalAndSeriousViolations(page)).toEqual([]);
+    expectClean(guarded);
+
+    // Unlikely: an info card.
+    guarded = await open(`/clinician?patient=${STORIES.unlikely.patient}`);
+    ({ page } = guarded);
+    await page.waitForSelector('body[data-page-ready="true"]');
+    await expect(page.locator('article.card .card-indicator').first().innerText()).resolves.toMatch(/info/i);
+    await expect(page.locator('article.card .card-summary').first().innerText()).resolves.toMatch(/unlikely/i);
+    expectClean(guarded);
+  });
+
+  test('clinician view: risk assessments newest first, and card markdown never becomes HTML', async () => {
+    const patient = STORIES.likely.patient;
+    // A second, later assessment for the same patient, posted as a portal would.
+    const token = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'patient/QuestionnaireResponse.c', patient } });
+    const response = {
+      resourceType: 'QuestionnaireResponse',
+      questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
+      status: 'completed',
+      subject: { reference: `Patient/${patient}` },
+      authored: new Date().toISOString(),
+      item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-coughing-blood', answer: [{ valueBoolean: true }] }] }],
+    };
+    const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify(response),
+    });
+    expect(posted.status).toBe(201);
+    const newest = (await storedAssessments(patient))[0];
+
+    const guarded = await open(`/clinician?patient=${patient}`);
+    const { page } = guarded;
+    await page.waitForSelector('body[data-page-ready="true"]');
+    const rows = page.locator('#history-table tbody tr');
+    await expect(rows.count()).resolves.toBe(2);
+    await expect(rows.first().innerText()).resolves.toContain(`RiskAssessment/${newest.id}`);
+    await expect(rows.first().innerText()).resolves.toContain('Yes: emergency');
+
+    // The markdown renderer, in this page, with hostile input: text only, no element from the data.
+    const rendered = await page.evaluate(() => {
+      const md = (window as unknown as { CardMarkdown: { render: (s: string, d: Document) => DocumentFragment } }).CardMarkdown;
+      const box = document.createElement('div');
+      box.appendChild(md.render('**bold** <img src=x onerror=alert(1)> [x](javascript:alert(1)) <script>alert(2)</script>', document));
+      return { html: box.innerHTML, images: box.querySelectorAll('img, script').length, links: box.querySelectorAll('a').length };
+    });
+    expect(rendered.images).toBe(0);
+    expect(rendered.links).toBe(0);
+    expect(rendered.html).toContain('<strong>bold</strong>');
+    expect(rendered.html).toContain('&lt;img');
+    expectClean(guarded);
+  });
+});
+
+describeInBrowser('the web pages in Chromium with AUTH_MODE=off', () => {
+  let browser: Browser;
+  let served: ServedApp;
+
+  beforeAll(async () => {
+    served = await serveApp({ auth: { mode: 'off', devClients: false } });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await served?.close();
+  });
+
+  test('the clinician page works without any sign-in', async () => {
+    const patient = 'browser-auth-off';
+    const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'QuestionnaireResponse',
+        questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
+        status: 'completed',
+        subject: { reference: `Patient/${patient}` },
+        authored: new Date().toISOString(),
+        item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-chest-pain', answer: [{ valueBoolean: true }] }] }],
+      }),
+    });
+    expect(posted.status).toBe(201);
+    const guarded = await openPage(browser, served.origin);
+    try {
+      await guarded.page.goto(`${served.origin}/clinician?patient=${patient}`);
+      await guarded.page.waitForSelector('body[data-page-ready="true"]');
+      await expect(guarded.page.locator('article.card .card-indicator').first().innerText()).resolves.toMatch(/critical/i);
+      expect(guarded.requested.filter((p) => p.startsWith('/dev/'))).toEqual([]);
+      expectClean(guarded);
+    } finally {
+      await guarded.context.close();
+    }
+  });
+});
