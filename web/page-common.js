@@ -52,10 +52,11 @@
   /**
    * Production: ask the application that opened or frames this page. Request:
    * {type: 'calf-pain-cds/token-request', id, kind: 'fhir' | 'cds', role, patient?, audience};
-   * answer: {type: 'calf-pain-cds/token', id, token, expiresIn}. Only the opener or parent may answer.
+   * answer: {type: 'calf-pain-cds/token', id, token, expiresIn}. Only the opener may answer (the
+   * pages cannot be framed: frame-ancestors 'none').
    */
   function askEmbeddingApp(request) {
-    var target = window.opener || (window.parent !== window ? window.parent : null);
+    var target = window.opener;
     if (!target) return Promise.reject(new Error('Sign-in needed: open this page from your patient portal or EHR.'));
     var id = uuid();
     return new Promise(function (resolve, reject) {

@@ -24,7 +24,8 @@ export function tokenSourceFor(deps: AppDeps): TokenSource {
   return deps.config.production ? 'embedding-app' : 'dev-sign-in';
 }
 
-const STATIC_OPTIONS = { index: false, fallthrough: false, dotfiles: 'deny', maxAge: '1h', redirect: false } as const;
+// A missing file falls through to the app's 404 (an OperationOutcome, like every other unknown path).
+const STATIC_OPTIONS = { index: false, fallthrough: true, dotfiles: 'ignore', maxAge: '1h', redirect: false } as const;
 
 /** Static files carry the strict API policy (they are never documents), and are cached briefly. */
 function serveStatic(root: string): express.RequestHandler {

@@ -7,11 +7,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { Config } from '../../src/config/config';
-import { DEV_TRUSTED_CLIENTS_FILE } from '../../src/config/config';
-import { createTestApp, type TestApp } from './app';
+import pino from 'pino';
+import { createApp } from '../../src/app';
+import { DEV_TRUSTED_CLIENTS_FILE, testConfig, type Config } from '../../src/config/config';
+import type { AppDeps } from '../../src/deps';
+import { loadEvaluator } from '../../src/evaluation/engine';
+import { loadCatalog, seedStore } from '../../src/fhir/catalog';
+import { indexResource } from '../../src/fhir/search-parameters';
+import { createSqliteStore } from '../../src/storage/sqlite/sqlite-store';
+import type { Store } from '../../src/storage/store';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -21,10 +28,16 @@ export function browserUnavailable(): string | undefined {
   return existsSync(CHROMIUM_PATH) ? undefined : `no Chromium at ${CHROMIUM_PATH} (install Debian's chromium package, or set CHROMIUM_PATH)`;
 }
 
-export interface ServedApp extends TestApp {
+export interface ServedApp {
+  app: Express;
+  store: Store;
+  deps: AppDeps;
   origin: string;
   close(): Promise<void>;
 }
+
+const evaluator = loadEvaluator();
+const catalog = loadCatalog();
 
 /** The real app on 127.0.0.1:<free port>, BASE_URL = that origin; auth on with the development clients unless overridden. */
 export async function serveApp(config: Partial<Config> = {}): Promise<ServedApp> {
@@ -32,12 +45,22 @@ export async function serveApp(config: Partial<Config> = {}): Promise<ServedApp>
   const server = http.createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const app = await createTestApp({
-    config: { baseUrl: origin, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true }, ...config },
-  });
-  handler = app.app;
+  // A real clock: tokens minted in the browser and risk assessments made minutes apart must be ordered as they happen.
+  const store = createSqliteStore({ filename: ':memory:', indexer: indexResource, now: () => new Date() });
+  await seedStore(store, catalog);
+  const deps: AppDeps = {
+    config: testConfig({ baseUrl: origin, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true }, ...config }),
+    store,
+    evaluator,
+    logger: pino({ level: 'silent' }),
+    now: () => new Date(),
+  };
+  const app = createApp(deps, { catalog });
+  handler = app;
   return {
-    ...app,
+    app,
+    store,
+    deps,
     origin,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -54,7 +77,7 @@ export interface GuardedPage {
   foreignRequests: string[];
   /** Console errors and uncaught exceptions. */
   errors: string[];
-  /** Paths requested from the app, in order. */
+  /** `METHOD /path` of every request sent to the app, in order. */
   requested: string[];
 }
 
@@ -65,7 +88,7 @@ export async function openPage(browser: Browser, origin: string, viewport = { wi
   await context.route('**/*', (route) => {
     const url = route.request().url();
     if (url.startsWith(`${origin}/`) || url === origin) {
-      guarded.requested.push(new URL(url).pathname);
+      guarded.requested.push(`${route.request().method()} ${new URL(url).pathname}`);
       return route.continue();
     }
     if (url.startsWith('data:')) return route.continue();
