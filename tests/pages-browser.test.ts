@@ -241,6 +241,8 @@ describeInBrowser('the web pages in Chromium (auth on, development sign-in)', ()
     expect(firstBlock).toContain('Emergency: call emergency services now');
     expect(text.indexOf('call emergency services now')).toBeLessThan(text.indexOf('What happens next'));
     expect(text).toContain('a clinician needs to examine your leg');
+    expect(text).toMatch(/warning sign of a blood clot in the lungs \(pulmonary embolism\): [^.]*breath/i);
+    expect(text).not.toMatch(/qualitativeRisk|Probability not quantified|weight \d/);
 
     // The page fits the phone's width: nothing scrolls sideways.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -341,9 +343,12 @@ describeInBrowser('the web pages in Chromium (auth on, development sign-in)', ()
     const peCard = page.locator('article.card').first();
     await expect(peCard.locator('.card-indicator').innerText()).resolves.toMatch(/critical/i);
     await expect(peCard.locator('.card-summary').innerText()).resolves.toMatch(/pulmonary embolism/i);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await screenshot(page, 'clinician-phone');
     const peUuid = await peCard.getAttribute('data-card-uuid');
+    await expect(peCard.locator('form.dismiss-form').isVisible()).resolves.toBe(false);
     await peCard.getByRole('button', { name: 'Dismiss…' }).click();
+    await expect(peCard.locator('form.dismiss-form').isVisible()).resolves.toBe(true);
     const reasons = await peCard.locator('select option').count();
     if (reasons > 1) await peCard.locator('select').selectOption({ index: 1 });
     await peCard.locator('textarea').fill('Seen in the emergency department already');

@@ -299,6 +299,25 @@
     },
   };
 
+  /**
+   * The answers behind a cause, for a patient: the rationale lists them with their weights
+   * ("Rank 1 (weight 3). Answers: calf swelling (+1); ... (-1)."); keep those that point towards it.
+   */
+  function supportingAnswers(rationale) {
+    var m = /Answers:\s*(.*?)\.(\s|$)/.exec(rationale || '');
+    if (!m) return [];
+    return m[1]
+      .split('; ')
+      .filter(function (part) { return /\(\+\d+(\.\d+)?\)$/.test(part); })
+      .map(function (part) { return part.replace(/\s*\(\+\d+(\.\d+)?\)$/, ''); });
+  }
+
+  /** The red flags answered yes, from the PE prediction's rationale ("...answered yes: A; B. Emergency..."). */
+  function redFlags(rationale) {
+    var m = /answered yes:\s*([^.]*)\./.exec(rationale || '');
+    return m ? m[1] : 'a warning sign was answered yes';
+  }
+
   function showResult(ra, stored) {
     clearProblems();
     setStatus('Your answers were sent.');
@@ -319,7 +338,7 @@
       resultEl.appendChild(
         el('div', { className: 'emergency', role: 'alert' }, [
           el('h3', {}, ['Emergency: call emergency services now (999, 112 or 911)']),
-          el('p', {}, ['You said you have a warning sign of a blood clot in the lungs (pulmonary embolism): ' + (pe.rationale || 'a red flag was answered yes') + '']),
+          el('p', {}, ['You said you have a warning sign of a blood clot in the lungs (pulmonary embolism): ' + redFlags(pe.rationale) + '.']),
           el('p', {}, [el('strong', {}, ['This can be life-threatening. Call an ambulance or go to the emergency department now. Do not drive yourself.'])]),
         ]),
       );
@@ -346,8 +365,13 @@
       causes.forEach(function (p) {
         var name = (p.outcome && (p.outcome.text || (p.outcome.coding && p.outcome.coding[0].display))) || 'Cause';
         var risk = riskCode(p);
+        var why = supportingAnswers(p.rationale);
         list.appendChild(
-          el('li', {}, [el('strong', {}, [name]), risk ? ' (' + (risk === 'high' ? 'most likely' : risk === 'moderate' ? 'possible' : 'less likely') + ')' : '', p.rationale ? el('p', {}, ['Why: ' + p.rationale]) : null]),
+          el('li', {}, [
+            el('strong', {}, [name]),
+            risk ? ' (' + (risk === 'high' ? 'most likely' : risk === 'moderate' ? 'possible' : 'less likely') + ')' : '',
+            why.length ? el('p', {}, ['What fits: ' + why.join('; ') + '.']) : null,
+          ]),
         );
       });
       resultEl.appendChild(el('h3', {}, ['Causes of calf pain that fit your answers, most likely first']));

@@ -158,9 +158,9 @@ export function portalPage(config: PageConfig): string {
   <p><strong>If you are suddenly short of breath, have chest pain or are coughing up blood, stop and call emergency services now.</strong></p>
 </aside>
 <p id="status" class="status" role="status" aria-live="polite">Loading the questionnaire…</p>
-<div id="live-score" class="live-score" aria-live="polite" hidden></div>
 <div id="form-problems" class="problems" role="alert" hidden tabindex="-1"></div>
 <div id="questionnaire-form" class="questionnaire-form"></div>
+<div id="live-score" class="live-score" aria-live="polite" hidden></div>
 <div class="actions"><button id="submit" type="button" class="primary" disabled>Submit</button></div>
 <section id="result" class="result" hidden tabindex="-1" aria-labelledby="result-heading"></section>`,
   });
