@@ -18,6 +18,7 @@ COPY questionnaires ./questionnaires
 COPY fhir-resources ./fhir-resources
 # The web pages' scripts and styles (LHC-Forms itself comes with node_modules).
 COPY web ./web
+COPY README.md ./
 COPY package.json ./
 USER node
 EXPOSE 8080

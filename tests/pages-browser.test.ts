@@ -370,6 +370,40 @@ describeInBrowser('the web pages in Chromium (auth on, development sign-in)', ()
     expectClean(guarded);
   });
 
+  test('clinician view by keyboard alone: a card dismissed with a reason, the focus always visible', async () => {
+    const guarded = await open(`/clinician?patient=${STORIES.unlikely.patient}`);
+    const { page } = guarded;
+    await page.waitForSelector('body[data-page-ready="true"]');
+    const card = page.locator('article.card').first();
+    const uuid = await card.getAttribute('data-card-uuid');
+    // Tab from the top of the page until the card's Dismiss button has the focus.
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.textContent === 'Dismiss…');
+      const outline = await page.evaluate(() => {
+        const el = document.activeElement;
+        return el && el !== document.body ? getComputedStyle(el).outlineStyle : 'none';
+      });
+      expect(outline).not.toBe('none');
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.tagName === 'SELECT');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Sports injury confirmed on examination');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.card-outcome')?.textContent?.includes('Feedback sent'));
+    const stored = (await served.store.listFeedback()).filter((f) => f.card === uuid);
+    expect(stored).toHaveLength(1);
+    expect(stored[0].outcome).toBe('overridden');
+    expect(stored[0].overrideReason?.reason?.code).toBeTruthy();
+    expect(stored[0].overrideReason?.userComment).toBe('Sports injury confirmed on examination');
+    expectClean(guarded);
+  });
+
   test('clinician view: risk assessments newest first, and card markdown never becomes HTML', async () => {
     const patient = STORIES.likely.patient;
     // A second, later assessment for the same patient, posted as a portal would.

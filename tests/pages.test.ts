@@ -24,6 +24,9 @@ describe('pages', () => {
     expect(res.text).toContain('action="/portal"');
     expect(res.text).toContain('action="/clinician"');
     expect(directives(res.headers['content-security-policy'])['script-src']).toBe("'none'");
+    expect(res.text).toContain('href="/readme"');
+    const readme = await request(app).get('/readme').expect(200).expect('Content-Type', /text\/plain/);
+    expect(readme.text).toContain('## FHIR API');
   });
 
   test.each(['/portal', '/clinician'])('%s needs a valid patient id: 400 page, never the id echoed unescaped', async (path) => {

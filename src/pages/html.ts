@@ -114,7 +114,7 @@ ${signIn}
     <li>FHIR R4 API base: <a href="/fhir/metadata"><code>${base}/fhir</code></a> (its CapabilityStatement is <code>/fhir/metadata</code>)</li>
     <li>The Questionnaire: <a href="/fhir/Questionnaire/calf-pain"><code>${base}/fhir/Questionnaire/calf-pain</code></a></li>
     <li>CDS Hooks discovery: <code>${base}/cds-services</code> (needs a CDS client JWT)</li>
-    <li>The README's sections "FHIR API", "CDS Hooks", "Web pages" and "Security" describe each surface.</li>
+    <li><a href="/readme">The README</a> (plain text): its sections "FHIR API", "CDS Hooks", "Web pages" and "Security" describe each surface.</li>
   </ul>
 </section>`,
   });

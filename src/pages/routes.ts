@@ -52,6 +52,12 @@ export function createPagesRouter(deps: AppDeps): Router {
   const devSignIn = createDevSignInRouter({ config: deps.config, now: deps.now });
   if (devSignIn) router.use('/dev', devSignIn);
 
+  // The README, for the landing page's links to the API sections (plain text: nothing in it runs).
+  router.get('/readme', (_req, res) => {
+    setPagePolicy(res, 'landing');
+    res.type('text/plain; charset=utf-8').sendFile(path.join(PROJECT_ROOT, 'README.md'));
+  });
+
   router.get('/', (_req, res) => {
     setPagePolicy(res, 'landing');
     res.type('html').send(landingPage({ baseUrl: deps.config.baseUrl, tokenSource }));
