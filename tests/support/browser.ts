@@ -72,28 +72,29 @@ export function launchBrowser(): Promise<Browser> {
 
 export interface GuardedPage {
   page: Page;
-  context: BrowserContext;
-  /** Requests the page tried to send anywhere but the app's origin (each was blocked). */
+  /** Requests the page sent anywhere but the app's origin. */
   foreignRequests: string[];
   /** Console errors and uncaught exceptions. */
   errors: string[];
   /** `METHOD /path` of every request sent to the app, in order. */
   requested: string[];
+  close(): Promise<void>;
 }
 
-export async function openPage(browser: Browser, origin: string, viewport = { width: 1280, height: 900 }): Promise<GuardedPage> {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+/** One context per suite: pages share its HTTP cache, so LHC-Forms is fetched once (no routing: it would turn the cache off). */
+export function newContext(browser: Browser): Promise<BrowserContext> {
+  return browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+}
+
+/** A page that records every request leaving the app's origin and every console error. */
+export async function openPage(context: BrowserContext, origin: string, viewport = { width: 1280, height: 900 }): Promise<GuardedPage> {
   const page = await context.newPage();
-  const guarded: GuardedPage = { page, context, foreignRequests: [], errors: [], requested: [] };
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(`${origin}/`) || url === origin) {
-      guarded.requested.push(`${route.request().method()} ${new URL(url).pathname}`);
-      return route.continue();
-    }
-    if (url.startsWith('data:')) return route.continue();
-    guarded.foreignRequests.push(url);
-    return route.abort('blockedbyclient');
+  await page.setViewportSize(viewport);
+  const guarded: GuardedPage = { page, foreignRequests: [], errors: [], requested: [], close: () => page.close() };
+  page.on('request', (request) => {
+    const url = request.url();
+    if (url.startsWith(`${origin}/`) || url === origin) guarded.requested.push(`${request.method()} ${new URL(url).pathname}`);
+    else if (!url.startsWith('data:')) guarded.foreignRequests.push(url);
   });
   page.on('console', (message) => {
     if (message.type() === 'error') guarded.errors.push(message.text());
