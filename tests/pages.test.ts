@@ -129,6 +129,7 @@ describe('development sign-in', () => {
     const { app } = await createTestApp({ config: authOn });
     await request(app).post('/dev/sign-in').type('form').send('role=clinician').expect(415);
     await request(app).get('/dev/sign-in').expect(405);
+    await request(app).post('/dev/sign-in').set('Content-Type', 'application/json').send('[1]').expect(400);
     await request(app).post('/dev/cds-token').send({ endpoint: 'other-service' }).expect(400);
     await request(app).post('/dev/cds-token').send({ endpoint: 'calf-pain-dvt/../x' }).expect(400);
     await request(app).post('/dev/sign-in').set('Content-Type', 'application/json').send('{"role":').expect((r) => expect(r.status).toBeGreaterThanOrEqual(400));

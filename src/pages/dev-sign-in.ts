@@ -81,7 +81,8 @@ export function createDevSignInRouter({ config, now }: DevSignInOptions): Router
     }
     // A JSON body needs a CORS preflight from another origin, and this router answers none: only
     // the service's own pages can obtain a token.
-    if (!req.is('application/json') || !isObject(req.body)) return refuse(res, 415, 'The body must be a JSON object (application/json)');
+    if (!req.is('application/json')) return refuse(res, 415, 'The body must be application/json');
+    if (!isObject(req.body)) return refuse(res, 400, 'The body must be a JSON object');
     next();
   });
 
