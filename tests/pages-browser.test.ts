@@ -6,11 +6,13 @@
  * and no console error. Without chromium the suite is reported as skipped, with the reason.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RiskAssessment } from 'fhir/r4';
 import { readAssessment } from './support/read-assessment';
-import { signDevClientJwt } from './support/dev-client';
+import { DEV_TRUSTED_CLIENTS_FILE, signDevClientJwt } from './support/dev-client';
 import {
   ARTIFACT_DIR,
   browserUnavailable,
@@ -457,6 +459,86 @@ describeInBrowser('the web pages in Chromium', () => {
       expect(rendered.html).toContain('<strong>bold</strong>');
       expect(rendered.html).toContain('&lt;img');
       expectClean(guarded);
+    });
+  });
+
+  describe('production: tokens from the embedding application', () => {
+    let served: ServedApp;
+    let ehr: http.Server;
+    let ehrOrigin: string;
+
+    beforeAll(async () => {
+      served = await serveApp({ production: true, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: false } });
+      // A stand-in EHR on another origin: it opens the clinician page and answers its token requests.
+      ehr = http.createServer((req, res) => {
+        const app = JSON.stringify(new URL(req.url ?? '/', 'http://ehr.invalid').searchParams.get('app') ?? '').replace(/</g, '\\u003c');
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><html lang="en"><title>EHR</title><button id="open">Open</button><script>
+          let popup;
+          document.getElementById('open').addEventListener('click', () => { popup = window.open(${app}); });
+          window.addEventListener('message', async (event) => {
+            if (event.source !== popup || !event.data || event.data.type !== 'calf-pain-cds/token-request') return;
+            const token = await window.mintToken(event.data);
+            popup.postMessage({ type: 'calf-pain-cds/token', id: event.data.id, token, expiresIn: 300 }, '*');
+          });
+        </script></html>`);
+      });
+      await new Promise<void>((resolve) => ehr.listen(0, '127.0.0.1', resolve));
+      ehrOrigin = `http://127.0.0.1:${(ehr.address() as AddressInfo).port}`;
+    });
+
+    afterAll(async () => {
+      await new Promise<void>((resolve) => ehr.close(() => resolve()));
+      await served?.close();
+    });
+
+    test('the clinician page opened by an EHR signs in through it; the development sign-in is not there', async () => {
+      const patient = 'browser-embedded';
+      const system = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'system/*.cruds' } });
+      const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${system}`, 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify({
+          resourceType: 'QuestionnaireResponse',
+          questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
+          status: 'completed',
+          subject: { reference: `Patient/${patient}` },
+          authored: new Date().toISOString(),
+          item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-coughing-blood', answer: [{ valueBoolean: true }] }] }],
+        }),
+      });
+      expect(posted.status).toBe(201);
+      expect((await fetch(`${served.origin}/dev/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"role":"clinician"}' })).status).toBe(404);
+
+      const context = await newContext(browser);
+      try {
+        const ehrPage = await context.newPage();
+        const asked: { kind: string; audience: string }[] = [];
+        await ehrPage.exposeFunction('mintToken', async (request: { kind: string; audience: string }) => {
+          asked.push({ kind: request.kind, audience: request.audience });
+          const claims = request.kind === 'fhir' ? { scope: 'user/RiskAssessment.rs user/QuestionnaireResponse.rs' } : {};
+          return signDevClientJwt(request.audience, { now: new Date(), claims });
+        });
+        await ehrPage.goto(`${ehrOrigin}/?app=${encodeURIComponent(`${served.origin}/clinician?patient=${patient}`)}`);
+        const [popup] = await Promise.all([context.waitForEvent('page'), ehrPage.click('#open')]);
+        const errors: string[] = [];
+        const requested: string[] = [];
+        popup.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+        popup.on('request', (r) => requested.push(new URL(r.url()).pathname));
+        await popup.waitForSelector('body[data-page-ready="true"]');
+        await expect(popup.locator('article.card .card-indicator').first().innerText()).resolves.toMatch(/critical/i);
+        await expect(popup.locator('#history-table tbody tr').count()).resolves.toBe(1);
+        expect(asked).toEqual(
+          expect.arrayContaining([
+            { kind: 'fhir', audience: `${served.origin}/fhir` },
+            { kind: 'cds', audience: `${served.origin}/cds-services/calf-pain-dvt` },
+          ]),
+        );
+        expect(requested.filter((p) => p.startsWith('/dev/'))).toEqual([]);
+        expect(errors).toEqual([]);
+      } finally {
+        await context.close();
+      }
     });
   });
 

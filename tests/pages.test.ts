@@ -142,5 +142,9 @@ describe('development sign-in', () => {
     await request(app).post('/dev/cds-token').send({ endpoint: 'calf-pain-dvt' }).expect(404);
     const page = await request(app).get('/clinician?patient=example').expect(200);
     expect(page.text).toContain('"tokenSource":"embedding-app"');
+    // The opener that hands out tokens must stay reachable: no same-origin opener policy on the page.
+    expect(page.headers['cross-origin-opener-policy']).toBe('unsafe-none');
+    const dev = await createTestApp({ config: authOn });
+    expect((await request(dev.app).get('/clinician?patient=example')).headers['cross-origin-opener-policy']).toBe('same-origin');
   });
 });

@@ -37,8 +37,13 @@ export function pagePolicy(kind: PageKind): string {
     .join('; ');
 }
 
-/** Replaces the API's CSP on this response and keeps pages out of shared caches. */
-export function setPagePolicy(res: Response, kind: PageKind): void {
+/**
+ * Replaces the API's CSP on this response and keeps pages out of shared caches. `keepOpener`: the page
+ * takes its tokens from the application that opened it (production), so Cross-Origin-Opener-Policy
+ * must not cut it off from its opener (helmet's `same-origin` would).
+ */
+export function setPagePolicy(res: Response, kind: PageKind, options: { keepOpener?: boolean } = {}): void {
   res.setHeader('Content-Security-Policy', pagePolicy(kind));
   res.setHeader('Cache-Control', 'no-store');
+  if (options.keepOpener) res.setHeader('Cross-Origin-Opener-Policy', 'unsafe-none');
 }

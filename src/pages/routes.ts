@@ -69,7 +69,7 @@ export function createPagesRouter(deps: AppDeps): Router {
       setPagePolicy(res, 'landing');
       return res.status(400).type('html').send(badPatientPage(`/${kind}`));
     }
-    setPagePolicy(res, kind);
+    setPagePolicy(res, kind, { keepOpener: tokenSource === 'embedding-app' });
     res.type('html').send(render(configFor(patient)));
   };
   router.get('/portal', page('portal', portalPage));
