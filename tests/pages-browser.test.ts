@@ -212,6 +212,8 @@ describeInBrowser('the web pages in Chromium', () => {
       const { page } = guarded;
       await fillPortal(page, STORIES.likely.answers);
       await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('Wells DVT score: 5'));
+      // The number is LHC-Forms' own: the Questionnaire's calculatedExpression fills its Wells score field.
+      await expect(page.inputValue('[id="wells-score/1"]')).resolves.toBe('5');
       expect(await criticalAndSeriousViolations(page)).toEqual([]);
 
       const text = await submitAndWait(page);
@@ -250,6 +252,9 @@ describeInBrowser('the web pages in Chromium', () => {
       const guarded = await open(`/portal?patient=${STORIES.pe.patient}`, { width: 390, height: 844 });
       const { page } = guarded;
       await fillPortal(page, STORIES.pe.answers);
+      // Examination not done: no provisional score is shown.
+      await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('not yet calculated'));
+      await expect(page.inputValue('[id="wells-score/1"]')).resolves.toBe('');
       const text = await submitAndWait(page);
       const firstBlock = await page.locator('#result > *:nth-child(2)').innerText();
       expect(firstBlock).toContain('Emergency: call emergency services now');
