@@ -16,6 +16,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY questionnaires ./questionnaires
 COPY fhir-resources ./fhir-resources
+# The web pages' scripts and styles (LHC-Forms itself comes with node_modules).
+COPY web ./web
+COPY README.md ./
 COPY package.json ./
 USER node
 EXPOSE 8080

@@ -15,6 +15,7 @@ import { createCdsClientAuth } from './security/cds-client-auth';
 import { ACCESS_LOG_SERIALIZERS, createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig, requestId } from './security/hardening';
 import { trustedClientsForConfig } from './security/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
+import { createPagesRouter } from './pages/routes';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
 
@@ -97,6 +98,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     fhirBody(jsonBody, { maxBytes: deps.config.maxBodyBytes }),
   );
   app.use('/fhir', createFhirRouter(deps, { responses, catalog, version: packageJson.version, startedAt: deps.now() }));
+
+  // Web pages (landing, patient portal, clinician view), each with its own CSP; development sign-in outside production.
+  app.use(createPagesRouter(deps));
 
   app.use((_req, _res, next) => next(notFound('No such endpoint. The FHIR API is at /fhir, CDS Hooks discovery at /cds-services.')));
   app.use(fhirErrorHandler(deps.logger));
