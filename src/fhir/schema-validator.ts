@@ -1,6 +1,5 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { default as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import type { DataValidationCxt } from 'ajv/dist/types';
-import draft06MetaSchema from 'ajv/lib/refs/json-schema-draft-06.json';
 import type { Problem } from './outcome';
 
 /**
@@ -227,6 +226,11 @@ function buildCompiler(): (resourceType: string) => { validator: ValidateFunctio
   const { schema, id, definitionNames, allTypes } = loadSchema();
   const validators = new Map<string, ValidateFunction>();
 
+  // ajv and the schema are loaded on first use too: a start that validates nothing yet pays for neither.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const Ajv = (require('ajv') as { default: typeof AjvClass }).default;
+  const draft06MetaSchema = require('ajv/lib/refs/json-schema-draft-06.json') as object;
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const ajv = new Ajv({
     strict: false,
     allErrors: true,

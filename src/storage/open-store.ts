@@ -1,4 +1,3 @@
-import { createPostgresStore } from './postgres/postgres-store';
 import { createSqliteStore } from './sqlite/sqlite-store';
 import type { Indexer, Store } from './store';
 
@@ -24,6 +23,9 @@ export async function openStore(databaseUrl: string, indexer: Indexer, options: 
     const url = new URL(databaseUrl);
     const schema = url.searchParams.get('schema') ?? undefined;
     url.searchParams.delete('schema');
+    // Loaded only when used: an embedded (SQLite) start does not load the PostgreSQL driver.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { createPostgresStore } = require('./postgres/postgres-store') as typeof import('./postgres/postgres-store');
     return createPostgresStore({ connectionString: url.toString(), indexer, schema, now: options.now });
   }
   throw new Error('DATABASE_URL must be sqlite:///absolute/path.db, sqlite::memory: or postgres://...');
