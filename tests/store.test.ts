@@ -649,6 +649,15 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
   });
 
   describe('cards and feedback', () => {
+    it('writes card records behind the call, and all of them by close', async () => {
+      await store.recordCards(Array.from({ length: 30 }, (_, i) => ({ uuid: `wb-${i}`, serviceId: 's', kind: `k${i}`, issuedAt: clock.iso() })));
+      expect(await store.cardKind('wb-7')).toBe('k7');
+      if (location === ':memory:') return;
+      await store.close();
+      const reopened = (await open(location)).store;
+      expect(await reopened.cardKind('wb-29')).toBe('k29');
+    });
+
     it('remembers card kinds and resolves them for feedback', async () => {
       await store.recordCards([
         { uuid: 'c1', serviceId: 'calf-pain', kind: 'dvt-likely', issuedAt: clock.iso() },

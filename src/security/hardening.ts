@@ -221,8 +221,9 @@ export function rateLimitKey(req: Request, res: Response): string {
   if (access) return `token:${access.issuer}|${access.subject ?? ''}`;
   const cds = res.locals.cdsClient as CdsClientIdentity | undefined;
   if (cds) return `token:${cds.issuer}|${cds.subject ?? ''}`;
-  const ip = req.ip ?? 'unknown';
-  // IPv6 addresses are grouped by /56 (one subscriber); an IPv4 address is its own key.
+  const raw = req.ip ?? 'unknown';
+  const ip = raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw;
+  // IPv6 addresses are grouped by /56 (one subscriber); an IPv4 address (also IPv4-mapped) is its own key.
   return `ip:${ip.includes(':') ? ipKeyGenerator(ip) : ip}`;
 }
 

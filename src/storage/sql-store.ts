@@ -171,8 +171,15 @@ export function createSqlStore(runner: SqlRunner, options: SqlStoreOptions): Sto
   return new SqlStore(runner, options.indexer, options.now ?? (() => new Date()), false);
 }
 
+/** Card records wait at most this long before they are written together. */
+export const CARD_WRITE_DELAY_MS = 100;
+/** ... or until this many are waiting. */
+const CARD_BATCH = 500;
+
 class SqlStore implements Store {
   private jtiCalls = 0;
+  private readonly pendingCards = new Map<string, IssuedCard>();
+  private cardTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly runner: SqlRunner,
@@ -309,6 +316,29 @@ class SqlStore implements Store {
 
   async recordCards(cards: IssuedCard[]): Promise<void> {
     if (cards.length === 0) return;
+    if (this.inTransaction) return this.insertCards(cards);
+    for (const card of cards) this.pendingCards.set(card.uuid, card);
+    if (this.pendingCards.size >= CARD_BATCH) void this.flushCards();
+    else this.cardTimer ??= setTimeout(() => void this.flushCards(), CARD_WRITE_DELAY_MS).unref();
+  }
+
+  /** Writes the cards recorded since the last flush. */
+  private async flushCards(): Promise<void> {
+    if (this.cardTimer) clearTimeout(this.cardTimer);
+    this.cardTimer = undefined;
+    if (this.pendingCards.size === 0) return;
+    const cards = [...this.pendingCards.values()];
+    try {
+      await this.insertCards(cards);
+    } catch (err) {
+      // Nobody awaits this write: the failure is reported, the cards' feedback will count as unknown kind.
+      process.emitWarning(`Issued-card records could not be written: ${(err as Error).message}`);
+    } finally {
+      for (const card of cards) if (this.pendingCards.get(card.uuid) === card) this.pendingCards.delete(card.uuid);
+    }
+  }
+
+  private async insertCards(cards: IssuedCard[]): Promise<void> {
     const values = Sql.join(
       cards.map((c) => sql`(${c.uuid}, ${c.serviceId}, ${c.kind}, ${normaliseInstant(c.issuedAt) ?? c.issuedAt})`),
       sql`, `,
@@ -319,6 +349,8 @@ class SqlStore implements Store {
   }
 
   async cardKind(uuid: string): Promise<string | undefined> {
+    const pending = this.pendingCards.get(uuid);
+    if (pending) return pending.kind;
     return this.runner.autocommit(async (s) => {
       const rows = await s.query<{ kind: string }>(sql`SELECT kind FROM issued_cards WHERE uuid = ${uuid}`);
       return rows[0]?.kind;
@@ -326,6 +358,8 @@ class SqlStore implements Store {
   }
 
   async addFeedback(entry: FeedbackRecord): Promise<void> {
+    // The card's kind is read from issued_cards below: cards still waiting are written first.
+    if (!this.inTransaction) await this.flushCards();
     const payload: Partial<FeedbackRecord> = { outcomeTimestamp: entry.outcomeTimestamp };
     if (entry.acceptedSuggestions !== undefined) payload.acceptedSuggestions = entry.acceptedSuggestions;
     if (entry.overrideReason !== undefined) payload.overrideReason = entry.overrideReason;
@@ -351,6 +385,7 @@ class SqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.flushCards();
     await this.runner.close();
   }
 

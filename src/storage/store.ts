@@ -45,7 +45,12 @@ export interface Store {
    * processes sharing the database; an expired entry is replaced. Expired entries are purged now and then.
    */
   recordJti(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
-  /** Remembers which kind of card a card uuid was, so feedback can be counted per card kind. */
+  /**
+   * Remembers which kind of card a card uuid was, so feedback can be counted per card kind. Outside a
+   * transaction the records are written behind (batched within CARD_WRITE_DELAY_MS, flushed on close):
+   * bookkeeping for feedback, not clinical data, so a hook call does not wait for a disk sync.
+   * cardKind() sees them at once.
+   */
   recordCards(cards: IssuedCard[]): Promise<void>;
   cardKind(uuid: string): Promise<string | undefined>;
   addFeedback(entry: FeedbackRecord): Promise<void>;
