@@ -153,10 +153,13 @@ class Run {
     const local = this.results.get(rule.key, inputs);
     if (local !== null) return local;
     const cache = rule.pure ? this.shared : undefined;
-    const cached = cache?.get(rule.key, inputs);
-    if (cached !== undefined && cached !== null) {
-      this.results.set(rule.key, inputs, cached);
-      return cached;
+    if (cache) {
+      // null: not known yet; undefined is a known result (the rule yields nothing for these inputs).
+      const cached = cache.get(rule.key, inputs);
+      if (cached !== null) {
+        this.results.set(rule.key, inputs, cached);
+        return cached;
+      }
     }
     const focus = rule.items ? rule.items.flatMap((id) => this.items.get(id) ?? []) : this.response;
     const [value] = rule.evaluate(focus, rule.items ? {} : env);
