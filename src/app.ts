@@ -45,13 +45,15 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use(requestId());
   // One access line per request (method, url, status, time, request id); headers and bodies, which
   // carry credentials, are never logged. Health probes are not logged.
+  // A CDS call adds what it answered (service, hookInstance, card kinds) to its access line: one line per call.
+  // The access line holds only the fields above, so it needs no redaction pass.
   app.use(
     pinoHttp({
-      logger: deps.logger,
+      logger: deps.logger.child({}, { redact: [] }),
       genReqId: (req) => (req as { id?: string }).id ?? '',
       serializers: ACCESS_LOG_SERIALIZERS,
       wrapSerializers: false,
-      quietReqLogger: true,
+      customSuccessObject: (_req, res, value) => (res.locals?.cds ? { ...value, cds: res.locals.cds } : value),
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
@@ -61,7 +63,10 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
 
   app.use(createSecurityHeaders());
   // gzip/deflate/br for clients that accept it (a page of 200 RiskAssessments is hundreds of KB).
-  app.use(compression());
+  // Compressed answers (FHIR searches and Bundles, the pages' scripts); CDS answers are a few cards and
+  // skip it (the hook is the hot path).
+  const compress = compression();
+  app.use((req, res, next) => (req.path.startsWith('/cds-services') ? next() : compress(req, res, next)));
   // CORS before authentication: a browser's preflight carries no token, and a 401 must still be readable.
   // CDS Hooks: any origin (bearer JWTs). /fhir: any origin without credentials, or the CORS_ORIGINS list with them.
   app.use('/cds-services', cdsHooksCors());

@@ -92,7 +92,8 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
       for (const d of result.drafts) metrics.cardsIssued.inc({ service: service.id, kind: d.kind });
       const body: HookResponse = { cards: result.drafts.map((d) => d.card), ...(result.systemActions?.length ? { systemActions: result.systemActions } : {}) };
       metrics.hookCalls.inc({ service: service.id, status: '200' });
-      deps.logger.info({ service: service.id, hookInstance: request.hookInstance, cards: result.drafts.map((d) => d.kind) }, 'CDS hook call');
+      // Logged on the call's access line (app.ts).
+      res.locals.cds = { service: service.id, hookInstance: request.hookInstance, cards: result.drafts.map((d) => d.kind) };
       res.json(body);
     } catch (err) {
       const status = err instanceof OperationOutcomeError ? err.status : 500;

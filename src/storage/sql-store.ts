@@ -281,13 +281,14 @@ class SqlStore implements Store {
     const where = searchWhere(request);
     const order = searchOrder(request.resourceType, request.sort ?? []);
     const paging = checkPaging(request.count, request.offset);
+    const count = async (s: SqlSession) => toCount((await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resources r WHERE ${where}`))[0].total);
     return this.runner.autocommit(async (s) => {
-      const counted = await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resources r WHERE ${where}`);
-      const total = toCount(counted[0].total);
-      if (total === 0 || paging.limit === 0 || paging.offset >= total) return { resources: [], total };
+      if (paging.limit === 0) return { resources: [], total: await count(s) };
       const rows = await s.query<{ content: unknown }>(
         sql`SELECT r.content FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${paging.limit} OFFSET ${paging.offset}`,
       );
+      // A first page that is not full holds every match: its length is the total, no COUNT needed.
+      const total = paging.offset === 0 && rows.length < paging.limit ? rows.length : await count(s);
       return { resources: rows.map((r) => rowToResource(r.content)), total };
     });
   }
