@@ -48,6 +48,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // crash (NORMAL in WAL mode may lose the last commits). Writes are grouped (CommitGroup) to share syncs.
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Sorting with a LIMIT (every paged search) uses a temporary b-tree: in memory it costs microseconds,
+    // as a temporary file (the default) hundreds of them for creating and deleting the file.
+    db.pragma('temp_store = MEMORY');
     migrateNow(db, statements, isoInstant(now()));
   } catch (err) {
     db.close();
