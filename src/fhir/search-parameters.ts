@@ -81,11 +81,51 @@ export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
 
 type Compiled = SearchParamDefinition & { evaluate: (resource: unknown) => unknown[] };
 
+const SIMPLE_PATH = /^[A-Z][A-Za-z]+(?:\.[a-z][A-Za-z0-9]*)+$/;
+const REFERENCE_PREFIX = /^([A-Z][A-Za-z]+(?:\.[a-z][A-Za-z0-9]*)+)\.where\(reference\.startsWith\('([A-Za-z/]+)'\)\)$/;
+
+/**
+ * A search parameter's expression as a function. Plain paths (`RiskAssessment.prediction.qualitativeRisk`,
+ * choice elements such as `RiskAssessment.occurrence` included) and `path.where(reference.startsWith('X/'))`
+ * are walked directly, with the R4 model's choice types: what FHIRPath returns for them, without its
+ * per-call set-up (every stored resource is indexed, so this is on the write path). Anything else runs
+ * through FHIRPath. tests/search-parameters.test.ts checks both agree on the bundled and emitted resources.
+ */
+export function compileSearchExpression(expression: string): (resource: unknown) => unknown[] {
+  const prefixed = REFERENCE_PREFIX.exec(expression);
+  const path = prefixed ? prefixed[1] : SIMPLE_PATH.test(expression) ? expression : undefined;
+  if (!path) return fhirpath.compile(expression, r4Model) as (resource: unknown) => unknown[];
+  const choices = (r4Model as unknown as { choiceTypePaths: Record<string, string[]> }).choiceTypePaths;
+  const [type, ...names] = path.split('.');
+  const steps = names.map((name, i) => {
+    const types = choices[[type, ...names.slice(0, i + 1)].join('.')];
+    return types ? types.map((t) => `${name}${t}`) : [name];
+  });
+  const walk = (resource: unknown): unknown[] => {
+    if (resource === null || typeof resource !== 'object' || (resource as Resource).resourceType !== type) return [];
+    let nodes: unknown[] = [resource];
+    for (const keys of steps) {
+      const next: unknown[] = [];
+      for (const node of nodes) {
+        if (node === null || typeof node !== 'object') continue;
+        for (const key of keys) {
+          const value = (node as Record<string, unknown>)[key];
+          if (Array.isArray(value)) {
+            for (const v of value) if (v !== null && v !== undefined) next.push(v);
+          } else if (value !== null && value !== undefined) next.push(value);
+        }
+      }
+      nodes = next;
+    }
+    return nodes;
+  };
+  if (!prefixed) return walk;
+  const start = prefixed[2];
+  return (resource) => walk(resource).filter((v) => typeof (v as { reference?: unknown })?.reference === 'string' && (v as { reference: string }).reference.startsWith(start));
+}
+
 const compiled: Record<string, Compiled[]> = Object.fromEntries(
-  Object.entries(SEARCH_PARAMETERS).map(([type, params]) => [
-    type,
-    params.map((p) => ({ ...p, evaluate: fhirpath.compile(p.expression, r4Model) as (r: unknown) => unknown[] })),
-  ]),
+  Object.entries(SEARCH_PARAMETERS).map(([type, params]) => [type, params.map((p) => ({ ...p, evaluate: compileSearchExpression(p.expression) }))]),
 );
 
 export function searchParameter(resourceType: string, name: string): SearchParamDefinition | undefined {

@@ -63,6 +63,12 @@ export interface GroupConnection {
   inTransaction(): boolean;
   /** Hands the connection back (broken: it must not be reused). */
   release(broken?: Error): void;
+  /**
+   * Makes the group's COMMIT durable when COMMIT itself does not wait for the disk (SQLite: the WAL
+   * file's data synced off the event loop). Runs before anyone hears of success, with the group still
+   * holding the queue, so no read sees a write that could still be lost.
+   */
+  sync?(): Promise<void>;
 }
 
 interface PendingWrite {
@@ -135,6 +141,7 @@ export class CommitGroup {
         }
       }
       await connection.exec('COMMIT');
+      if (connection.sync) await connection.sync();
       for (const d of done) d.write.resolve(d.value);
     } catch (err) {
       broken = err as Error;
