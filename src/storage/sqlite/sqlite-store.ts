@@ -55,7 +55,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // Sorting with a LIMIT (every paged search) uses a temporary b-tree: in memory it costs microseconds,
     // as a temporary file (the default) hundreds of them for creating and deleting the file.
     db.pragma('temp_store = MEMORY');
-    if (process.env.NOCKPT) db.pragma('wal_autocheckpoint = 0');
     migrateNow(db, statements, isoInstant(now()));
   } catch (err) {
     db.close();
