@@ -13,7 +13,7 @@ const { pool } = require('./bodies');
   const deps = { config: testConfig(), store, evaluator: loadEvaluator(), logger: pino({ level: 'silent' }), now: () => new Date() };
   const rules = loadCardRules(); const bodies = pool('hook');
   const phases = { parse: 0n, request: 0n, service: 0n, stringify: 0n };
-  const N = 3000;
+  const N = Number(process.env.N || 3000);
   for (let i = 0; i < N + 500; i++) {
     const b = bodies[i % bodies.length];
     const t0 = process.hrtime.bigint(); const body = parseJsonSafely(b); const t1 = process.hrtime.bigint();

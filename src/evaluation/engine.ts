@@ -68,9 +68,10 @@ function linkIdsOf(items: QuestionnaireItem[] | undefined, into = new Set<string
 
 export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions = {}): Evaluator {
   const rules = compileRules(plan, options.questionnaire ? { linkIds: linkIdsOf(options.questionnaire.item) } : {});
-  const shared = options.memoise === false ? undefined : new ResultCache(options.memoSize ?? 500);
+  const shared = options.memoise === false ? undefined : new Shared(options.memoSize ?? 500);
+  const groups = itemGroups(rules);
   return {
-    evaluate: (response, evaluateOptions) => evaluate(rules, shared, response, evaluateOptions),
+    evaluate: (response, evaluateOptions) => evaluate(rules, groups, shared, response, evaluateOptions),
     provenance,
   };
 }
@@ -78,25 +79,69 @@ export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions 
 type Truth = boolean | undefined;
 
 /**
- * Rule results kept between evaluations: per rule computation (Rule.key), per inputs (the focus items'
- * JSON, or the variables read); each rule keeps its most recent `perRule` results.
+ * The pure rules that read one item each, grouped by that item: an item's answers decide all of them at
+ * once, so they are computed (or found) together, one lookup per item rather than one per rule.
  */
-class ResultCache {
-  private readonly rules = new Map<string, Map<string, Truth>>();
+interface ItemGroup {
+  linkId: string;
+  rules: Rule[];
+}
 
-  constructor(private readonly perRule: number) {}
+function itemGroups(rules: CompiledRules): { byLinkId: Map<string, ItemGroup>; slot: Map<string, number> } {
+  const all = [
+    ...rules.wellsCriteria,
+    ...rules.peRedFlags,
+    ...rules.causes.flatMap((c) => c.features),
+    ...rules.nextSteps,
+    ...rules.categories.values(),
+  ];
+  const byLinkId = new Map<string, ItemGroup>();
+  const slot = new Map<string, number>();
+  for (const rule of all) {
+    if (!rule.pure || rule.items?.length !== 1 || slot.has(rule.key)) continue;
+    const linkId = rule.items[0];
+    let group = byLinkId.get(linkId);
+    if (!group) byLinkId.set(linkId, (group = { linkId, rules: [] }));
+    slot.set(rule.key, group.rules.length);
+    group.rules.push(rule);
+  }
+  return { byLinkId, slot };
+}
 
-  get(rule: string, inputs: string): Truth | null {
-    const results = this.rules.get(rule);
+type Groups = ReturnType<typeof itemGroups>;
+
+/** What evaluations share: the results of item groups (per item, by the item's JSON) and of the other rules. */
+class Shared {
+  readonly items: ResultCache<Truth[]>;
+  readonly rules: ResultCache<Truth>;
+
+  constructor(size: number) {
+    this.items = new ResultCache<Truth[]>(size);
+    this.rules = new ResultCache<Truth>(size);
+  }
+}
+
+/**
+ * Results kept between evaluations: per rule computation (Rule.key) or item, per inputs (the focus
+ * items' JSON, or the variables read); each keeps its most recent `perKey` results.
+ */
+class ResultCache<V> {
+  private readonly keys = new Map<string, Map<string, V>>();
+
+  constructor(private readonly perKey: number) {}
+
+  /** null: not known; anything else (undefined included) is a known result. */
+  get(key: string, inputs: string): V | null {
+    const results = this.keys.get(key);
     if (!results) return null;
     const value = results.get(inputs);
-    return value !== undefined || results.has(inputs) ? value : null;
+    return value !== undefined || results.has(inputs) ? (value as V) : null;
   }
 
-  set(rule: string, inputs: string, value: Truth): void {
-    let results = this.rules.get(rule);
-    if (!results) this.rules.set(rule, (results = new Map()));
-    if (results.size >= this.perRule) results.delete(results.keys().next().value as string);
+  set(key: string, inputs: string, value: V): void {
+    let results = this.keys.get(key);
+    if (!results) this.keys.set(key, (results = new Map()));
+    if (results.size >= this.perKey) results.delete(results.keys().next().value as string);
     results.set(inputs, value);
   }
 }
@@ -109,12 +154,14 @@ class ResultCache {
 class Run {
   private readonly items = new Map<string, QuestionnaireResponseItem[]>();
   private readonly itemJson = new Map<string, string>();
-  private readonly results = new ResultCache(Infinity);
+  private readonly results = new ResultCache<Truth>(Infinity);
+  private readonly groupResults = new Map<string, Truth[]>();
   readonly base: RuleEnv;
 
   constructor(
     readonly response: QuestionnaireResponse,
-    private readonly shared: ResultCache | undefined,
+    private readonly groups: Groups,
+    private readonly shared: Shared | undefined,
   ) {
     this.base = { resource: response };
     this.index(response.item);
@@ -149,24 +196,35 @@ class Run {
 
   /** A rule's value: true, false, or undefined when it yields nothing (unanswered) or a non-boolean. */
   truth(rule: Rule, env: RuleEnv = this.base): Truth {
+    const slot = this.groups.slot.get(rule.key);
+    if (slot !== undefined) return this.group(rule.items![0])[slot];
     const inputs = this.inputs(rule, env);
     const local = this.results.get(rule.key, inputs);
     if (local !== null) return local;
-    const cache = rule.pure ? this.shared : undefined;
-    if (cache) {
-      // null: not known yet; undefined is a known result (the rule yields nothing for these inputs).
-      const cached = cache.get(rule.key, inputs);
-      if (cached !== null) {
-        this.results.set(rule.key, inputs, cached);
-        return cached;
-      }
-    }
+    const cache = rule.pure ? this.shared?.rules : undefined;
+    const cached = cache ? cache.get(rule.key, inputs) : null;
+    const result = cached !== null ? cached : this.run(rule, env);
+    this.results.set(rule.key, inputs, result);
+    if (cached === null) cache?.set(rule.key, inputs, result);
+    return result;
+  }
+
+  /** The results of every rule on one item, in slot order: found for the item's JSON, or computed. */
+  private group(linkId: string): Truth[] {
+    let results = this.groupResults.get(linkId);
+    if (results) return results;
+    const json = this.json(linkId);
+    const cached = this.shared ? this.shared.items.get(linkId, json) : null;
+    results = cached ?? this.groups.byLinkId.get(linkId)!.rules.map((rule) => this.run(rule, this.base));
+    if (!cached) this.shared?.items.set(linkId, json, results);
+    this.groupResults.set(linkId, results);
+    return results;
+  }
+
+  private run(rule: Rule, env: RuleEnv): Truth {
     const focus = rule.items ? rule.items.flatMap((id) => this.items.get(id) ?? []) : this.response;
     const [value] = rule.evaluate(focus, rule.items ? {} : env);
-    const result = typeof value === 'boolean' ? value : undefined;
-    this.results.set(rule.key, inputs, result);
-    cache?.set(rule.key, inputs, result);
-    return result;
+    return typeof value === 'boolean' ? value : undefined;
   }
 }
 
@@ -383,10 +441,10 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
   };
 }
 
-function evaluate(rules: CompiledRules, shared: ResultCache | undefined, response: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
+function evaluate(rules: CompiledRules, groups: Groups, shared: Shared | undefined, response: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
   // Rules read the response and never change it (fhirpath.js marks only the objects it returns, and
   // rules return booleans): no copy is needed.
-  const summary = summarise(rules, new Run(response, shared));
+  const summary = summarise(rules, new Run(response, groups, shared));
   return { summary, riskAssessment: buildRiskAssessment(rules, response, summary, options.now ?? new Date()) };
 }
 
