@@ -25,6 +25,14 @@ describe('search parameter expressions', () => {
     { ...qr, subject: 'Patient/p1' } as unknown as Resource,
     { ...ra, prediction: [{ qualitativeRisk: { coding: [{ code: 'high' }] } }, null, {}] } as unknown as Resource,
     { ...ra, basis: [{ reference: 'QuestionnaireResponse/1' }, { display: 'no reference' }] },
+    {
+      ...evaluator.provenance(ra, qr),
+      extension: [
+        { url: 'http://example.org/other', valueString: 'x' },
+        { url: 'http://calfpain.example.org/fhir/StructureDefinition/provenance-patient', valueReference: { reference: 'Patient/p2' } },
+        { url: 'http://calfpain.example.org/fhir/StructureDefinition/provenance-patient', extension: [{ url: 'nested', valueCode: 'a' }] },
+      ],
+    } as Resource,
   ];
 
   it('agrees with FHIRPath for every parameter on every sample', () => {

@@ -83,15 +83,34 @@ type Compiled = SearchParamDefinition & { evaluate: (resource: unknown) => unkno
 
 const SIMPLE_PATH = /^[A-Z][A-Za-z]+(?:\.[a-z][A-Za-z0-9]*)+$/;
 const REFERENCE_PREFIX = /^([A-Z][A-Za-z]+(?:\.[a-z][A-Za-z0-9]*)+)\.where\(reference\.startsWith\('([A-Za-z/]+)'\)\)$/;
+const EXTENSION_VALUE = /^([A-Z][A-Za-z]+)\.extension\('([^'\\]+)'\)\.value$/;
 
 /**
  * A search parameter's expression as a function. Plain paths (`RiskAssessment.prediction.qualitativeRisk`,
- * choice elements such as `RiskAssessment.occurrence` included) and `path.where(reference.startsWith('X/'))`
- * are walked directly, with the R4 model's choice types: what FHIRPath returns for them, without its
+ * choice elements such as `RiskAssessment.occurrence` included), `path.where(reference.startsWith('X/'))` and
+ * `Type.extension('url').value` are walked directly, with the R4 model's choice types: what FHIRPath returns for them, without its
  * per-call set-up (every stored resource is indexed, so this is on the write path). Anything else runs
  * through FHIRPath. tests/search-parameters.test.ts checks both agree on the bundled and emitted resources.
  */
 export function compileSearchExpression(expression: string): (resource: unknown) => unknown[] {
+  const extension = EXTENSION_VALUE.exec(expression);
+  if (extension) {
+    // `Type.extension(url).value`: the value[x] of the resource's top-level extensions with that url.
+    const [, type, url] = extension;
+    return (resource) => {
+      if (resource === null || typeof resource !== 'object' || (resource as Resource).resourceType !== type) return [];
+      const list = (resource as { extension?: unknown }).extension;
+      if (!Array.isArray(list)) return [];
+      const values: unknown[] = [];
+      for (const ext of list) {
+        if (ext === null || typeof ext !== 'object' || (ext as { url?: unknown }).url !== url) continue;
+        for (const [key, value] of Object.entries(ext)) {
+          if (/^value[A-Z]/.test(key) && value !== null && value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+        }
+      }
+      return values;
+    };
+  }
   const prefixed = REFERENCE_PREFIX.exec(expression);
   const path = prefixed ? prefixed[1] : SIMPLE_PATH.test(expression) ? expression : undefined;
   if (!path) return fhirpath.compile(expression, r4Model) as (resource: unknown) => unknown[];

@@ -51,7 +51,21 @@ export class Sql {
 
   static join(parts: readonly Sql[], separator: Sql): Sql {
     if (parts.length === 0) return sql``;
-    return parts.slice(1).reduce((acc, part) => sql`${acc}${separator}${part}`, parts[0]);
+    // One pass (a fold through Sql.of would copy the growing fragment once per part).
+    const texts = [...parts[0].texts];
+    const values = [...parts[0].values];
+    const append = (fragment: Sql) => {
+      texts[texts.length - 1] += fragment.texts[0];
+      for (let j = 0; j < fragment.values.length; j++) {
+        values.push(fragment.values[j]);
+        texts.push(fragment.texts[j + 1]);
+      }
+    };
+    for (let i = 1; i < parts.length; i++) {
+      append(separator);
+      append(parts[i]);
+    }
+    return new Sql(texts, values);
   }
 
   /** Text with placeholders in the driver's style (`?` for SQLite, `$1` for PostgreSQL) and the values in order. */

@@ -423,7 +423,8 @@ class SqlStore implements Store {
     const lastUpdated = isoInstant(this.now());
     const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(version), lastUpdated } };
     const content = JSON.stringify(stored);
-    const rows = indexRows(this.indexer(JSON.parse(content) as Resource), lastUpdated);
+    // Indexing only reads the resource; the copy handed back is parsed from what was stored.
+    const rows = indexRows(this.indexer(stored as Resource), lastUpdated);
 
     if (exists) {
       await s.execute(
