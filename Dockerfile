@@ -22,4 +22,4 @@ COPY README.md ./
 COPY package.json ./
 USER node
 EXPOSE 8080
-CMD ["node", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=256", "dist/src/server.js"]

@@ -29,11 +29,19 @@ async function waitFor200(port, urlPath, { deadlineMs = 30_000, exited = () => f
   throw new Error(`no 200 from :${port}${urlPath} within ${deadlineMs} ms`);
 }
 
-/** Starts dist/src/server.js with env (stdout, the JSON logs, discarded); resolves when /fhir/metadata answers 200. */
+/** The node options `npm start` uses (package.json scripts.start): the service is measured as it runs. */
+const START_OPTIONS = (() => {
+  const start = require(path.join(ROOT, 'package.json')).scripts.start;
+  const m = /^node\s+(.*?)\s*dist\/src\/server\.js$/.exec(start);
+  if (!m) throw new Error(`package.json scripts.start is not "node [options] dist/src/server.js": ${start}`);
+  return m[1] ? m[1].split(/\s+/) : [];
+})();
+
+/** Starts dist/src/server.js as `npm start` does, with env (stdout, the JSON logs, discarded); resolves when /fhir/metadata answers 200. */
 async function startService(env) {
   const port = env.PORT;
   const spawnedAt = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...START_OPTIONS, path.join(ROOT, 'dist', 'src', 'server.js')], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
