@@ -1,0 +1,76 @@
+/**
+ * SIGTERM: readiness turns 503 first, a request already in flight is answered in full, the pool
+ * closes and the process exits 0.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { buildResponse } from './support/build-response';
+import { freePort, httpRequest, startService, stopService, type ServiceProcess } from './support/service-process';
+
+jest.setTimeout(90_000);
+
+let dir: string;
+let service: ServiceProcess | undefined;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calf-shutdown-'));
+});
+afterAll(async () => {
+  await stopService(service);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('graceful shutdown', () => {
+  it('turns readiness 503, finishes the request in flight, then exits 0', async () => {
+    service = await startService(await freePort(), {
+      DATABASE_URL: `sqlite://${dir}/shutdown.db`,
+      AUTH_MODE: 'off',
+      SHUTDOWN_DRAIN_MS: '1500',
+      AUDIT_LOG_DIR: path.join(dir, 'audit'),
+    });
+    const { port } = service;
+    const body = JSON.stringify(buildResponse({ 'wells-active-cancer': true }, { subject: 'Patient/shutdown-1', authored: new Date().toISOString() }));
+
+    // A create whose body is only half sent when SIGTERM arrives: in flight.
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/fhir/QuestionnaireResponse', headers: { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 100));
+      setTimeout(() => {
+        service!.child.kill('SIGTERM');
+        // While draining, the load balancer sees the replica as not ready.
+        setTimeout(() => {
+          void httpRequest(port, 'GET', '/readyz').then((ready) => {
+            readyDuringDrain = ready;
+            req.end(body.slice(100));
+          }, reject);
+        }, 300);
+      }, 200);
+    });
+    let readyDuringDrain: { status: number; body: string } | undefined;
+
+    const res = await answer;
+    expect(readyDuringDrain?.status).toBe(503);
+    expect(JSON.parse(readyDuringDrain!.body).checks.shutdown).toBe('shutting-down');
+    expect(res.status).toBe(201);
+    expect(await service.exited).toBe(0);
+    expect(service.output()).toContain('shut down cleanly');
+
+    // The acknowledged create is there after a restart, and the audit trail was flushed on the way out.
+    const id = JSON.parse(res.body).id as string;
+    service = await startService(await freePort(), { DATABASE_URL: `sqlite://${dir}/shutdown.db`, AUTH_MODE: 'off' });
+    expect((await httpRequest(service.port, 'GET', `/fhir/QuestionnaireResponse/${id}`)).status).toBe(200);
+    const audit = fs.readdirSync(path.join(dir, 'audit')).map((f) => fs.readFileSync(path.join(dir, 'audit', f), 'utf8')).join('');
+    expect(audit).toContain(`"action":"create","resourceType":"QuestionnaireResponse"`);
+    expect(audit).toContain('"patient":"shutdown-1"');
+  });
+});
