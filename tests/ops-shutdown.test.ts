@@ -1,5 +1,5 @@
 /**
- * SIGTERM: readiness turns 503 first, a request already in flight is answered in full, the pool
+ * SIGTERM (on a process with /metrics on its own port): readiness turns 503 first, a request already in flight is answered in full, the pool
  * closes and the process exits 0.
  */
 import fs from 'node:fs';
@@ -26,13 +26,18 @@ afterAll(async () => {
 
 describe('graceful shutdown', () => {
   it('turns readiness 503, finishes the request in flight, then exits 0', async () => {
+    const metricsPort = await freePort();
     service = await startService(await freePort(), {
       DATABASE_URL: `sqlite://${dir}/shutdown.db`,
       AUTH_MODE: 'off',
       SHUTDOWN_DRAIN_MS: '1500',
       AUDIT_LOG_DIR: path.join(dir, 'audit'),
+      METRICS_PORT: String(metricsPort),
     });
     const { port } = service;
+    // METRICS_PORT: /metrics on its own listener, not on the API port.
+    expect((await httpRequest(metricsPort, 'GET', '/metrics')).body).toContain('process_cpu_seconds_total');
+    expect((await httpRequest(port, 'GET', '/metrics')).status).toBe(404);
     const body = JSON.stringify(buildResponse({ 'wells-active-cancer': true }, { subject: 'Patient/shutdown-1', authored: new Date().toISOString() }));
 
     // A create whose body is only half sent when SIGTERM arrives: in flight.
