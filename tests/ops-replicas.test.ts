@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildResponse } from './support/build-response';
+import { patientView, response, searchset } from './fixtures/cds/harness';
 import { signDevClientJwt } from './support/dev-client';
 import { startHaproxy, type LoadBalancer } from './support/load-balancer';
 import { postgresUrl, TestSchemas } from './support/postgres';
@@ -91,6 +92,25 @@ describe('two replicas behind a load balancer', () => {
     const replay = await httpRequest(ports[1], 'GET', '/cds-services', { headers: auth(jwt) });
     expect(replay.status).toBe(401);
     expect(JSON.parse(replay.body).message).toMatch(/jti was already used/);
+  });
+
+  it('counts on one replica the feedback posted on the other for a card issued by the first', async () => {
+    const call = async (port: number, path: string, body: unknown) => {
+      const jwt = await signDevClientJwt(`${base}${path}`, { now: new Date() });
+      return httpRequest(port, 'POST', path, { body: JSON.stringify(body), headers: { ...auth(jwt), 'content-type': 'application/json' } });
+    };
+    const hook = patientView({
+      prefetch: { calfPainResponse: searchset([response('likely', { authored: new Date().toISOString() })]), conditions: searchset([]), procedures: searchset([]) },
+    });
+    const answered = await call(ports[0], '/cds-services/calf-pain-dvt', hook);
+    expect(answered.status).toBe(200);
+    const card = (JSON.parse(answered.body) as { cards: { uuid: string }[] }).cards[0];
+    const feedback = { feedback: [{ card: card.uuid, outcome: 'overridden', outcomeTimestamp: new Date().toISOString() }] };
+    expect((await call(ports[1], '/cds-services/calf-pain-dvt/feedback', feedback)).status).toBe(200);
+    const jwt = await signDevClientJwt(`${base}/cds-services/feedback-summary`, { now: new Date() });
+    const summary = JSON.parse((await httpRequest(ports[0], 'GET', '/cds-services/feedback-summary', { headers: auth(jwt) })).body) as { byKind?: { kind: string; overridden: number }[] };
+    // The card kind was resolved from the card the other replica issued (not "unknown").
+    expect(summary.byKind?.find((k) => k.overridden === 1)?.kind).toMatch(/^dvt-/);
   });
 
   it('loses no acknowledged write when a replica is stopped (SIGTERM) and another killed (kill -9)', async () => {
