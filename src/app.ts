@@ -54,6 +54,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const ops = opsConfig(deps.config);
+  // Behind a load balancer: the client's address (rate-limit key of unauthenticated calls) from X-Forwarded-For.
+  if (ops.trustProxy !== undefined) app.set('trust proxy', ops.trustProxy);
 
   // X-Request-Id in and out; pino-http logs it as req.id on every line.
   app.use(requestId());
@@ -70,7 +73,6 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     }),
   );
 
-  const ops = opsConfig(deps.config);
   const registry = options.registry ?? new Registry();
   if (!options.registry) collectDefaultMetrics({ register: registry });
   // Liveness and readiness before CORS, authentication and rate limits: cheap, and never refused.

@@ -29,6 +29,9 @@ describe('operations configuration', () => {
     ).ops!;
     expect(ops).toEqual(expect.objectContaining({ rateLimitStore: 'redis://redis:6379', metricsPort: 9464, metricsHost: '0.0.0.0', auditLogDir: undefined, shutdownDrainMs: 5000, auditRetentionDays: 0, metricsPublic: false }));
     expect(loadConfig({ ...base, METRICS_TOKEN: 'x'.repeat(20) }, '/srv/app').ops!.metricsPublic).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8' }, '/srv/app').ops!.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(loadConfig({ ...base, TRUST_PROXY: '1' }, '/srv/app').ops!.trustProxy).toBe(1);
+    expect(problems({ TRUST_PROXY: 'true' })).toEqual([expect.stringContaining('TRUST_PROXY must be')]);
   });
 
   it('refuses a store that is neither memory nor a Redis URL (hiding its password), a short metrics token and bad numbers', () => {

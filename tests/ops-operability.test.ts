@@ -79,6 +79,20 @@ describe('liveness and readiness', () => {
   });
 });
 
+describe('behind a load balancer', () => {
+  it('keys unauthenticated callers by X-Forwarded-For only from a trusted proxy (TRUST_PROXY)', async () => {
+    const limited = async (trustProxy?: string[]) => {
+      const { app } = await build({ rateLimitPerMinute: 1, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true }, ops: { ...OPS, trustProxy } });
+      const a = await request(app).get('/fhir/metadata').set('X-Forwarded-For', '203.0.113.1');
+      const b = await request(app).get('/fhir/metadata').set('X-Forwarded-For', '203.0.113.2');
+      return [a.status, b.status];
+    };
+    expect(await limited(['loopback'])).toEqual([200, 200]);
+    // Without it, every client behind the proxy is one address (and a client cannot pick its own key).
+    expect(await limited()).toEqual([200, 429]);
+  });
+});
+
 describe('database faults', () => {
   it('recognises unreachable or restarting databases, and nothing else', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);

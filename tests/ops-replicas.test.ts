@@ -42,6 +42,7 @@ beforeAll(async () => {
     DATABASE_URL: `${await postgresUrl()}?schema=${schemas.newName('replicas')}`,
     BASE_URL: base,
     RATE_LIMIT_STORE: 'redis://127.0.0.1:6379',
+    TRUST_PROXY: 'loopback',
     RATE_LIMIT_PER_MINUTE: String(LIMIT),
     SHUTDOWN_DRAIN_MS: '1000',
     LOG_LEVEL: 'warn',

@@ -57,6 +57,11 @@ export interface OpsConfig {
   shutdownDrainMs: number;
   /** READY_TIMEOUT_MS: longest a /readyz database probe may take. */
   readyTimeoutMs: number;
+  /**
+   * TRUST_PROXY: Express `trust proxy` — hops (`1`) or addresses/ranges (`loopback`, `uniquelocal`,
+   * `10.0.0.0/8`, comma-separated) of load balancers whose X-Forwarded-For names the client; unset: none.
+   */
+  trustProxy?: number | string[];
 }
 
 export class ConfigError extends Error {
@@ -187,7 +192,20 @@ function loadOpsConfig(env: NodeJS.ProcessEnv, cwd: string, production: boolean,
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, problems),
     shutdownDrainMs: integer(env, 'SHUTDOWN_DRAIN_MS', 0, 0, 60_000, problems),
     readyTimeoutMs: integer(env, 'READY_TIMEOUT_MS', 1000, 50, 30_000, problems),
+    trustProxy: trustProxyFrom(env.TRUST_PROXY, problems),
   };
+}
+
+function trustProxyFrom(raw: string | undefined, problems: string[]): number | string[] | undefined {
+  if (raw === undefined || raw === '' || raw === 'false') return undefined;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  // Never `true` (every hop trusted: any client could choose its rate-limit key).
+  if (list.length === 0 || list.some((v) => !/^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/.test(v))) {
+    problems.push(`TRUST_PROXY must be a hop count or a comma-separated list of addresses, ranges, loopback, linklocal or uniquelocal (got "${raw}")`);
+    return undefined;
+  }
+  return list;
 }
 
 /** Operations settings of a config (tests' configs carry none: memory limits, public /metrics, no audit). */

@@ -36,6 +36,7 @@ export async function startHaproxy(port: number, backends: number[]): Promise<Lo
     '  option redispatch',
     // Only requests that never reached a replica are retried: a create cut mid-way may have committed.
     '  retry-on conn-failure',
+    '  option forwardfor',
     'frontend api',
     `  bind 127.0.0.1:${port}`,
     '  default_backend replicas',
