@@ -4,7 +4,7 @@
  * behind a load balancer counts against one shared limit per client. The `redis` client and
  * rate-limit-redis are loaded only when Redis is configured.
  */
-import type { Store as RateLimitCounterStore } from 'express-rate-limit';
+import type { ClientRateLimitInfo, IncrementResponse, Options, Store as RateLimitCounterStore } from 'express-rate-limit';
 import type { Logger } from 'pino';
 
 export interface SharedRateLimit {
@@ -13,14 +13,70 @@ export interface SharedRateLimit {
   close(): Promise<void>;
 }
 
+/** A Redis outage is logged at most this often (every request would otherwise log it). */
+const OUTAGE_LOG_EVERY_MS = 30_000;
+
+/**
+ * Lets a request through when the shared counters cannot be reached (the limit protects the service; it
+ * must not take it down), logging the outage now and then through pino rather than on every request.
+ */
+class FailOpenStore implements RateLimitCounterStore {
+  readonly localKeys = false;
+  constructor(
+    private readonly inner: RateLimitCounterStore,
+    private readonly outage: (err: unknown) => void,
+  ) {}
+
+  get prefix(): string | undefined {
+    return this.inner.prefix;
+  }
+
+  init(options: Options): void | Promise<void> {
+    return this.inner.init?.(options);
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    try {
+      return await this.inner.get?.(key);
+    } catch (err) {
+      this.outage(err);
+      return undefined;
+    }
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    try {
+      return await this.inner.increment(key);
+    } catch (err) {
+      this.outage(err);
+      return { totalHits: 0, resetTime: undefined };
+    }
+  }
+
+  async decrement(key: string): Promise<void> {
+    try {
+      await this.inner.decrement(key);
+    } catch (err) {
+      this.outage(err);
+    }
+  }
+
+  async resetKey(key: string): Promise<void> {
+    try {
+      await this.inner.resetKey(key);
+    } catch (err) {
+      this.outage(err);
+    }
+  }
+}
+
 /** How long start-up waits for Redis before giving up. */
 const CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * Connects to Redis and returns the stores; throws when Redis does not answer at start-up. Later
- * outages fail fast (no offline queue) and the limiter lets requests through (passOnStoreError in
- * hardening.ts) rather than refusing clinical traffic because a counter is unreachable; the client
- * reconnects by itself.
+ * outages fail fast (no offline queue) and the limiter lets requests through (FailOpenStore) rather
+ * than refusing clinical traffic because a counter is unreachable; the client reconnects by itself.
  */
 export async function connectRedisRateLimit(url: string, logger: Logger): Promise<SharedRateLimit> {
   /* eslint-disable @typescript-eslint/no-require-imports */
@@ -56,12 +112,22 @@ export async function connectRedisRateLimit(url: string, logger: Logger): Promis
   } finally {
     clearTimeout(timer);
   }
+  let lastOutageLog = 0;
+  const outage = (err: unknown) => {
+    const now = Date.now();
+    if (now - lastOutageLog < OUTAGE_LOG_EVERY_MS) return;
+    lastOutageLog = now;
+    logger.warn({ err: { message: (err as Error)?.message } }, 'rate-limit store (Redis) unreachable: requests are let through without rate limiting');
+  };
   return {
     storeFor: (surface) =>
-      new RedisStore({
-        prefix: `calf-pain-cds:rl:${surface}:`,
-        sendCommand: (...args: string[]) => client.sendCommand(args),
-      }),
+      new FailOpenStore(
+        new RedisStore({
+          prefix: `calf-pain-cds:rl:${surface}:`,
+          sendCommand: (...args: string[]) => client.sendCommand(args),
+        }),
+        outage,
+      ),
     close: async () => {
       if (client.isOpen) await client.quit().catch(() => client.destroy());
     },
