@@ -20,6 +20,14 @@ COPY fhir-resources ./fhir-resources
 COPY web ./web
 COPY README.md ./
 COPY package.json ./
+COPY scripts ./scripts
+# The audit trail and an embedded database (when DATABASE_URL is not set) live here.
+RUN mkdir -p /app/data/audit && chown -R node:node /app/data
 USER node
 EXPOSE 8080
+# Ready = database reachable, rules and validators loaded, not shutting down (GET /readyz).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM reaches node directly (exec form): readiness 503, requests finish, the pool closes, exit 0.
+# Node options as in `npm start` (a small young generation keeps the resident size down).
 CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=256", "dist/src/server.js"]

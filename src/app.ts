@@ -16,6 +16,12 @@ import { ACCESS_LOG_SERIALIZERS, createJsonBodyParser, createRateLimit, createSe
 import { trustedClientsForConfig } from './security/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './cds-hooks/routes';
 import { createPagesRouter } from './pages/routes';
+import { collapseCdsSlashes } from './cds-hooks/paths';
+import { opsConfig } from './config/config';
+import type { AuditTrail } from './ops/audit';
+import { createHealth, type Health } from './ops/health';
+import { apiPortMetrics } from './ops/metrics-endpoint';
+import type { SharedRateLimit } from './ops/rate-limit-store';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
 
@@ -23,6 +29,14 @@ import packageJson from '../package.json';
 export interface AppOptions {
   /** Bundled Questionnaires, rules and terminology; loaded from the project folders by default. */
   catalog?: Catalog;
+  /** Readiness state (server.ts marks shutdown on it); a fresh one over deps.store by default. */
+  health?: Health;
+  /** Prometheus registry (server.ts serves it on METRICS_PORT too); a fresh one by default. */
+  registry?: Registry;
+  /** Shared rate-limit counters (RATE_LIMIT_STORE=redis://...); in-process memory when absent. */
+  sharedRateLimit?: SharedRateLimit;
+  /** Audit trail of FHIR and CDS Hooks calls (AUDIT_LOG_DIR); none when absent. */
+  audit?: AuditTrail;
 }
 
 /** Builds the Express app from its dependencies; does not listen (server.ts does). */
@@ -40,6 +54,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const ops = opsConfig(deps.config);
+  // Behind a load balancer: the client's address (rate-limit key of unauthenticated calls) from X-Forwarded-For.
+  if (ops.trustProxy !== undefined) app.set('trust proxy', ops.trustProxy);
 
   // X-Request-Id in and out; pino-http logs it as req.id on every line.
   app.use(requestId());
@@ -58,8 +75,11 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     }),
   );
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const registry = options.registry ?? new Registry();
+  if (!options.registry) collectDefaultMetrics({ register: registry });
+  // Liveness and readiness before CORS, authentication and rate limits: cheap, and never refused.
+  const health = options.health ?? createHealth({ store: deps.store, timeoutMs: ops.readyTimeoutMs });
+  app.use(health.router);
 
   app.use(createSecurityHeaders());
   // gzip/deflate/br for clients that accept it (a page of 200 RiskAssessments is hundreds of KB).
@@ -69,7 +89,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use((req, res, next) => (req.path.startsWith('/cds-services') ? next() : compress(req, res, next)));
   // CORS before authentication: a browser's preflight carries no token, and a 401 must still be readable.
   // CDS Hooks: any origin (bearer JWTs). /fhir: any origin without credentials, or the CORS_ORIGINS list with them.
-  app.use('/cds-services', cdsHooksCors());
+  app.use('/cds-services', collapseCdsSlashes(), cdsHooksCors());
   app.use('/fhir', fhirCors(deps.config.corsOrigins ?? []));
   // JSON bodies: size (413), media type (415), depth/array limits, no __proto__ keys. Mounted on each
   // surface after its authentication, so a caller without a valid token gets a 401 and no body is read.
@@ -77,29 +97,31 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Read once here: a bad trusted-clients file (or AUTH_MODE=on without one) stops the start.
   const trustedClients = trustedClientsForConfig(deps.config);
   const rateLimitPerMinute = rateLimitFromConfig(deps.config);
+  const sharedStore = options.sharedRateLimit;
+  // Audit: mounted before authentication so refusals are recorded too; it reads the identity when the response finishes.
+  if (options.audit) {
+    app.use('/cds-services', options.audit.middleware('cds-hooks'));
+    app.use('/fhir', options.audit.middleware('fhir'));
+  }
   // CDS Hooks: every call, discovery included, carries a client JWT (aud = the exact URL called).
   app.use(
     '/cds-services',
     createCdsClientAuth({ config: deps.config, store: deps.store, trustedClients, now: deps.now, logger: deps.logger }),
-    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds' }),
+    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds', store: sharedStore?.storeFor('cds') }),
     jsonBody,
   );
 
   app.use('/cds-services', createCdsHooksRouter(deps, { registry }), createCdsErrorHandler(deps));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  // Prometheus metrics (process, CDS hook calls, cards issued, feedback per card kind), for the operator.
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  // Prometheus metrics (process, CDS hook calls, cards issued, feedback per card kind), for the operator:
+  // METRICS_PORT (own listener), METRICS_TOKEN (bearer), or open outside production only.
+  app.get('/metrics', apiPortMetrics(registry, ops));
 
   // FHIR API: bearer JWT with SMART scopes (sets res.locals.access); metadata and Questionnaires public.
   app.use(
     '/fhir',
     createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
-    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir' }),
+    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir', store: sharedStore?.storeFor('fhir') }),
     fhirBody(jsonBody, { maxBytes: deps.config.maxBodyBytes }),
   );
   app.use('/fhir', createFhirRouter(deps, { responses, catalog, version: packageJson.version, startedAt: deps.now() }));

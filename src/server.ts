@@ -8,6 +8,13 @@ import { loadCatalog, seedStore } from './fhir/catalog';
 import { createSchemaValidator } from './fhir/schema-validator';
 import { openStore } from './storage/open-store';
 import { logRedaction } from './security/hardening';
+import { opsConfig } from './config/config';
+import { createAuditTrail } from './ops/audit';
+import { createHealth } from './ops/health';
+import { createMetricsApp } from './ops/metrics-endpoint';
+import { connectRedisRateLimit, type SharedRateLimit } from './ops/rate-limit-store';
+import { gracefulShutdown } from './ops/shutdown';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 
 async function main(): Promise<void> {
   let config;
@@ -31,35 +38,52 @@ async function main(): Promise<void> {
     );
   }
 
+  const ops = opsConfig(config);
   const store = await openStore(config.databaseUrl, indexResource, { now: () => new Date() });
   const catalog = loadCatalog();
   await seedStore(store, catalog);
   const evaluator = loadEvaluator();
-  const app = createApp({ config, store, evaluator, logger, now: () => new Date() }, { catalog });
+  let sharedRateLimit: SharedRateLimit | undefined;
+  if (ops.rateLimitStore !== 'memory') sharedRateLimit = await connectRedisRateLimit(ops.rateLimitStore, logger);
+  const audit = ops.auditLogDir ? createAuditTrail({ dir: ops.auditLogDir, retentionDays: ops.auditRetentionDays, logger }) : undefined;
+  const health = createHealth({ store, timeoutMs: ops.readyTimeoutMs, loading: ['validators'] });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const app = createApp({ config, store, evaluator, logger, now: () => new Date() }, { catalog, health, registry, sharedRateLimit, audit });
+  if (config.production && !ops.metricsToken && ops.metricsPort === undefined) {
+    logger.warn('/metrics is not served: set METRICS_PORT (own listener) or METRICS_TOKEN (bearer) to expose it');
+  }
 
   const server = app.listen(config.port, () => {
     logger.info({ port: config.port, baseUrl: config.baseUrl, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'calf-pain CDS service listening');
   });
+  const metricsServer =
+    ops.metricsPort !== undefined
+      ? createMetricsApp(registry).listen(ops.metricsPort, ops.metricsHost, () => logger.info({ port: ops.metricsPort, host: ops.metricsHost }, 'metrics listening'))
+      : undefined;
 
   answerClientErrors(server);
   // The response schema compiles on first use; do it soon after start rather than in the first patient's request.
-  setTimeout(() => createSchemaValidator().warm(['QuestionnaireResponse', 'Parameters']), 250).unref();
+  setTimeout(() => {
+    createSchemaValidator().warm(['QuestionnaireResponse', 'Parameters']);
+    health.loaded('validators');
+  }, 250).unref();
 
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    server.close(() => {
-      store.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const shutdown = gracefulShutdown({
+    server,
+    health,
+    logger,
+    drainMs: ops.shutdownDrainMs,
+    graceMs: ops.shutdownGraceMs,
+    close: async () => {
+      metricsServer?.close();
+      await audit?.close();
+      await sharedRateLimit?.close();
+      await store.close();
+    },
+  });
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 main().catch((err) => {

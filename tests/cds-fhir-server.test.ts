@@ -45,6 +45,10 @@ function recordUnmatched(req: { method?: string; path?: string; hostname?: strin
   unexpected.push(`${req.method} ${host}${req.path}`);
 }
 
+// nock patches Node's http module for the whole process: undo it, or later test files in the same
+// jest process (--runInBand) send their requests through its mock sockets.
+afterAll(() => nock.restore());
+
 beforeEach(async () => {
   unexpected = [];
   nock.disableNetConnect();

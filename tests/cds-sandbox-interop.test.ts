@@ -31,6 +31,9 @@ beforeAll(() => {
 
 afterAll(() => {
   nock.enableNetConnect();
+  // nock patches Node's http module for the whole process: undo it, or later test files in the same
+  // jest process (--runInBand) send their requests through its mock sockets.
+  nock.restore();
 });
 
 beforeEach(async () => {

@@ -112,9 +112,9 @@ describe('security in the app (AUTH_MODE=on)', () => {
     expect(bundle.total).toBe(2);
   });
 
-  it('refuses a CDS call without a client JWT with a bare 401', async () => {
+  it('refuses a CDS call without a client JWT with a 401 that says a bearer JWT is needed', async () => {
     const res = await request(t.app).get('/cds-services').expect(401);
-    expect(res.body).toEqual({});
+    expect(res.body).toEqual({ error: 'unauthorized', message: expect.stringContaining('Authorization: Bearer <JWT>') });
     expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="cds-services"/);
   });
 

@@ -214,7 +214,12 @@ describe('fuzzed requests (AUTH_MODE=on)', () => {
       const problems: string[] = [];
       if (res.status < 400 || res.status > 499) problems.push(`status ${res.status}`);
       if (c.url.startsWith('/fhir') && res.body?.resourceType !== 'OperationOutcome') problems.push('not an OperationOutcome');
-      if (c.url.startsWith('/cds-services') && (res.status !== 401 || text !== '{}')) problems.push(`cds answer ${res.status} ${text.slice(0, 60)}`);
+      // CDS refusals name the problem ({ error, message }) and never echo the credential sent.
+      const credential = (c.headers.Authorization ?? c.headers.authorization ?? '').replace(/^\S+\s*/, '');
+      const cdsBody = res.body as { error?: unknown; message?: unknown } | undefined;
+      if (c.url.startsWith('/cds-services') && (res.status !== 401 || typeof cdsBody?.error !== 'string' || typeof cdsBody?.message !== 'string' || (credential.length > 3 && text.includes(credential)))) {
+        problems.push(`cds answer ${res.status} ${text.slice(0, 60)}`);
+      }
       if (/\n\s+at |node_modules|\.ts:\d+/.test(text)) problems.push('stack trace in body');
       if (problems.length) failures.push(`${c.name}: ${problems.join(', ')}`);
     }

@@ -2,7 +2,8 @@ import express, { Router, type ErrorRequestHandler, type Request, type RequestHa
 import cors from 'cors';
 import type { Registry } from 'prom-client';
 import type { AppDeps } from '../deps';
-import { OperationOutcomeError } from '../fhir/outcome';
+import { OperationOutcomeError, RETRY_AFTER_SECONDS } from '../fhir/outcome';
+import { isDatabaseUnavailable } from '../ops/db-faults';
 import { loadCardRules, type CardRules } from './card-rules';
 import { findService, ORDER_SELECT_SERVICE, PATIENT_VIEW_SERVICE, SERVICES } from './discovery';
 import { parseFeedback, recordFeedback, summariseFeedback } from './feedback';
@@ -54,6 +55,7 @@ const ERROR_NAMES: Record<number, string> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   500: 'internal_error',
+  503: 'service_unavailable',
 };
 
 function sendError(res: Response, status: number, message: string, issues?: CdsError['issues']): void {
@@ -128,7 +130,13 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
 export function createCdsErrorHandler(deps: AppDeps): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     if (res.headersSent) return;
+    if (isDatabaseUnavailable(err)) {
+      deps.logger.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'database unavailable');
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      return sendError(res, 503, 'The service cannot reach its database; retry shortly');
+    }
     if (err instanceof OperationOutcomeError) {
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
       const issues = err.outcome.issue.map((i) => ({ message: i.diagnostics ?? i.code, ...(i.expression?.[0] ? { expression: i.expression[0] } : {}) }));
       return sendError(res, err.status, issues.map((i) => i.message).join('; '), issues);
     }

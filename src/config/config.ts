@@ -33,6 +33,35 @@ export interface Config {
   };
   /** NODE_ENV=production: no development defaults. */
   production: boolean;
+  /** Operations: shared rate-limit store, /metrics access, audit trail, shutdown (src/ops/). */
+  ops?: OpsConfig;
+}
+
+export interface OpsConfig {
+  /** RATE_LIMIT_STORE: `memory` (one process) or a `redis://host:port` URL shared by every replica. */
+  rateLimitStore: 'memory' | string;
+  /** METRICS_TOKEN: /metrics on the API port needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** METRICS_PORT: /metrics served on this port (bind METRICS_HOST, default 127.0.0.1) and not on the API port. */
+  metricsPort?: number;
+  metricsHost: string;
+  /** Neither token nor port, outside production: /metrics open on the API port (development). */
+  metricsPublic: boolean;
+  /** AUDIT_LOG_DIR: where the audit trail's daily JSON Lines files go; undefined: no audit trail (AUDIT_LOG_DIR=off). */
+  auditLogDir?: string;
+  /** AUDIT_RETENTION_DAYS: audit files older than this are deleted (0: kept forever). */
+  auditRetentionDays: number;
+  /** SHUTDOWN_GRACE_MS: how long in-flight requests may take to finish after SIGTERM. */
+  shutdownGraceMs: number;
+  /** SHUTDOWN_DRAIN_MS: how long /readyz answers 503 before the listener closes (load balancer notices). */
+  shutdownDrainMs: number;
+  /** READY_TIMEOUT_MS: longest a /readyz database probe may take. */
+  readyTimeoutMs: number;
+  /**
+   * TRUST_PROXY: Express `trust proxy` — hops (`1`) or addresses/ranges (`loopback`, `uniquelocal`,
+   * `10.0.0.0/8`, comma-separated) of load balancers whose X-Forwarded-For names the client; unset: none.
+   */
+  trustProxy?: number | string[];
 }
 
 export class ConfigError extends Error {
@@ -123,8 +152,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     problems.push('TRUSTED_CLIENTS_FILE is required when NODE_ENV=production and AUTH_MODE is on');
   }
 
+  const ops = loadOpsConfig(env, cwd, production, problems);
+
   if (problems.length) throw new ConfigError(problems);
   return {
+    ops,
     port,
     baseUrl,
     databaseUrl,
@@ -136,6 +168,59 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     auth: { mode: authRaw as AuthMode, trustedClientsFile, devClients },
     production,
   };
+}
+
+function loadOpsConfig(env: NodeJS.ProcessEnv, cwd: string, production: boolean, problems: string[]): OpsConfig {
+  const rateLimitStore = env.RATE_LIMIT_STORE || 'memory';
+  if (rateLimitStore !== 'memory' && !/^rediss?:\/\/[^\s]+$/.test(rateLimitStore)) {
+    problems.push(`RATE_LIMIT_STORE must be memory or a redis://host:port URL (got "${rateLimitStore.replace(/\/\/[^@/]*@/, '//***@')}")`);
+  }
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters');
+  const metricsPortRaw = integer(env, 'METRICS_PORT', -1, 0, 65535, problems);
+  const auditRaw = env.AUDIT_LOG_DIR ?? '';
+  const auditLogDir = auditRaw.toLowerCase() === 'off' ? undefined : path.resolve(cwd, auditRaw || path.join('data', 'audit'));
+  const metricsPort = metricsPortRaw >= 0 ? metricsPortRaw : undefined;
+  return {
+    rateLimitStore,
+    metricsToken,
+    metricsPort,
+    metricsHost: env.METRICS_HOST || '127.0.0.1',
+    metricsPublic: !production && metricsToken === undefined && metricsPort === undefined,
+    auditLogDir,
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 400, 0, 36500, problems),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, problems),
+    shutdownDrainMs: integer(env, 'SHUTDOWN_DRAIN_MS', 0, 0, 60_000, problems),
+    readyTimeoutMs: integer(env, 'READY_TIMEOUT_MS', 1000, 50, 30_000, problems),
+    trustProxy: trustProxyFrom(env.TRUST_PROXY, problems),
+  };
+}
+
+function trustProxyFrom(raw: string | undefined, problems: string[]): number | string[] | undefined {
+  if (raw === undefined || raw === '' || raw === 'false') return undefined;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  // Never `true` (every hop trusted: any client could choose its rate-limit key).
+  if (list.length === 0 || list.some((v) => !/^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/.test(v))) {
+    problems.push(`TRUST_PROXY must be a hop count or a comma-separated list of addresses, ranges, loopback, linklocal or uniquelocal (got "${raw}")`);
+    return undefined;
+  }
+  return list;
+}
+
+/** Operations settings of a config (tests' configs carry none: memory limits, public /metrics, no audit). */
+export function opsConfig(config: Config): OpsConfig {
+  return (
+    config.ops ?? {
+      rateLimitStore: 'memory',
+      metricsHost: '127.0.0.1',
+      metricsPublic: true,
+      auditRetentionDays: 0,
+      shutdownGraceMs: 10_000,
+      shutdownDrainMs: 0,
+      readyTimeoutMs: 1000,
+    }
+  );
 }
 
 /** Configuration for tests: in-memory SQLite, auth off, quiet logs; override what a test needs. */

@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, unsupportedMediaType, notAcceptable, operationOutcome } from './outcome';
+import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, serviceUnavailable, unsupportedMediaType, notAcceptable, operationOutcome } from './outcome';
+import { isDatabaseUnavailable } from '../ops/db-faults';
 
 export const FHIR_JSON = 'application/fhir+json';
 const ACCEPTED_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -107,6 +108,7 @@ interface BodyParserError {
 /** Turns any error into an OperationOutcome response; never a stack trace. */
 export function toOutcomeError(err: unknown): OperationOutcomeError {
   if (err instanceof OperationOutcomeError) return err;
+  if (isDatabaseUnavailable(err)) return serviceUnavailable();
   const e = err as BodyParserError;
   if (e?.type === 'entity.too.large') return payloadTooLarge();
   if (e?.type === 'entity.parse.failed') return badRequest('The body is not valid JSON');
@@ -120,7 +122,8 @@ export function toOutcomeError(err: unknown): OperationOutcomeError {
 export function fhirErrorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const outcome = toOutcomeError(err);
-    if (outcome.status >= 500) logger.error({ err, url: req.originalUrl, method: req.method }, 'request failed');
+    if (outcome.status === 503) logger.warn({ err: { message: (err as Error)?.message, code: (err as { code?: unknown })?.code }, url: req.originalUrl, method: req.method }, 'database unavailable');
+    else if (outcome.status >= 500) logger.error({ err, url: req.originalUrl, method: req.method }, 'request failed');
     if (res.headersSent) return;
     sendResource(res, outcome.status, outcome.outcome, outcome.headers);
   };

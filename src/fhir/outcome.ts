@@ -71,6 +71,14 @@ export function unprocessable(problems: Problem[]): OperationOutcomeError {
   return new OperationOutcomeError(422, operationOutcome(problems, 'invalid'));
 }
 
+/** Seconds a client should wait before retrying after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** 503 `transient` with Retry-After: the database (or the service) is briefly unavailable. */
+export function serviceUnavailable(message = 'The database is unavailable; retry shortly'): OperationOutcomeError {
+  return new OperationOutcomeError(503, operationOutcome([{ message, code: 'transient' }]), { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+}
+
 export function serverError(): OperationOutcomeError {
   return error(500, 'exception', 'Internal server error');
 }

@@ -69,7 +69,7 @@ export function createApiAuth({ config, trustedClients, now = () => new Date(), 
       next();
     } catch (e) {
       if (!(e instanceof JwtRejected)) return next(e);
-      logger?.debug({ reason: e.message, path: req.path }, 'API bearer token rejected');
+      logger?.warn({ reason: e.message, path: req.path }, 'API bearer token rejected');
       refuse(res, next, true);
     }
   };

@@ -1,7 +1,9 @@
 /**
  * CDS Hooks 2.0 client authentication: every call to /cds-services (discovery included) carries
  * `Authorization: Bearer <JWT>` signed by a trusted CDS client, with `aud` = the exact URL called.
- * Failure: 401, empty JSON body and a WWW-Authenticate challenge — no detail, per the spec.
+ * Failure: 401 with a WWW-Authenticate challenge and `{ error, message }` naming the problem in terms a
+ * CDS client's developer can act on (e.g. the `aud` this URL expects), never the token or a key; the
+ * reason is logged at warn.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
@@ -22,7 +24,7 @@ export interface CdsClientAuthOptions {
   store: Store;
   trustedClients: TrustedClients;
   now?: () => Date;
-  /** Rejection reasons go to debug level (never the token). */
+  /** Rejection reasons go to warn level (never the token). */
   logger?: Logger;
 }
 
@@ -39,10 +41,14 @@ export function createCdsClientAuth({ config, store, trustedClients, now = () =>
     // Preflight requests carry no credentials (the browser sends them before the real call).
     if (req.method === 'OPTIONS') return next();
     const token = bearerToken(req.get('authorization'));
-    if (!token) return refuse(res, false);
+    if (!token) {
+      logger?.warn({ path: req.path, reason: 'no bearer token' }, 'CDS client JWT missing');
+      return refuse(res, false, 'CDS Hooks calls need Authorization: Bearer <JWT> signed by a trusted CDS client');
+    }
+    const audience = endpointUrl(config.baseUrl, req);
     try {
       const { client, payload } = await verifyClientJwt(token, trustedClients, {
-        audience: endpointUrl(config.baseUrl, req),
+        audience,
         purpose: 'cds',
         now: now(),
         cdsRules: true,
@@ -57,16 +63,32 @@ export function createCdsClientAuth({ config, store, trustedClients, now = () =>
       next();
     } catch (e) {
       if (!(e instanceof JwtRejected)) return next(e);
-      logger?.debug({ reason: e.message, path: req.path }, 'CDS client JWT rejected');
-      refuse(res, true);
+      logger?.warn({ reason: e.message, path: req.path }, 'CDS client JWT rejected');
+      refuse(res, true, explainRejection(e.message, audience));
     }
   };
 }
 
-function refuse(res: Response, tokenGiven: boolean): void {
+/**
+ * The refusal in words for the client's developer. Reasons come from jwt.ts (fixed phrases and jose's
+ * claim-check messages); none carries the token, a key or a secret. `audience` is this service's own URL.
+ */
+export function explainRejection(reason: string, audience: string): string {
+  if (/"aud"/.test(reason)) return `The JWT's aud does not match this service's URL: aud must be exactly ${audience} (BASE_URL plus the path called)`;
+  if (/ERR_JWT_EXPIRED/.test(reason)) return "The JWT has expired (exp is in the past; check the client's clock)";
+  if (/"nbf"|iat in the future/.test(reason)) return "The JWT is not valid yet (nbf or iat is in the future; check the client's clock)";
+  if (/ERR_JWS_SIGNATURE_VERIFICATION_FAILED|ERR_JWKS_NO_MATCHING_KEY/.test(reason)) return "The JWT's signature does not verify with the keys registered for its issuer";
+  if (reason === 'untrusted iss' || reason === 'missing iss') return "The JWT's iss is not a CDS client this service trusts (TRUSTED_CLIENTS_FILE)";
+  if (reason === 'replayed jti') return "The JWT's jti was already used: sign a new JWT (new jti) for every call";
+  if (reason === 'jku not allow-listed') return "The JWT's jku is not allow-listed for its issuer";
+  if (reason === 'not a compact JWS' || reason === 'undecodable header or payload') return 'The bearer token is not a signed JWT';
+  return `The JWT was refused: ${reason.replace(/^ERR_[A-Z_]+: /, '')}`;
+}
+
+function refuse(res: Response, tokenGiven: boolean, message: string): void {
   res
     .status(401)
     .set('WWW-Authenticate', tokenGiven ? 'Bearer realm="cds-services", error="invalid_token"' : 'Bearer realm="cds-services"')
     .set('Cache-Control', 'no-store')
-    .json({});
+    .json({ error: tokenGiven ? 'invalid_token' : 'unauthorized', message });
 }

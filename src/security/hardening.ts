@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store as RateLimitStore } from 'express-rate-limit';
 import helmet from 'helmet';
 import {
   badRequest,
@@ -197,6 +197,8 @@ export interface RateLimitOptions {
   limitPerMinute: number;
   /** 'fhir': 429 OperationOutcome via the error handler; 'cds': 429 plain JSON. */
   surface: 'fhir' | 'cds';
+  /** Shared counters (Redis, RATE_LIMIT_STORE); default the in-process memory store. */
+  store?: RateLimitStore;
 }
 
 /** Requests per client per minute when the configuration does not say. */
@@ -231,8 +233,11 @@ export function rateLimitKey(req: Request, res: Response): string {
  * Per-client fixed-window limiter (in-process memory store: with several processes each counts on
  * its own). Mount after the surface's auth middleware so authenticated callers are keyed by identity.
  */
-export function createRateLimit({ limitPerMinute, surface }: RateLimitOptions): RequestHandler {
+export function createRateLimit({ limitPerMinute, surface, store }: RateLimitOptions): RequestHandler {
   return rateLimit({
+    // A shared store that cannot be reached lets requests through (logged by its client) rather than
+    // refusing clinical traffic; the memory store cannot fail.
+    ...(store ? { store, passOnStoreError: true } : {}),
     windowMs: 60_000,
     limit: limitPerMinute,
     standardHeaders: 'draft-7',

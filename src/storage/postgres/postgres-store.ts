@@ -35,6 +35,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // In the startup packet, so every connection (including ones the pool opens later) uses the schema.
     options: `-c search_path=${schema}`,
     max: options.maxConnections ?? 10,
+    // While the database is unreachable a request waits at most this long for a connection, then
+    // fails (503 with Retry-After): no caller hangs on a dead server.
+    connectionTimeoutMillis: 3000,
   });
   // An idle client losing its connection emits 'error' on the pool; the pool discards that client
   // and the next query opens a new one. Without a listener the process would crash.
