@@ -128,6 +128,30 @@
     return content && content.valueString;
   }
 
+  /**
+   * The patient answers this form themselves: pre-filling from the chart is the clinician's $populate.
+   * LHC-Forms evaluates the population expressions (launchContext, x-fhir-query variables,
+   * itemPopulationContext, initialExpression) at load even without a launch context, and fails on the
+   * missing %patient; the form rendered here leaves them out (the stored response is unaffected).
+   */
+  var POPULATION = /sdc-questionnaire-(launchContext|itemPopulationContext|initialExpression)$/;
+
+  function withoutChartPopulation(q) {
+    function keep(e) {
+      return !POPULATION.test(e.url) && !(e.valueExpression && e.valueExpression.language === 'application/x-fhir-query');
+    }
+    function items(list) {
+      return (list || []).map(function (item) {
+        var copy = Object.assign({}, item);
+        if (item.extension) copy.extension = item.extension.filter(keep);
+        if (copy.extension && !copy.extension.length) delete copy.extension;
+        if (item.item) copy.item = items(item.item);
+        return copy;
+      });
+    }
+    return Object.assign({}, q, { extension: (q.extension || []).filter(keep), item: items(q.item) });
+  }
+
   function localize(q, lang) {
     if (!lang || lang === 'en') return q;
     function items(list) {
@@ -439,7 +463,7 @@
     .then(function (loaded) {
       var res = loaded[0];
       if (!res.ok || !res.body || res.body.resourceType !== 'Questionnaire') throw new Error('The questionnaire could not be loaded (' + P.problemText(res) + ').');
-      questionnaire = localize(res.body, config.language);
+      questionnaire = localize(withoutChartPopulation(res.body), config.language);
       wellsLinkIds = wellsCriteria(questionnaire);
       return LForms.Util.addFormToPage(questionnaire, formEl, { fhirVersion: 'R4' });
     })

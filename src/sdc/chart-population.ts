@@ -116,6 +116,12 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     if (!initial) return [];
     const at = `${where} item ${item.linkId}`;
     for (const e of [context, initial]) if (e && e.language !== 'text/fhirpath') throw new PopulationError(`${at}: only text/fhirpath population expressions are supported`);
+    // A value set the server does not hold would make the item silently never match: refuse to start instead.
+    for (const e of [context, initial]) {
+      for (const m of e?.expression.matchAll(/inValueSet\(\s*'([^']+)'\s*\)/g) ?? []) {
+        if (!valueSets.get(m[1])) throw new PopulationError(`${at}: unknown value set ${m[1]}`);
+      }
+    }
     if (context && !context.name) throw new PopulationError(`${at}: itemPopulationContext needs a name`);
     return [{ item, contextName: context?.name, context: context ? compile(context.expression, at) : undefined, initial: compile(initial.expression, at) }];
   });
