@@ -134,13 +134,17 @@ describe('$populate from chart context', () => {
   it('reports entries about another patient or of the wrong type in issues and does not use them', async () => {
     const body = populateBody({
       conditions: [condition('other', { text: 'Metastatic melanoma' }, { subject: { reference: 'Patient/someone-else' } }), { resourceType: 'Observation', id: 'o1', status: 'final', code: { text: 'Heart rate' } } as Resource],
-    }, [{ name: 'context', part: [{ name: 'name', valueString: 'medications' }, { name: 'content', resource: searchset([]) }] }]);
+    }, [
+      { name: 'context', part: [{ name: 'name', valueString: 'medications' }, { name: 'content', resource: searchset([]) }] },
+      { name: 'context', part: [{ name: 'name', valueString: 'toString' }, { name: 'content', resource: searchset([]) }] },
+    ]);
     const { response, issues } = output(await populate(body));
     expect(answers(response)).toEqual({});
     expect(issues?.issue.map((i) => i.diagnostics)).toEqual([
       expect.stringContaining('Condition/other is not about Patient/p1'),
       expect.stringContaining('Observation/o1 is not a Condition'),
       expect.stringContaining('context "medications" is not used'),
+      expect.stringContaining('context "toString" is not used'),
     ]);
   });
 

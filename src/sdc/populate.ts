@@ -102,26 +102,12 @@ function resourcesIn(content: Resource): Resource[] {
   return ((content as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => isObject(r));
 }
 
-/** Reads and checks the Parameters of a $populate call (throws 400/404/422; stores and fetches nothing). */
-export function parsePopulateInput(body: unknown, questionnaireId: string | undefined, deps: Pick<PopulateDeps, 'catalog' | 'plans' | 'schema'>): PopulateInput {
-  if (!isObject(body) || body.resourceType !== 'Parameters') throw badRequest('The body of $populate must be a Parameters resource', 'resourceType');
-  const structural = deps.schema.validate(body);
-  if (structural.length) throw unprocessable(structural);
-  const parameters = body as unknown as Parameters;
-  const questionnaire = chooseQuestionnaire(parameters, questionnaireId, deps.catalog.questionnaires);
-  const plan = deps.plans.get(questionnaire);
-
-  const subject = single(parameters, 'subject')?.valueReference;
-  const match = subject?.reference ? PATIENT_REFERENCE.exec(subject.reference) : null;
-  if (!subject || !match) {
-    throw badRequest('$populate needs a "subject" parameter: a valueReference to the patient as Patient/{id}', "Parameters.parameter.where(name='subject')");
-  }
-  const patientId = match[2];
-  const issues: Problem[] = [];
-  const chart: ChartContext = { collections: {} };
-  const sourceBase = new Map<Resource, string>();
+/**
+ * The `context` parameters into the chart: launch contexts (the patient) and the named collections of the
+ * Questionnaire's x-fhir-query variables. What cannot be used is an issue; a malformed part is 400/422.
+ */
+function readContexts(parameters: Parameters, plan: PopulationPlan, patientId: string, chart: ChartContext, issues: Problem[]): void {
   const collections = new Map(plan.queries.map((q) => [q.name, q.resourceType]));
-
   params(parameters, 'context').forEach((p, i) => {
     const at = `Parameters.parameter.where(name='context')[${i}]`;
     const name = p.part?.find((x) => x.name === 'name')?.valueString;
@@ -131,7 +117,7 @@ export function parsePopulateInput(body: unknown, questionnaireId: string | unde
       issues.push({ severity: 'warning', code: 'not-supported', expression: at, message: `context "${name}": only resources (or Bundles) are read, not references; send the resource itself` });
       return;
     }
-    if (name in plan.launchContexts) {
+    if (Object.hasOwn(plan.launchContexts, name)) {
       const type = plan.launchContexts[name];
       const resource = contentPart.resource;
       if (resource.resourceType !== type) throw unprocessable([{ expression: at, code: 'value', message: `context "${name}" must be a ${type}, not ${resource.resourceType}` }]);
@@ -160,6 +146,28 @@ export function parsePopulateInput(body: unknown, questionnaireId: string | unde
       }
     });
   });
+}
+
+/** Reads and checks the Parameters of a $populate call (throws 400/404/422; stores and fetches nothing). */
+export function parsePopulateInput(body: unknown, questionnaireId: string | undefined, deps: Pick<PopulateDeps, 'catalog' | 'plans' | 'schema'>): PopulateInput {
+  if (!isObject(body) || body.resourceType !== 'Parameters') throw badRequest('The body of $populate must be a Parameters resource', 'resourceType');
+  const structural = deps.schema.validate(body);
+  if (structural.length) throw unprocessable(structural);
+  const parameters = body as unknown as Parameters;
+  const questionnaire = chooseQuestionnaire(parameters, questionnaireId, deps.catalog.questionnaires);
+  const plan = deps.plans.get(questionnaire);
+
+  const subject = single(parameters, 'subject')?.valueReference;
+  const match = subject?.reference ? PATIENT_REFERENCE.exec(subject.reference) : null;
+  if (!subject || !match) {
+    throw badRequest('$populate needs a "subject" parameter: a valueReference to the patient as Patient/{id}', "Parameters.parameter.where(name='subject')");
+  }
+  const patientId = match[2];
+  const issues: Problem[] = [];
+  const chart: ChartContext = { collections: {} };
+  const sourceBase = new Map<Resource, string>();
+
+  readContexts(parameters, plan, patientId, chart, issues);
 
   const server = stringValue(single(parameters, 'fhirServer'));
   let fhirServer: PopulateInput['fhirServer'];
