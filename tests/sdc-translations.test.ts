@@ -108,6 +108,24 @@ describe('the RiskAssessment and the portal follow the language', () => {
     expect(english.mitigation).toMatch(/^DVT likely/);
   });
 
+  it('$evaluate follows Accept-Language when the response names no language; the response language wins', async () => {
+    const plain = buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/es2' });
+    const evaluate = async (body: object, accept?: string) => {
+      const req = request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', 'application/fhir+json');
+      if (accept) req.set('Accept-Language', accept);
+      const ra = (await req.send(body).expect(200)).body as RiskAssessment;
+      expectValidR4(ra);
+      return ra;
+    };
+    expect((await evaluate(plain, 'es-ES,es;q=0.9')).mitigation).toMatch(/^TVP probable/);
+    expect((await evaluate(plain, 'en-US')).mitigation).toMatch(/^DVT likely/);
+    expect((await evaluate({ ...plain, language: 'en' }, 'es')).mitigation).toMatch(/^DVT likely/);
+    // A stored response's assessment follows only the response (the same response, whoever posts it).
+    const created = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', 'application/fhir+json').set('Accept-Language', 'es').send(plain).expect(201);
+    const stored = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`).expect(200)).body.entry[0].resource as RiskAssessment;
+    expect(stored.mitigation).toMatch(/^DVT likely/);
+  });
+
   it('the portal page is in Spanish for Accept-Language es or ?lang=es, English otherwise', async () => {
     const config = (html: string) => JSON.parse(/<script type="application\/json" id="page-config">(.*?)<\/script>/s.exec(html)![1]) as { language?: string };
     const es = await request(t.app).get('/portal?patient=p1').set('Accept-Language', 'es-MX,es;q=0.9').expect(200);

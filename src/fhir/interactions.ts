@@ -26,6 +26,8 @@ export interface FhirRequest {
   ifNoneExist?: string;
   ifNoneMatch?: string;
   ifModifiedSince?: string;
+  /** Accept-Language: the patient-facing texts of a computed RiskAssessment ($evaluate) follow it. */
+  acceptLanguage?: string;
 }
 
 export interface FhirResponse {
@@ -336,7 +338,7 @@ export function createInteractions(deps: InteractionDeps) {
         // $evaluate: access is decided on the response evaluated, also inside Parameters.
         const input = responses.evaluationInput(req.body);
         checkAccess(access, 'c', 'QuestionnaireResponse', input as Resource);
-        return { status: 200, resource: responses.evaluate(input), headers: {} };
+        return { status: 200, resource: responses.evaluate(input, req.acceptLanguage), headers: {} };
       }
       case 'history-instance': {
         checkAccess(access, 'r', route.type, await store.read(route.type, route.id));

@@ -104,12 +104,13 @@ export function createResponseService(deps: ResponseServiceDeps) {
     return { response, questionnaire };
   }
 
-  function assess(response: QuestionnaireResponse): RiskAssessment {
+  function assess(response: QuestionnaireResponse, acceptLanguage?: string): RiskAssessment {
     const { riskAssessment } = evaluator.evaluate(response, { now: now() });
     // A response recorded in error must not leave an assessment that looks valid.
     if (response.status === 'entered-in-error') riskAssessment.status = 'entered-in-error';
-    // The patient-facing next steps follow the response's own language (translations are data).
-    return localizer && response.language ? localizer.localize(riskAssessment, chooseLanguage(undefined, response.language)) : riskAssessment;
+    // The patient-facing next steps follow the response's own language, else (computed only) Accept-Language.
+    const language = chooseLanguage(acceptLanguage, response.language);
+    return localizer ? localizer.localize(riskAssessment, language) : riskAssessment;
   }
 
   async function findAssessment(tx: Store, responseId: string): Promise<RiskAssessment | undefined> {
@@ -159,10 +160,13 @@ export function createResponseService(deps: ResponseServiceDeps) {
 
     evaluationInput,
 
-    /** $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it. */
-    evaluate(body: unknown): RiskAssessment {
+    /**
+     * $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it.
+     * The next steps follow the response's language, else `acceptLanguage`.
+     */
+    evaluate(body: unknown, acceptLanguage?: string): RiskAssessment {
       const { response } = validate(evaluationInput(body), { requireSubject: false });
-      return assess(response);
+      return assess(response, acceptLanguage);
     },
 
     async create(body: unknown, options: CreateOptions = {}): Promise<StoredAssessment> {

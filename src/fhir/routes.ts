@@ -120,6 +120,7 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
       ifNoneExist: req.header('if-none-exist'),
       ifNoneMatch: req.header('if-none-match'),
       ifModifiedSince: req.header('if-modified-since'),
+      acceptLanguage: req.header('accept-language'),
     };
     send(res, await interactions.execute(route, request, ctx), prefer);
   });
