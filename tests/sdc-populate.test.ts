@@ -2,6 +2,8 @@
  * Questionnaire/$populate: pre-filling the calf-pain Questionnaire from chart fixtures, each answer with
  * its source; the EHR FHIR server (mocked by nock) as the alternative source of the chart.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import nock from 'nock';
 import request from 'supertest';
 import type { Bundle, Condition, OperationOutcome, Parameters, Procedure, QuestionnaireResponse, QuestionnaireResponseItem, Resource } from 'fhir/r4';
@@ -248,5 +250,17 @@ describe('$populate from the EHR FHIR server', () => {
     expect(Date.now() - started).toBeLessThan(2_500);
     expect(answers(response)).toEqual({});
     expect(issues?.issue.map((i) => i.diagnostics).join('\n')).toMatch(/deadline exceeded/);
+  });
+});
+
+describe('the README example', () => {
+  it('examples/populate-parameters.json pre-fills active cancer and previous DVT with their sources', async () => {
+    const body = JSON.parse(readFileSync(join(__dirname, '..', 'examples', 'populate-parameters.json'), 'utf8')) as Parameters;
+    const { response, issues } = output(await populate(body));
+    expect(issues).toBeUndefined();
+    expect(answers(response)).toEqual({
+      'wells-active-cancer': { value: true, sources: ['Condition/c-cancer'] },
+      'wells-previous-dvt': { value: true, sources: ['Condition/c-dvt'] },
+    });
   });
 });
