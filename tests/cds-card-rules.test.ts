@@ -38,11 +38,24 @@ describe('chart rules (PlanDefinition cds-calf-pain-cards)', () => {
     expect(dvt.matches(resource)).toBe(expected);
   });
 
-  it('recognises completed surgery and keeps its 12-week window from the data', () => {
-    expect(surgery.withinDays).toBe(84);
-    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Total knee replacement' } } as Resource)).toBe(true);
-    expect(surgery.matches({ resourceType: 'Procedure', status: 'not-done', code: { text: 'Appendicectomy' } } as Resource)).toBe(false);
-    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Influenza vaccination' } } as Resource)).toBe(false);
+  it('recognises completed surgery within the 12-week window the Questionnaire states', () => {
+    const now = new Date('2026-06-01T12:00:00Z');
+    const procedure = (code: object, performedDateTime: string, status = 'completed') => ({ resourceType: 'Procedure', status, code, performedDateTime }) as Resource;
+    expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-05-20'), now)).toBe(true);
+    expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-03-10'), now)).toBe(true);
+    expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-03-07'), now)).toBe(false);
+    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Total knee replacement' } } as Resource, now)).toBe(false);
+    expect(surgery.matches(procedure({ text: 'Appendicectomy' }, '2026-05-20', 'not-done'), now)).toBe(false);
+    expect(surgery.matches(procedure({ text: 'Influenza vaccination' }, '2026-05-20'), now)).toBe(false);
+  });
+
+  it('reads paralysis, paresis and plaster casts from Conditions and Procedures', () => {
+    const paralysis = rule('chart-paralysis-or-cast');
+    const now = new Date('2026-06-01T12:00:00Z');
+    expect(paralysis.matches(condition({ coding: [{ system: ICD10CM, code: 'G81.94' }] }), now)).toBe(true);
+    expect(paralysis.matches(condition({ coding: [{ system: 'http://snomed.info/sct', code: '50582007', display: 'Hemiplegia' }] }), now)).toBe(true);
+    expect(paralysis.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Application of below-knee plaster cast' }, performedDateTime: '2026-05-25' } as Resource, now)).toBe(true);
+    expect(paralysis.matches(condition({ text: 'Broadcasting career' }), now)).toBe(false);
   });
 });
 

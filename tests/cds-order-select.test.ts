@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { callHook } from './support/cds-call';
-import { cdsHarness, draftOrder, orderSelect, response, searchset, type CdsHarness } from './fixtures/cds/harness';
+import { cdsHarness, draftOrder, orderSelect, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
 
 const ENDPOINT = '/cds-services/dvt-workup-order-select';
 let h: CdsHarness;
@@ -55,7 +55,7 @@ describe('order-select: D-dimer or leg vein ultrasound checked against the Wells
     expect(cards).toHaveLength(1);
     expect(cards[0].indicator).toBe('info');
     expect(cards[0].detail).toContain('Pitting oedema');
-    expect(cards[0].links![0]).toMatchObject({ type: 'absolute', url: 'http://localhost:8080/fhir/Questionnaire/calf-pain' });
+    expect(cards[0].links![0]).toMatchObject({ type: 'absolute', url: `http://localhost:8080/portal?patient=${PATIENT_ID}` });
     expect(JSON.stringify(cards[0])).not.toMatch(/unlikely|low risk/i);
   });
 

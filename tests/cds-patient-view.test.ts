@@ -71,7 +71,7 @@ describe('patient-view: one card kind per patient story', () => {
     for (const item of ['Tenderness along the deep veins', 'Entire leg swollen', 'Calf swelling >= 3 cm', 'Pitting oedema', 'Collateral superficial veins', 'Alternative diagnosis at least as likely']) {
       expect(card.detail).toContain(item);
     }
-    expect(card.links).toEqual([{ label: 'Open the calf-pain questionnaire', url: 'http://localhost:8080/fhir/Questionnaire/calf-pain', type: 'absolute' }]);
+    expect(card.links).toEqual([{ label: 'Complete the calf-pain questionnaire for this patient', url: `http://localhost:8080/portal?patient=${PATIENT_ID}`, type: 'absolute' }]);
     expect(card.suggestions).toBeUndefined();
     expect(JSON.stringify(card)).not.toMatch(/unlikely|low risk/i);
   });

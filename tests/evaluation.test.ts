@@ -34,7 +34,7 @@ function patterns(n: number): Record<string, boolean>[] {
 function questionnaireScore(questionnaire: Questionnaire, response: QuestionnaireResponse): number {
   const env: Record<string, unknown> = { resource: response };
   for (const ext of questionnaire.extension ?? []) {
-    if (ext.url !== 'http://hl7.org/fhir/StructureDefinition/variable') continue;
+    if (ext.url !== 'http://hl7.org/fhir/StructureDefinition/variable' || ext.valueExpression?.language !== 'text/fhirpath') continue;
     env[ext.valueExpression!.name!] = fhirpath.evaluate(response, ext.valueExpression!.expression!, env, r4Model);
   }
   const find = (items: QuestionnaireItem[] = []): QuestionnaireItem | undefined =>

@@ -23,6 +23,8 @@ describe('the CapabilityStatement is honest', () => {
     t = await createTestApp();
     const qr = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/walk', encounter: 'Encounter/walk' }), identifier: { system: 'https://portal.example.org', value: 'walk-1' } };
     response = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(qr)).expect(201)).body as QuestionnaireResponse;
+    // Observations come from $extract.
+    await request(t.app).post(`/fhir/QuestionnaireResponse/${response.id}/$extract?persist=true`).set('Content-Type', FHIR).send('{}').expect(200);
     cs = (await request(t.app).get('/fhir/metadata').expect(200)).body as CapabilityStatement;
     expectValidR4(cs);
   });
@@ -121,15 +123,44 @@ describe('the CapabilityStatement is honest', () => {
     expect(tried).toBe(6);
   });
 
-  it('every declared operation works, and its OperationDefinition is served', async () => {
+  it('every declared operation works, at each level its OperationDefinition declares, and the definition is served', async () => {
+    const populateInput = (canonical: boolean) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        ...(canonical ? [{ name: 'canonical', valueCanonical: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0' }] : []),
+        { name: 'subject', valueReference: { reference: 'Patient/walk' } },
+      ],
+    });
+    const examples: Record<string, { type: () => unknown; instance: () => [string, unknown]; returns: string }> = {
+      'QuestionnaireResponse/evaluate': { type: () => buildResponse(WELLS_LIKELY_ANSWERS), instance: () => ['', undefined], returns: 'RiskAssessment' },
+      'QuestionnaireResponse/extract': { type: () => buildResponse(WELLS_LIKELY_ANSWERS), instance: () => [response.id!, {}], returns: 'Bundle' },
+      'Questionnaire/populate': { type: () => populateInput(true), instance: () => ['calf-pain', populateInput(false)], returns: 'Parameters' },
+    };
+    let count = 0;
     for (const declared of cs.rest![0].resource!) {
       for (const op of declared.operation ?? []) {
-        const res = await request(t.app).post(`/fhir/${declared.type}/$${op.name}`).set('Content-Type', FHIR).send(JSON.stringify(buildResponse(WELLS_LIKELY_ANSWERS))).expect(200);
-        expect(res.body.resourceType).toBe('RiskAssessment');
+        const example = examples[`${declared.type}/${op.name}`];
+        expect({ op: `${declared.type}/${op.name}`, known: example !== undefined }).toEqual({ op: `${declared.type}/${op.name}`, known: true });
         const [type, id] = op.definition.slice(OWN_CANONICALS.length).split('/');
-        expect((await request(t.app).get(`/fhir/${type}/${id}`).expect(200)).body.url).toBe(op.definition);
+        const definition = (await request(t.app).get(`/fhir/${type}/${id}`).expect(200)).body;
+        expect(definition.url).toBe(op.definition);
+        expectValidR4(definition);
+        if (definition.type) {
+          const res = await request(t.app).post(`/fhir/${declared.type}/$${op.name}`).set('Content-Type', FHIR).send(JSON.stringify(example.type())).expect(200);
+          expect(res.body.resourceType).toBe(example.returns);
+          count++;
+        }
+        if (definition.instance) {
+          const [instanceId, body] = example.instance();
+          const res = await request(t.app).post(`/fhir/${declared.type}/${instanceId}/$${op.name}`).set('Content-Type', FHIR).send(JSON.stringify(body)).expect(200);
+          expect(res.body.resourceType).toBe(example.returns);
+          count++;
+        } else {
+          await request(t.app).post(`/fhir/${declared.type}/${response.id}/$${op.name}`).set('Content-Type', FHIR).send('{}').expect(404);
+        }
       }
     }
+    expect(count).toBe(5);
   });
 
   it('the search parameters it defines itself are served at their canonical id', async () => {

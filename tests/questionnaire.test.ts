@@ -224,7 +224,7 @@ function response(answers: Record<string, boolean>): QuestionnaireResponse {
 function calculatedScore(qr: QuestionnaireResponse): unknown[] {
   const env: Record<string, unknown> = { resource: qr };
   for (const ext of questionnaire.extension ?? []) {
-    if (ext.url !== VARIABLE || !ext.valueExpression?.name || !ext.valueExpression.expression) continue;
+    if (ext.url !== VARIABLE || ext.valueExpression?.language !== 'text/fhirpath' || !ext.valueExpression.name || !ext.valueExpression.expression) continue;
     env[ext.valueExpression.name] = fhirpath.evaluate(qr, ext.valueExpression.expression, { ...env }, r4);
   }
   const expression = get('wells-score').extension?.find((e) => e.url === CALCULATED)?.valueExpression?.expression ?? '';
@@ -240,7 +240,7 @@ const yes = (...ids: string[]) => Object.fromEntries(ids.map((id) => [id, true])
 
 describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
   it('declares one root fhirpath variable per Wells criterion', () => {
-    const variables = (questionnaire.extension ?? []).filter((e) => e.url === VARIABLE).map((e) => e.valueExpression);
+    const variables = (questionnaire.extension ?? []).filter((e) => e.url === VARIABLE && e.valueExpression?.language === 'text/fhirpath').map((e) => e.valueExpression);
     expect(variables).toHaveLength(WELLS_IDS.length);
     for (const v of variables) {
       expect(v?.language).toBe('text/fhirpath');

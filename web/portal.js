@@ -116,6 +116,62 @@
   }
 
   // ---------------------------------------------------------------------------------------------
+  // The second language: the Questionnaire's own FHIR translation extensions (texts and answer displays)
+
+  var TRANSLATION = 'http://hl7.org/fhir/StructureDefinition/translation';
+
+  function translated(element, lang) {
+    var found = ((element && element.extension) || []).filter(function (e) {
+      return e.url === TRANSLATION && (e.extension || []).some(function (x) { return x.url === 'lang' && x.valueCode === lang; });
+    })[0];
+    var content = found && found.extension.filter(function (x) { return x.url === 'content'; })[0];
+    return content && content.valueString;
+  }
+
+  /**
+   * The patient answers this form themselves: pre-filling from the chart is the clinician's $populate.
+   * LHC-Forms evaluates the population expressions (launchContext, x-fhir-query variables,
+   * itemPopulationContext, initialExpression) at load even without a launch context, and fails on the
+   * missing %patient; the form rendered here leaves them out (the stored response is unaffected).
+   */
+  var POPULATION = /sdc-questionnaire-(launchContext|itemPopulationContext|initialExpression)$/;
+
+  function withoutChartPopulation(q) {
+    function keep(e) {
+      return !POPULATION.test(e.url) && !(e.valueExpression && e.valueExpression.language === 'application/x-fhir-query');
+    }
+    function items(list) {
+      return (list || []).map(function (item) {
+        var copy = Object.assign({}, item);
+        if (item.extension) copy.extension = item.extension.filter(keep);
+        if (copy.extension && !copy.extension.length) delete copy.extension;
+        if (item.item) copy.item = items(item.item);
+        return copy;
+      });
+    }
+    return Object.assign({}, q, { extension: (q.extension || []).filter(keep), item: items(q.item) });
+  }
+
+  function localize(q, lang) {
+    if (!lang || lang === 'en') return q;
+    function items(list) {
+      return (list || []).map(function (item) {
+        var copy = Object.assign({}, item);
+        if (item.text) copy.text = translated(item._text, lang) || item.text;
+        if (item.answerOption) {
+          copy.answerOption = item.answerOption.map(function (o) {
+            if (!o.valueCoding || !o.valueCoding.display) return o;
+            return Object.assign({}, o, { valueCoding: Object.assign({}, o.valueCoding, { display: translated(o.valueCoding._display, lang) || o.valueCoding.display }) });
+          });
+        }
+        if (item.item) copy.item = items(item.item);
+        return copy;
+      });
+    }
+    return Object.assign({}, q, { language: lang, title: translated(q._title, lang) || q.title, item: items(q.item) });
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Submitting
 
   function prepareResponse() {
@@ -126,6 +182,8 @@
     qr.subject = { reference: 'Patient/' + config.patient };
     qr.authored = pending.authored;
     qr.identifier = { system: IDENTIFIER_SYSTEM, value: pending.identifier };
+    // The service answers the RiskAssessment's next steps in the response's language.
+    if (config.language) qr.language = config.language;
     delete qr.id;
     delete qr.meta;
     return qr;
@@ -405,7 +463,7 @@
     .then(function (loaded) {
       var res = loaded[0];
       if (!res.ok || !res.body || res.body.resourceType !== 'Questionnaire') throw new Error('The questionnaire could not be loaded (' + P.problemText(res) + ').');
-      questionnaire = res.body;
+      questionnaire = localize(withoutChartPopulation(res.body), config.language);
       wellsLinkIds = wellsCriteria(questionnaire);
       return LForms.Util.addFormToPage(questionnaire, formEl, { fhirVersion: 'R4' });
     })

@@ -6,6 +6,8 @@ import type { ActivityDefinition, CodeSystem, Coding, PlanDefinition, PlanDefini
 import { CANONICAL_BASE } from '../evaluation/types';
 import type { Indicator } from './types';
 import { PROJECT_ROOT } from '../project-root';
+import type { PopulationPlan } from '../sdc/chart-population';
+import { loadPopulationPlans } from '../sdc/population-plans';
 
 /**
  * The card texts, the chart checks and the order triggers are data:
@@ -49,22 +51,27 @@ export interface CardText {
   citation: { label: string; url: string };
 }
 
+/**
+ * A chart check: its texts come from the PlanDefinition; which chart entries count (code lists as
+ * ValueSets, statuses, time windows) is the Questionnaire item's SDC itemPopulationContext, the
+ * expression $populate runs, so the cards and the pre-filled form cannot disagree.
+ */
 export interface ChartRule {
   id: string;
   title: string;
   description: string;
   /** The Wells criterion (questionnaire linkId) this chart finding bears on. */
   linkId: string;
-  resourceType: 'Condition' | 'Procedure';
-  /** Only resources dated within this many days count (Procedure rules). */
-  withinDays?: number;
-  matches: (resource: Resource) => boolean;
+  /** Whether one chart entry (Condition or Procedure) supports the criterion at `now`. */
+  matches: (resource: Resource, now?: Date) => boolean;
 }
 
 export interface CardRules {
   plan: PlanDefinition;
   cards: Record<CardKind, CardText>;
   chartRules: ChartRule[];
+  /** The Questionnaire's population expressions the chart rules run. */
+  population: PopulationPlan;
   isDDimer: (resource: Resource) => boolean;
   isLegVeinUltrasound: (resource: Resource) => boolean;
   ultrasound: ActivityDefinition;
@@ -117,17 +124,13 @@ const IMPURE = /\b(now|today|timeOfDay|resolve|memberOf|trace)\s*\(/;
 /** Resources whose rule results are kept, per rule (oldest dropped first). */
 const MATCH_CACHE_SIZE = 2_000;
 
-function weeksOrDays(action: PlanDefinitionAction): number | undefined {
-  const d = action.timingDuration;
-  if (!d?.value) return undefined;
-  const unit = d.code ?? d.unit;
-  if (unit === 'wk') return d.value * 7;
-  if (unit === 'd') return d.value;
-  throw new CardRulesError(`action ${action.id}: timingDuration unit must be wk or d`);
-}
+const COLLECTION_OF: Record<string, string> = { Condition: 'conditions', Procedure: 'procedures' };
 
-/** Builds the compiled rules from the PlanDefinition resource (throws CardRulesError when incomplete). */
-export function compileCardRules(plan: PlanDefinition): CardRules {
+/**
+ * Builds the compiled rules from the PlanDefinition resource (throws CardRulesError when incomplete).
+ * `population` is the calf-pain Questionnaire's (loaded from the project when not given).
+ */
+export function compileCardRules(plan: PlanDefinition, population: PopulationPlan = loadPopulationPlans().calfPain): CardRules {
   const where = `PlanDefinition/${plan.id}`;
   const actions = new Map((plan.action ?? []).map((a) => [a.id ?? '', a]));
   const action = (id: string): PlanDefinitionAction => {
@@ -156,19 +159,19 @@ export function compileCardRules(plan: PlanDefinition): CardRules {
     .filter((a) => a.id?.startsWith('chart-'))
     .map((a) => {
       const linkId = a.extension?.find((e) => e.url === EXT_WELLS_CRITERION)?.valueString;
-      const resourceType = a.input?.[0]?.type;
       if (!linkId) throw new CardRulesError(`${where}/${a.id}: wells-criterion extension is required`);
-      if (resourceType !== 'Condition' && resourceType !== 'Procedure') {
-        throw new CardRulesError(`${where}/${a.id}: input type must be Condition or Procedure`);
+      if (!population.linkIds.includes(linkId)) {
+        throw new CardRulesError(`${where}/${a.id}: Questionnaire item ${linkId} has no population expressions (itemPopulationContext)`);
       }
       return {
         id: a.id as string,
         title: a.title ?? (a.id as string),
         description: a.description ?? '',
         linkId,
-        resourceType,
-        withinDays: weeksOrDays(a),
-        matches: compileCondition(a, `${where}/${a.id}`),
+        matches: (resource: Resource, now = new Date()) => {
+          const name = COLLECTION_OF[resource.resourceType];
+          return name !== undefined && population.evidenceFor(linkId, { collections: { [name]: [resource] } }, now).length > 0;
+        },
       };
     });
 
@@ -185,6 +188,7 @@ export function compileCardRules(plan: PlanDefinition): CardRules {
     plan,
     cards,
     chartRules,
+    population,
     isDDimer: compileCondition(action('order-d-dimer'), `${where}/order-d-dimer`),
     isLegVeinUltrasound: compileCondition(action('order-leg-vein-ultrasound'), `${where}/order-leg-vein-ultrasound`),
     ultrasound: activity('leg-vein-ultrasound'),
@@ -197,7 +201,7 @@ export function compileCardRules(plan: PlanDefinition): CardRules {
 export function loadCardRules(options: { rootDir?: string } = {}): CardRules {
   const rootDir = options.rootDir ?? PROJECT_ROOT;
   const plan = JSON.parse(fs.readFileSync(path.join(rootDir, CARDS_FILE), 'utf8')) as PlanDefinition;
-  return compileCardRules(plan);
+  return compileCardRules(plan, loadPopulationPlans(rootDir).calfPain);
 }
 
 /** Fills {{name}} placeholders. */

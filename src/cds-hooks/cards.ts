@@ -24,9 +24,12 @@ const PE_TOPIC: Coding = { system: SNOMED, code: '59282003', display: 'Pulmonary
 const SOURCE_LABEL = 'Calf-pain DVT decision support';
 const SUMMARY_LIMIT = 139;
 
-/** The link offered to complete the questionnaire: the Questionnaire on this service's FHIR API (loadable by an SDC form filler). */
-export function questionnaireLink(baseUrl: string): Link {
-  return { label: 'Open the calf-pain questionnaire', url: `${baseUrl}/fhir/Questionnaire/calf-pain`, type: 'absolute' };
+/**
+ * The link offered to complete the questionnaire: this service's form page for the patient (LHC-Forms),
+ * where the examination items can be answered, not the Questionnaire's JSON.
+ */
+export function questionnaireLink(baseUrl: string, patientId: string): Link {
+  return { label: 'Complete the calf-pain questionnaire for this patient', url: `${baseUrl}/portal?patient=${encodeURIComponent(patientId)}`, type: 'absolute' };
 }
 
 function summaryText(text: CardText, values: Record<string, string | number>, suffix = ''): string {
@@ -255,7 +258,7 @@ export function dvtCard(input: CardInput, review: ChartReview | undefined): Issu
     review?.markdown,
     differential(summary),
   );
-  const built = card(text, summaryText(text, { count: missing.length }, chartNote), detail, { links: [questionnaireLink(input.baseUrl)] });
+  const built = card(text, summaryText(text, { count: missing.length }, chartNote), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] });
   return { kind: 'preliminary', card: review?.changesCategoryTo ? { ...built, indicator: 'warning' } : built };
 }
 
@@ -271,7 +274,7 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
   if (!input.found || !input.evaluation) {
     const text = rules.cards['order-no-assessment'];
     const detail = join(fillTemplate(text.lead, { days: windowDays }), 'Ask the patient to complete the calf-pain questionnaire (history and risk factors) and complete the examination items; the service then gives the two-level Wells category.');
-    return [{ kind: 'order-no-assessment', card: card(text, summaryText(text, { days: windowDays }), detail, { links: [questionnaireLink(input.baseUrl)] }) }];
+    return [{ kind: 'order-no-assessment', card: card(text, summaryText(text, { days: windowDays }), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] }) }];
   }
   const full = input as CardInput;
   const { summary } = full.evaluation;
@@ -315,7 +318,7 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
         text,
         summaryText(text, { count: missing.length }),
         join(text.lead, `**Missing Wells items:** ${missing.join('; ')}.`, scoreBreakdown(summary, full, { withCategory: false })),
-        { links: [questionnaireLink(input.baseUrl)] },
+        { links: [questionnaireLink(input.baseUrl, input.patientId)] },
       ),
     });
   }

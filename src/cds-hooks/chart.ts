@@ -12,8 +12,6 @@ export interface ChartFinding {
   origin: Origin;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /** The label of a concept from the EHR (fields of the wrong JSON type are ignored, never trusted). */
@@ -23,32 +21,30 @@ function conceptLabel(concept: CodeableConcept | undefined): string {
   return str(concept?.text) ?? str(coding?.display) ?? (coding && str(coding.code) ? `${str(coding.system) ?? ''}|${coding.code}` : 'unnamed entry');
 }
 
-function procedureDate(p: Procedure): string | undefined {
-  const period = typeof p.performedPeriod === 'object' && p.performedPeriod !== null ? p.performedPeriod : undefined;
-  return str(p.performedDateTime) ?? str(period?.end) ?? str(period?.start);
+function entryDate(resource: Condition | Procedure): string | undefined {
+  if (resource.resourceType === 'Condition') return str(resource.onsetDateTime) ?? str(resource.recordedDate);
+  const period = typeof resource.performedPeriod === 'object' && resource.performedPeriod !== null ? resource.performedPeriod : undefined;
+  return str(resource.performedDateTime) ?? str(period?.end) ?? str(period?.start);
 }
 
-/** Runs the chart rules over the Conditions and Procedures the EHR gave us. */
+/**
+ * Runs the chart rules over the Conditions and Procedures the EHR gave us. Which entries count is
+ * decided by the Questionnaire's population expressions (the $populate logic), once per rule.
+ */
 export function findChartEvidence(rules: CardRules, chart: ChartData, now: Date): ChartFinding[] {
+  const context = {
+    collections: {
+      ...(chart.conditions ? { conditions: chart.conditions.resources } : {}),
+      ...(chart.procedures ? { procedures: chart.procedures.resources } : {}),
+    },
+  };
   const findings: ChartFinding[] = [];
   for (const rule of rules.chartRules) {
-    if (rule.resourceType === 'Condition' && chart.conditions) {
-      for (const c of chart.conditions.resources as Condition[]) {
-        if (!rule.matches(c)) continue;
-        const date = str(c.onsetDateTime) ?? str(c.recordedDate);
-        findings.push({ rule, resourceType: 'Condition', id: c.id, label: conceptLabel(c.code), ...(date ? { date } : {}), origin: chart.conditions.origin });
-      }
-    }
-    if (rule.resourceType === 'Procedure' && chart.procedures) {
-      for (const p of chart.procedures.resources as Procedure[]) {
-        const date = procedureDate(p);
-        const ms = date ? Date.parse(date) : NaN;
-        // Without a date the 12-week window cannot be checked, so the procedure is not claimed as evidence.
-        if (Number.isNaN(ms)) continue;
-        if (rule.withinDays !== undefined && ms < now.getTime() - rule.withinDays * DAY_MS) continue;
-        if (!rule.matches(p)) continue;
-        findings.push({ rule, resourceType: 'Procedure', id: p.id, label: conceptLabel(p.code), date, origin: chart.procedures.origin });
-      }
+    for (const resource of rules.population.evidenceFor(rule.linkId, context, now) as (Condition | Procedure)[]) {
+      const source = resource.resourceType === 'Condition' ? chart.conditions : chart.procedures;
+      if (!source) continue;
+      const date = entryDate(resource);
+      findings.push({ rule, resourceType: resource.resourceType, id: resource.id, label: conceptLabel(resource.code), ...(date ? { date } : {}), origin: source.origin });
     }
   }
   return findings;

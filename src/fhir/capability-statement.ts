@@ -18,6 +18,7 @@ export const INTERACTIONS: Record<string, Interaction[]> = {
   CodeSystem: READ_ONLY,
   ValueSet: READ_ONLY,
   Device: READ_ONLY,
+  Observation: READ_ONLY,
   SearchParameter: READ_ONLY,
   OperationDefinition: READ_ONLY,
 };
@@ -31,8 +32,25 @@ export const OPERATIONS: Record<string, { name: string; definition: string; docu
       documentation:
         'POST /QuestionnaireResponse/$evaluate with a QuestionnaireResponse (or Parameters with a "questionnaire-response" resource): validates it and returns the RiskAssessment it yields. Stores nothing.',
     },
+    {
+      name: 'extract',
+      definition: `${CANONICAL_BASE}/OperationDefinition/QuestionnaireResponse-extract`,
+      documentation:
+        'POST /QuestionnaireResponse/$extract (the response, or Parameters with "questionnaire-response") or /QuestionnaireResponse/{id}/$extract: SDC observation-based extraction into a transaction Bundle of Observations (coded answers and the Wells score); ?persist=true stores them in one transaction.',
+    },
+  ],
+  Questionnaire: [
+    {
+      name: 'populate',
+      definition: `${CANONICAL_BASE}/OperationDefinition/Questionnaire-populate`,
+      documentation:
+        'POST /Questionnaire/$populate (with "canonical") or /Questionnaire/{id}/$populate: Parameters with subject and context (patient, conditions, procedures), or fhirServer + fhirAccessToken; returns an in-progress QuestionnaireResponse pre-filled from the chart, each answer naming its source, and issues.',
+    },
   ],
 };
+
+/** Operations that also run on an instance (`/{type}/{id}/$name`). */
+export const INSTANCE_OPERATIONS: Record<string, string[]> = { Questionnaire: ['populate'], QuestionnaireResponse: ['extract'] };
 
 /** Types that take If-None-Exist on create, and PUT /{type}?criteria. */
 const CONDITIONAL_CREATE = new Set(['QuestionnaireResponse']);
@@ -48,6 +66,7 @@ const DOCS: Record<string, string> = {
   QuestionnaireResponse:
     'Create and update validate the response against the FHIR R4 schema and its Questionnaire (422 with every problem), evaluate it, and store the response, a RiskAssessment and a Provenance in one transaction. The RiskAssessment of a response: RiskAssessment?basis=QuestionnaireResponse/{id}.',
   RiskAssessment: `Produced by this service; read-only. Find the assessment of a response with basis=QuestionnaireResponse/{id}. The Wells score is in extension ${EXT_WELLS_SCORE}.`,
+  Observation: 'Extracted from QuestionnaireResponses by $extract (persist=true): one per coded answer and the Wells score; derivedFrom the response. Read-only.',
   Provenance: 'One per evaluation: target the RiskAssessment version, entity the QuestionnaireResponse version, agent Device/calf-pain-cds.',
 };
 

@@ -2,7 +2,7 @@ import type { Bundle, CapabilityStatement, Resource } from 'fhir/r4';
 import { checkAccess, compartmentCriterion, readsEveryResource, type AccessContext } from '../security/access';
 import type { SearchRequest, Store } from '../storage/store';
 import { historyBundle, searchBundle } from './bundle';
-import { CONDITIONAL_UPDATE, INTERACTIONS, OPERATIONS } from './capability-statement';
+import { CONDITIONAL_UPDATE, INSTANCE_OPERATIONS, INTERACTIONS, OPERATIONS } from './capability-statement';
 import { parseDateRange } from './dates';
 import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeError, preconditionFailed } from './outcome';
 import type { ResponseService } from './questionnaire-responses';
@@ -26,6 +26,8 @@ export interface FhirRequest {
   ifNoneExist?: string;
   ifNoneMatch?: string;
   ifModifiedSince?: string;
+  /** Accept-Language: the patient-facing texts of a computed RiskAssessment ($evaluate) follow it. */
+  acceptLanguage?: string;
 }
 
 export interface FhirResponse {
@@ -56,7 +58,7 @@ export type Route =
   | { kind: 'create'; type: string }
   | { kind: 'conditional-update'; type: string }
   | { kind: 'history-type'; type: string }
-  | { kind: 'operation'; type: string; name: string }
+  | { kind: 'operation'; type: string; name: string; id?: string }
   | { kind: 'read'; type: string; id: string }
   | { kind: 'update'; type: string; id: string }
   | { kind: 'history-instance'; type: string; id: string }
@@ -111,6 +113,11 @@ export function resolveRoute(method: string, path: string): Route {
     const name = rest[0].slice(1);
     if (!(OPERATIONS[type] ?? []).some((o) => o.name === name)) throw notFound(`Operation $${name.slice(0, 64)} is not defined on ${type}`);
     return m === 'POST' ? { kind: 'operation', type, name } : refuse(['POST']);
+  }
+  if (rest.length === 2 && rest[1].startsWith('$')) {
+    const name = rest[1].slice(1);
+    if (!(INSTANCE_OPERATIONS[type] ?? []).includes(name)) throw notFound(`Operation $${name.slice(0, 64)} is not defined on a ${type} instance`);
+    return m === 'POST' ? { kind: 'operation', type, name, id: checkId(rest[0]) } : refuse(['POST']);
   }
   if (rest.length === 1) {
     const id = checkId(rest[0]);
@@ -211,7 +218,12 @@ export interface InteractionDeps {
   fhirBase: string;
   metadata: CapabilityStatement;
   resolveCanonical: CanonicalResolver;
+  /** Operations other than $evaluate ($populate, $extract), by `Type/name`. */
+  operations?: Record<string, OperationHandler>;
 }
+
+/** An operation's handler: same request and context as any interaction. */
+export type OperationHandler = (route: Extract<Route, { kind: 'operation' }>, req: FhirRequest, ctx: CallContext) => Promise<FhirResponse>;
 
 export function createInteractions(deps: InteractionDeps) {
   const { responses, fhirBase, metadata, resolveCanonical } = deps;
@@ -321,10 +333,12 @@ export function createInteractions(deps: InteractionDeps) {
       case 'conditional-update':
         return conditionalUpdate(route.type, req, ctx);
       case 'operation': {
-        // $evaluate, the one operation: access is decided on the response evaluated, also inside Parameters.
+        const handler = deps.operations?.[`${route.type}/${route.name}`];
+        if (handler) return handler(route, req, ctx);
+        // $evaluate: access is decided on the response evaluated, also inside Parameters.
         const input = responses.evaluationInput(req.body);
         checkAccess(access, 'c', 'QuestionnaireResponse', input as Resource);
-        return { status: 200, resource: responses.evaluate(input), headers: {} };
+        return { status: 200, resource: responses.evaluate(input, req.acceptLanguage), headers: {} };
       }
       case 'history-instance': {
         checkAccess(access, 'r', route.type, await store.read(route.type, route.id));

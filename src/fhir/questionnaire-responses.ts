@@ -1,4 +1,4 @@
-import type { Parameters, Questionnaire, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
+import type { Parameters, PlanDefinition, Questionnaire, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
 import type { Evaluator } from '../evaluation/types';
 import type { SearchRequest, Store } from '../storage/store';
 import { isProblem, resolveQuestionnaire } from '../questionnaire/resolve';
@@ -7,6 +7,7 @@ import type { SchemaValidator } from './schema-validator';
 import type { Catalog } from './catalog';
 import { parseDateRange } from './dates';
 import { badRequest, preconditionFailed, unprocessable, type Problem } from './outcome';
+import { chooseLanguage, createRiskAssessmentLocalizer } from '../sdc/localize';
 
 /**
  * What happens to a QuestionnaireResponse: validation (FHIR schema, then against its Questionnaire),
@@ -69,6 +70,8 @@ const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
 export function createResponseService(deps: ResponseServiceDeps) {
   const { store, evaluator, catalog, schema, now } = deps;
+  const assessmentPlan = catalog.resources.find((r): r is PlanDefinition => r.resourceType === 'PlanDefinition' && r.id === 'calf-pain-assessment');
+  const localizer = assessmentPlan ? createRiskAssessmentLocalizer(assessmentPlan) : undefined;
 
   /** Every problem with the response, or its Questionnaire. Throws 400/422 listing them all. */
   function validate(body: unknown, options: { requireSubject: boolean }): { response: QuestionnaireResponse; questionnaire: Questionnaire } {
@@ -101,11 +104,13 @@ export function createResponseService(deps: ResponseServiceDeps) {
     return { response, questionnaire };
   }
 
-  function assess(response: QuestionnaireResponse): RiskAssessment {
+  function assess(response: QuestionnaireResponse, acceptLanguage?: string): RiskAssessment {
     const { riskAssessment } = evaluator.evaluate(response, { now: now() });
     // A response recorded in error must not leave an assessment that looks valid.
     if (response.status === 'entered-in-error') riskAssessment.status = 'entered-in-error';
-    return riskAssessment;
+    // The patient-facing next steps follow the response's own language, else (computed only) Accept-Language.
+    const language = chooseLanguage(acceptLanguage, response.language);
+    return localizer ? localizer.localize(riskAssessment, language) : riskAssessment;
   }
 
   async function findAssessment(tx: Store, responseId: string): Promise<RiskAssessment | undefined> {
@@ -155,10 +160,13 @@ export function createResponseService(deps: ResponseServiceDeps) {
 
     evaluationInput,
 
-    /** $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it. */
-    evaluate(body: unknown): RiskAssessment {
+    /**
+     * $evaluate: validate and evaluate; stores nothing. Accepts the response or Parameters wrapping it.
+     * The next steps follow the response's language, else `acceptLanguage`.
+     */
+    evaluate(body: unknown, acceptLanguage?: string): RiskAssessment {
       const { response } = validate(evaluationInput(body), { requireSubject: false });
-      return assess(response);
+      return assess(response, acceptLanguage);
     },
 
     async create(body: unknown, options: CreateOptions = {}): Promise<StoredAssessment> {

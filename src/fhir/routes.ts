@@ -10,6 +10,9 @@ import { createInteractions, resolveRoute, type FhirRequest, type FhirResponse }
 import { outcomeFor, parseReturnPreference, type ReturnPreference } from './prefer';
 import type { ResponseService } from './questionnaire-responses';
 import type { Query } from './search-query';
+import { createSchemaValidator } from './schema-validator';
+import { createSdcOperations } from '../sdc/operations';
+import { createPopulationPlans } from '../sdc/population-plans';
 
 function access(res: Response): AccessContext | undefined {
   return res.locals.access as AccessContext | undefined;
@@ -77,7 +80,18 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
   const { store, config } = deps;
   const fhirBase = `${config.baseUrl}/fhir`;
   const metadata = capabilityStatement(config.baseUrl, options.version, options.startedAt.toISOString());
-  const interactions = createInteractions({ store, responses: options.responses, fhirBase, metadata, resolveCanonical: canonicalResolver(options.catalog) });
+  const operations = createSdcOperations({
+    catalog: options.catalog,
+    plans: createPopulationPlans(options.catalog),
+    responses: options.responses,
+    evaluator: deps.evaluator,
+    schema: createSchemaValidator(),
+    now: deps.now,
+    logger: deps.logger,
+    fhirDeadlineMs: config.cdsHooks.fhirServerDeadlineMs,
+    fhirBase,
+  });
+  const interactions = createInteractions({ store, responses: options.responses, fhirBase, metadata, resolveCanonical: canonicalResolver(options.catalog), operations });
   const bundles = createBundleProcessor({ interactions, fhirBase });
   const router = Router();
 
@@ -106,6 +120,7 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
       ifNoneExist: req.header('if-none-exist'),
       ifNoneMatch: req.header('if-none-match'),
       ifModifiedSince: req.header('if-modified-since'),
+      acceptLanguage: req.header('accept-language'),
     };
     send(res, await interactions.execute(route, request, ctx), prefer);
   });

@@ -13,6 +13,8 @@ export interface PageConfig {
   cdsBase: string;
   questionnaire: string;
   patientViewService: string;
+  /** The language of the form (portal): from ?lang= or Accept-Language, among those the Questionnaire is translated into. */
+  language?: string;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -47,7 +49,7 @@ export function layout(page: Layout): string {
   const styles = ['/assets/pages.css', ...(page.stylesheets ?? [])].map((href) => `<link rel="stylesheet" href="${href}">`).join('\n  ');
   const scripts = (page.scripts ?? []).map((src) => `<script src="${src}"></script>`).join('\n');
   return `<!doctype html>
-<html lang="en">
+<html lang="${page.config?.language ?? 'en'}">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">

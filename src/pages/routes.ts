@@ -11,6 +11,7 @@ import { PATIENT_VIEW_SERVICE } from '../cds-hooks/discovery';
 import { PROJECT_ROOT } from '../project-root';
 import { setPagePolicy } from './csp';
 import { createDevSignInRouter } from './dev-sign-in';
+import { chooseLanguage } from '../sdc/localize';
 import { badPatientPage, clinicianPage, landingPage, portalPage, type PageConfig, type TokenSource } from './html';
 
 export const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
@@ -70,7 +71,11 @@ export function createPagesRouter(deps: AppDeps): Router {
       return res.status(400).type('html').send(badPatientPage(`/${kind}`));
     }
     setPagePolicy(res, kind, { keepOpener: tokenSource === 'embedding-app' });
-    res.type('html').send(render(configFor(patient)));
+    // The portal's form follows ?lang= (an explicit choice) or else Accept-Language.
+    const lang = typeof req.query.lang === 'string' ? req.query.lang : undefined;
+    const language = kind === 'portal' ? chooseLanguage(req.header('accept-language'), lang) : 'en';
+    res.vary('Accept-Language');
+    res.type('html').send(render({ ...configFor(patient), ...(language !== 'en' ? { language } : {}) }));
   };
   router.get('/portal', page('portal', portalPage));
   router.get('/clinician', page('clinician', clinicianPage));
