@@ -12,7 +12,7 @@ import { buildResponse } from './support/build-response';
 
 describe('search parameter expressions', () => {
   const evaluator = loadEvaluator();
-  const qr = { ...buildResponse({ 'wells-active-cancer': true, 'pe-chest-pain': true }, { id: 'qr-1', subject: 'Patient/p1', encounter: 'Encounter/e1' }), identifier: [{ system: 'urn:x', value: 'abc' }] };
+  const qr = { ...buildResponse({ 'wells-active-cancer': true, 'pe-chest-pain': true }, { id: 'qr-1', subject: 'Patient/p1', encounter: 'Encounter/e1' }), identifier: { system: 'urn:x', value: 'abc' } };
   const { riskAssessment } = evaluator.evaluate(qr);
   const ra = { ...riskAssessment, id: 'ra-1' };
   const samples: Resource[] = [
