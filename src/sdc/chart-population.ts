@@ -82,7 +82,9 @@ function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
 export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: ValueSetIndex): PopulationPlan {
   // now() follows the caller's clock (tests and replays pass one): set just before each synchronous evaluation.
   let clock = new Date();
-  const nowValue = () => fhirpath.evaluate({}, `@${clock.toISOString()}`, undefined, undefined, { resolveInternalTypes: false } as never);
+  // Compiled once: evaluating an `@instant` literal would parse FHIRPath on every now() call.
+  const toDateTime = fhirpath.compile('%now.toDateTime()', undefined, { resolveInternalTypes: false } as never) as unknown as Compiled;
+  const nowValue = () => toDateTime({}, { now: clock.toISOString() });
   const functions = { ...valueSets.functions, now: { fn: () => nowValue() } };
   const where = `Questionnaire/${questionnaire.id}`;
   const compile = (expression: string, at: string): Compiled => {
