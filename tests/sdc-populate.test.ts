@@ -24,6 +24,10 @@ let t: TestApp;
 beforeEach(async () => {
   t = await createTestApp({ now: NOW });
 });
+// nock patches Node's http module for the whole process: undo it, or later test files in the same
+// jest process (--runInBand) send their requests through its mock sockets.
+afterAll(() => nock.restore());
+
 afterEach(async () => {
   await t.store.close();
 });
