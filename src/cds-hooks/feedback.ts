@@ -1,5 +1,5 @@
 import type { Problem } from '../fhir/outcome';
-import type { FeedbackRecord, Store } from '../storage/store';
+import { CARD_WRITE_DELAY_MS, type FeedbackRecord, type Store } from '../storage/store';
 import type { CdsMetrics } from './metrics';
 import { invalidRequest } from './request';
 
@@ -87,10 +87,22 @@ export function parseFeedback(body: unknown, serviceId: string, receivedAt: Date
   return records;
 }
 
+/**
+ * The kind a card was issued as. Card records are written behind the hook call (Store.recordCards): feedback
+ * that reaches another replica within that delay finds nothing at first, so an unknown card is looked up
+ * once more after the delay has passed.
+ */
+async function cardKindOf(store: Store, card: string): Promise<string | undefined> {
+  const kind = await store.cardKind(card);
+  if (kind !== undefined) return kind;
+  await new Promise((resolve) => setTimeout(resolve, 2 * CARD_WRITE_DELAY_MS));
+  return store.cardKind(card);
+}
+
 /** Stores every entry (a card reported twice is kept twice) with the kind the card was issued as. */
 export async function recordFeedback(store: Store, metrics: CdsMetrics, records: FeedbackRecord[]): Promise<void> {
   for (const record of records) {
-    const cardKind = (await store.cardKind(record.card)) ?? UNKNOWN_KIND;
+    const cardKind = (await cardKindOf(store, record.card)) ?? UNKNOWN_KIND;
     await store.addFeedback({ ...record, cardKind });
     metrics.feedback.inc({ service: record.serviceId, kind: cardKind, outcome: record.outcome });
   }

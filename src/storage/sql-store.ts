@@ -18,7 +18,7 @@ import {
   type IndexRow,
   type SqlSession,
 } from './sql-common';
-import type { FeedbackRecord, HistoryQuery, Indexer, IssuedCard, SearchRequest, SearchResult, Store } from './store';
+import { CARD_WRITE_DELAY_MS, type FeedbackRecord, type HistoryQuery, type Indexer, type IssuedCard, type SearchRequest, type SearchResult, type Store } from './store';
 
 /**
  * How a SQL store reaches its database. The SQLite and PostgreSQL stores differ only here (and in
@@ -178,9 +178,7 @@ export function createSqlStore(runner: SqlRunner, options: SqlStoreOptions): Sto
   return new SqlStore(runner, options.indexer, options.now ?? (() => new Date()), false);
 }
 
-/** Card records wait at most this long before they are written together. */
-export const CARD_WRITE_DELAY_MS = 100;
-/** ... or until this many are waiting. */
+/** Card records are written together once this many are waiting (else after CARD_WRITE_DELAY_MS). */
 const CARD_BATCH = 500;
 
 class SqlStore implements Store {

@@ -150,3 +150,6 @@ export interface IssuedCard {
   kind: string;
   issuedAt: string;
 }
+
+/** Card records (Store.recordCards) wait at most this long before they are written together. */
+export const CARD_WRITE_DELAY_MS = 100;
