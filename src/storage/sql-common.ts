@@ -237,12 +237,14 @@ export function searchOrder(resourceType: string, sort: SortRule[]): Sql {
   const terms = sort.map((rule) => {
     const direction = rule.descending ? sql`DESC` : sql`ASC`;
     const param = checkParamName(rule.param);
-    if (param === '_id') return sql`r.id ${direction}`;
-    if (param === '_lastUpdated') return sql`r.last_updated ${direction}`;
+    // Columns are sorted as expressions (COALESCE): an index in sort order would tempt the planner to walk
+    // the whole table in that order until a page of matches is found, instead of sorting the few matches.
+    if (param === '_id') return sql`COALESCE(r.id, '') ${direction}`;
+    if (param === '_lastUpdated') return sql`COALESCE(r.last_updated, '') ${direction}`;
     const pick = rule.descending ? sql`MAX` : sql`MIN`;
     return sql`(SELECT ${pick}(COALESCE(i.lo, i.value)) FROM search_index i WHERE i.resource_type = ${resourceType} AND i.id = r.id AND i.param = ${param}) ${direction} NULLS LAST`;
   });
-  terms.push(sql`r.id ASC`);
+  terms.push(sql`COALESCE(r.id, '') ASC`);
   return Sql.join(terms, sql`, `);
 }
 
