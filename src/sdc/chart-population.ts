@@ -53,6 +53,9 @@ export interface PopulationPlan {
   evidenceFor(linkId: string, chart: ChartContext, now: Date): Resource[];
 }
 
+/** Charts whose evidence is kept (oldest dropped first). */
+const EVIDENCE_CACHE_SIZE = 2_000;
+
 export class PopulationError extends Error {
   override name = 'PopulationError';
 }
@@ -125,7 +128,16 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       }
     }
     if (context && !context.name) throw new PopulationError(`${at}: itemPopulationContext needs a name`);
-    return [{ item, contextName: context?.name, context: context ? compile(context.expression, at) : undefined, initial: compile(initial.expression, at) }];
+    return [
+      {
+        item,
+        contextName: context?.name,
+        context: context ? compile(context.expression, at) : undefined,
+        // Without now()/today() the evidence depends on the chart alone and can be kept for the same chart.
+        contextIsPure: context ? !/\b(now|today|timeOfDay)\s*\(/.test(context.expression) : false,
+        initial: compile(initial.expression, at),
+      },
+    ];
   });
   const byLinkId = new Map(plans.map((p) => [p.item.linkId, p]));
 
@@ -147,6 +159,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
   const evidenceOf = (plan: (typeof plans)[number], env: Record<string, unknown>): Resource[] =>
     plan.context ? (run(plan.context, env).map(plain).filter((r) => typeof r === 'object' && r !== null) as Resource[]) : [];
 
+  const evidenceCache = new Map<string, Resource[]>();
   return {
     questionnaire,
     launchContexts,
@@ -165,7 +178,16 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       const plan = byLinkId.get(linkId);
       if (!plan) throw new PopulationError(`${where}: item ${linkId} has no population expressions`);
       clock = now;
-      return evidenceOf(plan, envOf(chart));
+      const env = envOf(chart);
+      if (!plan.contextIsPure) return evidenceOf(plan, env);
+      // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence.
+      const key = `${linkId}\u0000${JSON.stringify(env)}`;
+      const known = evidenceCache.get(key);
+      if (known) return known;
+      const evidence = evidenceOf(plan, env);
+      if (evidenceCache.size >= EVIDENCE_CACHE_SIZE) evidenceCache.delete(evidenceCache.keys().next().value as string);
+      evidenceCache.set(key, evidence);
+      return evidence;
     },
   };
 }
