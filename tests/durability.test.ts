@@ -86,42 +86,37 @@ async function expectAllStored(port: number, ids: string[]): Promise<void> {
 
 const port = () => 20000 + Math.floor(Math.random() * 20000);
 
+/** Creates, SIGKILL while they are in flight, restart on the same database, every acknowledged one read back. */
+async function survivesKill(databaseUrl: string, cleanUp: () => Promise<void>): Promise<void> {
+  const p1 = port();
+  const acknowledged = await createThenKill(p1, await start(p1, databaseUrl), 240, 80);
+  expect(acknowledged.length).toBeGreaterThanOrEqual(50);
+  const p2 = port();
+  const again = await start(p2, databaseUrl);
+  try {
+    await expectAllStored(p2, acknowledged);
+  } finally {
+    again.kill('SIGKILL');
+    await cleanUp();
+  }
+}
+
 describe('acknowledged creates survive SIGKILL', () => {
   jest.setTimeout(180_000);
 
   it('on SQLite', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calf-kill-'));
-    const url = `sqlite://${dir}/kill.db`;
-    const p1 = port();
-    const acknowledged = await createThenKill(p1, await start(p1, url), 240, 80);
-    expect(acknowledged.length).toBeGreaterThanOrEqual(50);
-    const p2 = port();
-    const again = await start(p2, url);
-    try {
-      await expectAllStored(p2, acknowledged);
-    } finally {
-      again.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await survivesKill(`sqlite://${dir}/kill.db`, async () => fs.rmSync(dir, { recursive: true, force: true }));
   });
 
   it('on PostgreSQL', async () => {
     const base = await postgresUrl();
     const schema = `kill_${Date.now().toString(36)}`;
-    const url = `${base}?schema=${schema}`;
-    const p1 = port();
-    const acknowledged = await createThenKill(p1, await start(p1, url), 240, 80);
-    expect(acknowledged.length).toBeGreaterThanOrEqual(50);
-    const p2 = port();
-    const again = await start(p2, url);
-    try {
-      await expectAllStored(p2, acknowledged);
-    } finally {
-      again.kill('SIGKILL');
+    await survivesKill(`${base}?schema=${schema}`, async () => {
       const client = new Client({ connectionString: base });
       await client.connect();
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await client.end();
-    }
+    });
   });
 });
