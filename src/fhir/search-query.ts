@@ -56,9 +56,18 @@ export type CanonicalResolver = (reference: string) => string | undefined;
 /** Matches no index entry: `#` never occurs in a reference or a FHIR id. */
 const NOTHING = '#none';
 
+const relativePatterns = new Map<string, RegExp>();
+
+/** `Target/id` or a bare id, compiled once per target type. */
+function relativeReference(target: string): RegExp {
+  let pattern = relativePatterns.get(target);
+  if (!pattern) relativePatterns.set(target, (pattern = new RegExp(`^(?:${target}/)?([A-Za-z0-9\\-.]{1,64})$`)));
+  return pattern;
+}
+
 function canonicalValue(name: string, value: string, target: string, resolve?: CanonicalResolver): string {
   if (!value) throw badRequest(`Search parameter ${name} has an empty value`, name);
-  const relative = new RegExp(`^(?:${target}/)?([A-Za-z0-9\\-.]{1,64})$`).exec(value);
+  const relative = relativeReference(target).exec(value);
   // A canonical URL (possibly |version) is matched as given; a relative reference or a bare id through the published resource.
   if (!relative) return value;
   return resolve?.(`${target}/${relative[1]}`) ?? NOTHING;

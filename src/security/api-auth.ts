@@ -31,6 +31,8 @@ export interface ApiAuthOptions {
 }
 
 const ID = '[A-Za-z0-9\\-.]{1,64}';
+/** What anyone may read without a token, below the FHIR base: the CapabilityStatement and the published artefacts. */
+const PUBLIC_PATH = new RegExp(`^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`);
 
 /** True for requests anyone may make without a token. */
 export function isPublicFhirRequest(req: Request, basePath = '/fhir'): boolean {
@@ -38,7 +40,7 @@ export function isPublicFhirRequest(req: Request, basePath = '/fhir'): boolean {
   const path = req.originalUrl.split('?')[0];
   if (!path.startsWith(basePath)) return false;
   const rest = path.slice(basePath.length);
-  return new RegExp(`^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`).test(rest);
+  return PUBLIC_PATH.test(rest);
 }
 
 export function apiAudience(config: Config, basePath = '/fhir'): string {
