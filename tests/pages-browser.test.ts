@@ -108,6 +108,23 @@ const STORIES: Record<string, { patient: string; answers: Answers }> = {
 /** The pain-site answers by code, as the Questionnaire displays them. */
 const PAIN_SITE: Record<string, string> = { 'calf-belly': 'calf belly' };
 
+/** Posts a completed response with one PE red flag answered yes for `patient`; returns the HTTP status. */
+async function postRedFlagResponse(origin: string, patient: string, redFlag: string, token?: string): Promise<number> {
+  const posted = await fetch(`${origin}/fhir/QuestionnaireResponse`, {
+    method: 'POST',
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), 'Content-Type': 'application/fhir+json' },
+    body: JSON.stringify({
+      resourceType: 'QuestionnaireResponse',
+      questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
+      status: 'completed',
+      subject: { reference: `Patient/${patient}` },
+      authored: new Date().toISOString(),
+      item: [{ linkId: 'red-flags', item: [{ linkId: redFlag, answer: [{ valueBoolean: true }] }] }],
+    }),
+  });
+  return posted.status;
+}
+
 async function choose(page: Page, linkId: string, text: string): Promise<void> {
   const input = page.locator(`[id="${linkId}/1/1"]`);
   await input.click();
@@ -428,20 +445,7 @@ describeInBrowser('the web pages in Chromium', () => {
       // A second, later assessment for the same patient, posted as a portal would.
       const signIn = await fetch(`${served.origin}/dev/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ role: 'patient', patient }) });
       const { token } = (await signIn.json()) as { token: string };
-      const response = {
-        resourceType: 'QuestionnaireResponse',
-        questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
-        status: 'completed',
-        subject: { reference: `Patient/${patient}` },
-        authored: new Date().toISOString(),
-        item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-coughing-blood', answer: [{ valueBoolean: true }] }] }],
-      };
-      const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/fhir+json' },
-        body: JSON.stringify(response),
-      });
-      expect(posted.status).toBe(201);
+      expect(await postRedFlagResponse(served.origin, patient, 'pe-coughing-blood', token)).toBe(201);
       const newest = (await storedAssessments(patient))[0];
 
       const guarded = await open(`/clinician?patient=${patient}`);
@@ -500,19 +504,7 @@ describeInBrowser('the web pages in Chromium', () => {
     test('the clinician page opened by an EHR signs in through it; the development sign-in is not there', async () => {
       const patient = 'browser-embedded';
       const system = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'system/*.cruds' } });
-      const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${system}`, 'Content-Type': 'application/fhir+json' },
-        body: JSON.stringify({
-          resourceType: 'QuestionnaireResponse',
-          questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
-          status: 'completed',
-          subject: { reference: `Patient/${patient}` },
-          authored: new Date().toISOString(),
-          item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-coughing-blood', answer: [{ valueBoolean: true }] }] }],
-        }),
-      });
-      expect(posted.status).toBe(201);
+      expect(await postRedFlagResponse(served.origin, patient, 'pe-coughing-blood', system)).toBe(201);
       expect((await fetch(`${served.origin}/dev/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"role":"clinician"}' })).status).toBe(404);
 
       const context = await newContext(browser);
@@ -560,19 +552,7 @@ describeInBrowser('the web pages in Chromium', () => {
 
     test('the clinician page works without any sign-in', async () => {
       const patient = 'browser-auth-off';
-      const posted = await fetch(`${served.origin}/fhir/QuestionnaireResponse`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/fhir+json' },
-        body: JSON.stringify({
-          resourceType: 'QuestionnaireResponse',
-          questionnaire: 'http://calfpain.example.org/fhir/Questionnaire/calf-pain|1.0.0',
-          status: 'completed',
-          subject: { reference: `Patient/${patient}` },
-          authored: new Date().toISOString(),
-          item: [{ linkId: 'red-flags', item: [{ linkId: 'pe-chest-pain', answer: [{ valueBoolean: true }] }] }],
-        }),
-      });
-      expect(posted.status).toBe(201);
+      expect(await postRedFlagResponse(served.origin, patient, 'pe-chest-pain')).toBe(201);
       const guarded = await openPage(await newContext(browser), served.origin);
       try {
         await guarded.page.goto(`${served.origin}/clinician?patient=${patient}`);
