@@ -189,10 +189,10 @@ function percentile(sorted, q) {
 
 /** One evaluation as the API does it: schema validation, validation against the Questionnaire, rules, RiskAssessment. */
 function evaluationFigures() {
-  const { loadEvaluator } = require(path.join(DIST, 'evaluation', 'engine.js'));
-  const { loadCatalog } = require(path.join(DIST, 'fhir', 'catalog.js'));
-  const { createSchemaValidator } = require(path.join(DIST, 'fhir', 'schema-validator.js'));
-  const { validateResponse } = require(path.join(DIST, 'questionnaire', 'validate-response.js'));
+  const { loadEvaluator } = require(path.join(DIST, 'clinical', 'engine.js'));
+  const { loadCatalog } = require(path.join(DIST, 'clinical', 'catalog.js'));
+  const { createSchemaValidator } = require(path.join(DIST, 'core', 'schema-validator.js'));
+  const { validateResponse } = require(path.join(DIST, 'clinical', 'validate-response.js'));
   const catalog = loadCatalog();
   const schema = createSchemaValidator();
   const questionnaire = catalog.questionnaires[0];
@@ -286,11 +286,11 @@ async function rssAfterMixed(total = 10_000) {
 /** Search latency at growing store sizes: RiskAssessment by patient newest first, QuestionnaireResponse by patient. */
 async function searchScaling(sizes) {
   const { createSqliteStore } = require(path.join(DIST, 'storage', 'sqlite', 'sqlite-store.js'));
-  const { indexResource } = require(path.join(DIST, 'fhir', 'search-parameters.js'));
-  const { loadEvaluator } = require(path.join(DIST, 'evaluation', 'engine.js'));
+  const { indexResource } = require(path.join(DIST, 'storage', 'search-parameters.js'));
+  const { loadEvaluator } = require(path.join(DIST, 'clinical', 'engine.js'));
   const { createApp } = require(path.join(DIST, 'app.js'));
   const { testConfig } = require(path.join(DIST, 'config', 'config.js'));
-  const { loadCatalog, seedStore } = require(path.join(DIST, 'fhir', 'catalog.js'));
+  const { loadCatalog, seedStore } = require(path.join(DIST, 'clinical', 'catalog.js'));
   const pino = require('pino');
   const dir = tmp('calf-search-');
   const store = createSqliteStore({ filename: path.join(dir, 'search.db'), indexer: indexResource });

@@ -7,10 +7,10 @@ import pino from 'pino';
 import request from 'supertest';
 import { createApp } from '../src/app';
 import { testConfig } from '../src/config/config';
-import { loadEvaluator } from '../src/evaluation/engine';
-import { loadCatalog, seedStore } from '../src/fhir/catalog';
-import { indexResource } from '../src/fhir/search-parameters';
-import { logRedaction } from '../src/security/hardening';
+import { loadEvaluator } from '../src/clinical/engine';
+import { loadCatalog, seedStore } from '../src/clinical/catalog';
+import { indexResource } from '../src/storage/search-parameters';
+import { logRedaction } from '../src/http/middleware/hardening';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import { buildResponse } from './support/build-response';
 

@@ -10,7 +10,7 @@ import { expectConformantDiscovery, expectConformantHookResponse } from './suppo
 import type { TestApp } from './support/app';
 import { createDevAuthTestApp, signDevClientJwt } from './support/dev-client';
 import { NOW, patientView, response, searchset } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 const BASE = 'https://cds.calf-pain.example';
 const ORIGIN = 'https://sandbox.cds-hooks.org';

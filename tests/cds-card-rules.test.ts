@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4';
-import { compileCardRules, loadCardRules, CardRulesError, fillTemplate } from '../src/cds-hooks/card-rules';
+import { compileCardRules, loadCardRules, CardRulesError, fillTemplate } from '../src/clinical/card-rules';
 
 const rules = loadCardRules();
 const rule = (id: string) => {

@@ -23,7 +23,7 @@ import {
   PATIENT_ID,
   type CdsHarness,
 } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 const ENDPOINT = '/cds-services/calf-pain-dvt';
 const QUESTIONNAIRE = 'http://calfpain.example.org/fhir/Questionnaire/calf-pain';

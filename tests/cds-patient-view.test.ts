@@ -2,7 +2,7 @@ import request from 'supertest';
 import { callHook } from './support/cds-call';
 import { expectValidR4 } from './support/r4-validator';
 import { cdsHarness, condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 import type { Resource } from 'fhir/r4';
 
 const ENDPOINT = '/cds-services/calf-pain-dvt';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { expectConformantHookResponse } from './support/cds-conformance';
 import { cdsHarness, NOW, type CdsHarness } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 /** The hook call documented in README.md, exactly as written there (only $AUTHORED filled in). */
 function documentedCall(): Record<string, unknown> {

@@ -14,7 +14,7 @@ import { expectConformantDiscovery, expectConformantHookResponse } from './suppo
 import type { TestApp } from './support/app';
 import { createDevAuthTestApp, DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 import { NOW, response, searchset, PATIENT_ID } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 const BASE = 'http://localhost:8080';
 const SANDBOX_KID = '44823f3d-0b01-4a6c-a80e-b9d3e8a7226f';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { discoveryProblems, expectConformantDiscovery, hookResponseProblems } from './support/cds-conformance';
 import { cdsHarness, patientView, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 let h: CdsHarness;
 beforeEach(async () => {

@@ -7,7 +7,7 @@ import request from 'supertest';
 import type { Resource } from 'fhir/r4';
 import { expectConformantHookResponse } from './support/cds-conformance';
 import { cdsHarness, condition, daysAgo, draftOrder, orderSelect, patientView, response, searchset, type CdsHarness } from './fixtures/cds/harness';
-import type { Card } from '../src/cds-hooks/types';
+import type { Card } from '../src/core/cds-hooks';
 
 const PATIENT_VIEW = '/cds-services/calf-pain-dvt';
 const ORDER_SELECT = '/cds-services/dvt-workup-order-select';

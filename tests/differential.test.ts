@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PlanDefinition } from 'fhir/r4';
-import { createEvaluator, loadEvaluator } from '../src/evaluation/engine';
-import { RuleError } from '../src/evaluation/rules';
+import { createEvaluator, loadEvaluator } from '../src/clinical/engine';
+import { RuleError } from '../src/clinical/rules';
 import { buildResponse } from './support/build-response';
 import { readAssessment } from './support/read-assessment';
 

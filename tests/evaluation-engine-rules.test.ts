@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PlanDefinition, PlanDefinitionAction, QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
-import { createEvaluator } from '../src/evaluation/engine';
-import { EXT_RULE_ITEM, RuleError } from '../src/evaluation/rules';
+import { createEvaluator } from '../src/clinical/engine';
+import { EXT_RULE_ITEM, RuleError } from '../src/clinical/rules';
 import { answerableLinkIds, buildResponse, loadQuestionnaire, type AnswerValue } from './support/build-response';
 
 const PLAN_PATH = path.join(__dirname, '..', 'fhir-resources', 'PlanDefinition-calf-pain-assessment.json');

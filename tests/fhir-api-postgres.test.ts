@@ -5,7 +5,7 @@ import { buildResponse } from './support/build-response';
 import { readAssessment } from './support/read-assessment';
 import { postgresUrl, TestSchemas } from './support/postgres';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
-import { indexResource } from '../src/fhir/search-parameters';
+import { indexResource } from '../src/storage/search-parameters';
 import type { Store } from '../src/storage/store';
 
 const FHIR = 'application/fhir+json';

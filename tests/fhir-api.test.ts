@@ -6,7 +6,7 @@ import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
 import { countStored } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
-import { QUESTIONNAIRE_URL } from '../src/evaluation/types';
+import { QUESTIONNAIRE_URL } from '../src/clinical/types';
 
 const FHIR = 'application/fhir+json';
 

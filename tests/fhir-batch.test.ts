@@ -8,8 +8,8 @@ import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
-import { indexResource } from '../src/fhir/search-parameters';
-import { MAX_BUNDLE_ENTRIES } from '../src/fhir/batch';
+import { indexResource } from '../src/storage/search-parameters';
+import { MAX_BUNDLE_ENTRIES } from '../src/http/fhir/batch';
 
 const FHIR = 'application/fhir+json';
 const likely = WELLS_LIKELY_ANSWERS;

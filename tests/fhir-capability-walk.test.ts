@@ -4,7 +4,7 @@ import { createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
-import { indexResource } from '../src/fhir/search-parameters';
+import { indexResource } from '../src/storage/search-parameters';
 
 const FHIR = 'application/fhir+json';
 const OWN_CANONICALS = 'http://calfpain.example.org/fhir/';

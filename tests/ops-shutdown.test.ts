@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { indexResource } from '../src/fhir/search-parameters';
+import { indexResource } from '../src/storage/search-parameters';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import { buildResponse } from './support/build-response';
 import { freePort, httpRequest, startService, stopService, type ServiceProcess } from './support/service-process';

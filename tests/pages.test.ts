@@ -5,8 +5,8 @@
 import request from 'supertest';
 import { createTestApp } from './support/app';
 import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
-import { pagePolicy } from '../src/pages/csp';
-import { escapeHtml, portalPage } from '../src/pages/html';
+import { pagePolicy } from '../src/http/pages/csp';
+import { escapeHtml, portalPage } from '../src/http/pages/html';
 
 const BASE_URL = 'http://localhost:8080';
 const authOn = { baseUrl: BASE_URL, auth: { mode: 'on' as const, trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true } };

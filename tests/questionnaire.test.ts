@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as fhirpath from 'fhirpath';
 import * as r4model from 'fhirpath/fhir-context/r4';
 import type { CodeSystem, Questionnaire, QuestionnaireItem, QuestionnaireResponse, QuestionnaireResponseItem, Resource, ValueSet } from 'fhir/r4';
-import { CS_CALF_PAIN, QUESTIONNAIRE_URL } from '../src/evaluation/types';
+import { CS_CALF_PAIN, QUESTIONNAIRE_URL } from '../src/clinical/types';
 import { validateR4 } from './support/r4-validator';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -8,9 +8,9 @@ import type {
   QuestionnaireResponseItemAnswer,
   ValueSet,
 } from 'fhir/r4';
-import { validateResponse, compileQuestionnaire } from '../src/questionnaire/validate-response';
-import { resolveQuestionnaire, isProblem, compareVersions } from '../src/questionnaire/resolve';
-import type { Problem } from '../src/fhir/outcome';
+import { validateResponse, compileQuestionnaire } from '../src/clinical/validate-response';
+import { resolveQuestionnaire, isProblem, compareVersions } from '../src/clinical/resolve-questionnaire';
+import type { Problem } from '../src/core/outcome';
 
 const fixture = <T>(name: string): T =>
   JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'validation', name), 'utf8')) as T;

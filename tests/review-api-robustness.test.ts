@@ -12,8 +12,8 @@ import { buildResponse } from './support/build-response';
 import { fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile, type GeneratedClient, type TrustedClientsFile } from './support/generated-client';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
-import { QUESTIONNAIRE_URL } from '../src/evaluation/types';
-import { answerClientErrors } from '../src/fhir/http';
+import { QUESTIONNAIRE_URL } from '../src/clinical/types';
+import { answerClientErrors } from '../src/http/fhir/http';
 
 const FHIR = 'application/fhir+json';
 

@@ -1,8 +1,8 @@
 import fs from 'fs';
 import path from 'path';
 import type { QuestionnaireResponse } from 'fhir/r4';
-import { createSchemaValidator, DEFAULT_RESOURCE_TYPES, toExpression } from '../src/fhir/schema-validator';
-import type { Problem } from '../src/fhir/outcome';
+import { createSchemaValidator, DEFAULT_RESOURCE_TYPES, toExpression } from '../src/core/schema-validator';
+import type { Problem } from '../src/core/outcome';
 
 const validator = createSchemaValidator();
 

@@ -6,8 +6,8 @@ import request from 'supertest';
 import type { Bundle, Parameters, QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
 import { cdsHarness, condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
 import { callHook } from './support/cds-call';
-import { findChartEvidence } from '../src/cds-hooks/chart';
-import { loadCardRules } from '../src/cds-hooks/card-rules';
+import { findChartEvidence } from '../src/clinical/chart';
+import { loadCardRules } from '../src/clinical/card-rules';
 import { EXT_POPULATE_SOURCE } from '../src/sdc/populate';
 
 let h: CdsHarness;

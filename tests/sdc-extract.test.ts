@@ -15,7 +15,7 @@ import { WELLS_LINK_IDS } from './support/wells';
 import { postgresUrl, TestSchemas } from './support/postgres';
 import { countStored as countResources } from './support/store-counts';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
-import { indexResource } from '../src/fhir/search-parameters';
+import { indexResource } from '../src/storage/search-parameters';
 
 interface Vignette {
   story: string;

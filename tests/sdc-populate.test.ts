@@ -10,8 +10,8 @@ import type { Bundle, Condition, OperationOutcome, Parameters, Procedure, Questi
 import { createTestApp, type TestApp } from './support/app';
 import { expectValidR4 } from './support/r4-validator';
 import { EXT_POPULATE_SOURCE } from '../src/sdc/populate';
-import { loadCatalog } from '../src/fhir/catalog';
-import { validateResponse } from '../src/questionnaire/validate-response';
+import { loadCatalog } from '../src/clinical/catalog';
+import { validateResponse } from '../src/clinical/validate-response';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const SCT = 'http://snomed.info/sct';

@@ -9,8 +9,8 @@ import { createTestApp, type TestApp } from './support/app';
 import { buildResponse, loadQuestionnaire } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
-import { loadCatalog } from '../src/fhir/catalog';
-import { chooseLanguage, localizeQuestionnaire, translationOf } from '../src/sdc/localize';
+import { loadCatalog } from '../src/clinical/catalog';
+import { chooseLanguage, localizeQuestionnaire, translationOf } from '../src/clinical/localize';
 
 const questionnaire: Questionnaire = loadQuestionnaire();
 const catalog = loadCatalog();

@@ -3,9 +3,9 @@
  * compiled once; a Questionnaire naming a value set the server does not hold is refused at start-up.
  */
 import type { Questionnaire, ValueSet } from 'fhir/r4';
-import { loadCatalog } from '../src/fhir/catalog';
-import { compilePopulationPlan, PopulationError } from '../src/sdc/chart-population';
-import { compileValueSet, createValueSetIndex, ValueSetError } from '../src/terminology/value-set-index';
+import { loadCatalog } from '../src/clinical/catalog';
+import { compilePopulationPlan, PopulationError } from '../src/clinical/chart-population';
+import { compileValueSet, createValueSetIndex, ValueSetError } from '../src/clinical/value-set-index';
 import { expectValidR4 } from './support/r4-validator';
 
 const catalog = loadCatalog();

@@ -5,9 +5,9 @@
 import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { Resource } from 'fhir/r4';
-import { loadEvaluator } from '../src/evaluation/engine';
-import { loadCatalog } from '../src/fhir/catalog';
-import { compileSearchExpression, SEARCH_PARAMETERS } from '../src/fhir/search-parameters';
+import { loadEvaluator } from '../src/clinical/engine';
+import { loadCatalog } from '../src/clinical/catalog';
+import { compileSearchExpression, SEARCH_PARAMETERS } from '../src/storage/search-parameters';
 import { buildResponse } from './support/build-response';
 
 describe('search parameter expressions', () => {

@@ -3,9 +3,9 @@
  * compartmentCriterion.
  */
 import type { Provenance, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
-import { OperationOutcomeError } from '../src/fhir/outcome';
-import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessContext, type Interaction } from '../src/security/access';
-import { grantableScopes, parseScope, scopesFromClaims } from '../src/security/scopes';
+import { OperationOutcomeError } from '../src/core/outcome';
+import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessContext, type Interaction } from '../src/auth/access';
+import { grantableScopes, parseScope, scopesFromClaims } from '../src/auth/scopes';
 import { outcomeStatusOf } from './support/outcome-errors';
 
 const ctx = (scopes: string[], patient?: string): AccessContext => ({ issuer: 'https://auth.example.org', subject: 'u', scopes, ...(patient ? { patient } : {}) });

@@ -6,8 +6,8 @@ import express, { type Request } from 'express';
 import { SignJWT, type KeyLike } from 'jose';
 import request from 'supertest';
 import { testConfig } from '../src/config/config';
-import { createApiAuth, isPublicFhirRequest } from '../src/security/api-auth';
-import { parseTrustedClients, type TrustedClients } from '../src/security/trusted-clients';
+import { createApiAuth, isPublicFhirRequest } from '../src/auth/api-auth';
+import { parseTrustedClients, type TrustedClients } from '../src/auth/trusted-clients';
 import { generateClient } from './support/generated-client';
 import { answerOutcomeErrors } from './support/outcome-errors';
 

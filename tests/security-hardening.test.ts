@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import pino from 'pino';
 import request from 'supertest';
-import { OperationOutcomeError } from '../src/fhir/outcome';
+import { OperationOutcomeError } from '../src/core/outcome';
 import {
   createJsonBodyParser,
   createRateLimit,
@@ -12,7 +12,7 @@ import {
   parseJsonSafely,
   requestId,
   requestIdFor,
-} from '../src/security/hardening';
+} from '../src/http/middleware/hardening';
 import { outcomeStatusOf } from './support/outcome-errors';
 
 const statusOf = (fn: () => unknown): number | 'ok' => outcomeStatusOf(fn, 'ok' as const);

@@ -2,9 +2,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { verifyClientJwt } from '../src/security/jwt';
-import { grantableScopes, scopesFromClaims } from '../src/security/scopes';
-import { loadTrustedClients } from '../src/security/trusted-clients';
+import { verifyClientJwt } from '../src/auth/jwt';
+import { grantableScopes, scopesFromClaims } from '../src/auth/scopes';
+import { loadTrustedClients } from '../src/auth/trusted-clients';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 

@@ -10,7 +10,7 @@ import {
   parseTrustedClients,
   trustedClientsForConfig,
   TrustedClientsError,
-} from '../src/security/trusted-clients';
+} from '../src/auth/trusted-clients';
 import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
 
 let publicJwk: JWK;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Observation, Patient, Resource } from 'fhir/r4';
 import { Client } from 'pg';
-import { OperationOutcomeError } from '../src/fhir/outcome';
+import { OperationOutcomeError } from '../src/core/outcome';
 import { openStore } from '../src/storage/open-store';
 import { postgresMigrations } from '../src/storage/postgres/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';

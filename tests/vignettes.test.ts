@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { loadEvaluator } from '../src/evaluation/engine';
-import type { Evaluator } from '../src/evaluation/types';
+import { loadEvaluator } from '../src/clinical/engine';
+import type { Evaluator } from '../src/clinical/types';
 import { answerableLinkIds, buildResponse, type AnswerValue } from './support/build-response';
 import { CAUSE_IDS, readAssessment, type CauseId } from './support/read-assessment';
 import { expectValidR4 } from './support/r4-validator';

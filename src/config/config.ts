@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from '../project-root';
+import { PROJECT_ROOT } from '../core/project-root';
 
 export type AuthMode = 'on' | 'off';
 

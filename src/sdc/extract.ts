@@ -11,10 +11,10 @@ import type {
   QuestionnaireResponseItemAnswer,
   Reference,
 } from 'fhir/r4';
-import { CANONICAL_BASE } from '../evaluation/types';
-import type { Evaluator } from '../evaluation/types';
+import { CANONICAL_BASE } from '../clinical/types';
+import type { Evaluator } from '../clinical/types';
 import type { Store } from '../storage/store';
-import { SDC_EXT } from './chart-population';
+import { SDC_EXT } from '../clinical/chart-population';
 
 /**
  * QuestionnaireResponse/$extract, observation-based (SDC): one Observation per answered item that the

@@ -12,14 +12,14 @@ import type {
   Resource,
 } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { CANONICAL_BASE } from '../evaluation/types';
-import type { Catalog } from '../fhir/catalog';
-import { badRequest, notFound, operationOutcome, unprocessable, type Problem } from '../fhir/outcome';
-import type { SchemaValidator } from '../fhir/schema-validator';
-import { isProblem, resolveQuestionnaire } from '../questionnaire/resolve';
-import { searchAll } from '../cds-hooks/fhir-client';
-import type { ChartContext, PopulatedItem, PopulationPlan } from './chart-population';
-import type { PopulationPlans } from './population-plans';
+import { CANONICAL_BASE } from '../clinical/types';
+import type { Catalog } from '../clinical/catalog';
+import { badRequest, notFound, operationOutcome, unprocessable, type Problem } from '../core/outcome';
+import type { SchemaValidator } from '../core/schema-validator';
+import { isProblem, resolveQuestionnaire } from '../clinical/resolve-questionnaire';
+import { searchAll } from '../core/fhir-client';
+import type { ChartContext, PopulatedItem, PopulationPlan } from '../clinical/chart-population';
+import type { PopulationPlans } from '../clinical/population-plans';
 
 /**
  * Questionnaire/$populate (SDC): a QuestionnaireResponse pre-filled from the patient's chart, each answer

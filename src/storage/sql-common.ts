@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4';
-import { badRequest } from '../fhir/outcome';
+import { badRequest } from '../core/outcome';
 import type { DatePrefix, IndexEntry, SearchCriterion, SearchRequest, SortRule } from './store';
 
 /*

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4';
-import { badRequest, conflict, gone, notFound, preconditionFailed } from '../fhir/outcome';
+import { badRequest, conflict, gone, notFound, preconditionFailed } from '../core/outcome';
 import {
   checkPaging,
   checkResourceId,

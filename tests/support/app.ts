@@ -2,11 +2,11 @@ import pino from 'pino';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import { testConfig, type Config } from '../../src/config/config';
-import type { AppDeps } from '../../src/deps';
-import { loadEvaluator } from '../../src/evaluation/engine';
-import type { Evaluator } from '../../src/evaluation/types';
-import { loadCatalog, seedStore, type Catalog } from '../../src/fhir/catalog';
-import { indexResource } from '../../src/fhir/search-parameters';
+import type { AppDeps } from '../../src/http/deps';
+import { loadEvaluator } from '../../src/clinical/engine';
+import type { Evaluator } from '../../src/clinical/types';
+import { loadCatalog, seedStore, type Catalog } from '../../src/clinical/catalog';
+import { indexResource } from '../../src/storage/search-parameters';
 import { createSqliteStore } from '../../src/storage/sqlite/sqlite-store';
 import type { Store } from '../../src/storage/store';
 

@@ -13,10 +13,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import pino from 'pino';
 import { createApp } from '../../src/app';
 import { DEV_TRUSTED_CLIENTS_FILE, testConfig, type Config } from '../../src/config/config';
-import type { AppDeps } from '../../src/deps';
-import { loadEvaluator } from '../../src/evaluation/engine';
-import { loadCatalog, seedStore } from '../../src/fhir/catalog';
-import { indexResource } from '../../src/fhir/search-parameters';
+import type { AppDeps } from '../../src/http/deps';
+import { loadEvaluator } from '../../src/clinical/engine';
+import { loadCatalog, seedStore } from '../../src/clinical/catalog';
+import { indexResource } from '../../src/storage/search-parameters';
 import { createSqliteStore } from '../../src/storage/sqlite/sqlite-store';
 import type { Store } from '../../src/storage/store';
 

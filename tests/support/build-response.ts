@@ -14,7 +14,7 @@ import type {
   QuestionnaireResponseItem,
   QuestionnaireResponseItemAnswer,
 } from 'fhir/r4';
-import { QUESTIONNAIRE_URL } from '../../src/evaluation/types';
+import { QUESTIONNAIRE_URL } from '../../src/clinical/types';
 
 export type AnswerValue = boolean | string | number;
 

@@ -4,7 +4,7 @@
  */
 import type { Express } from 'express';
 import request from 'supertest';
-import type { Card } from '../../src/cds-hooks/types';
+import type { Card } from '../../src/core/cds-hooks';
 import { expectConformantHookResponse } from './cds-conformance';
 
 /** POSTs `body` to `endpoint`, expects 200 and a conformant response, and returns the response body. */

@@ -4,7 +4,7 @@
  * read refusals the same way the app reports them.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { OperationOutcomeError } from '../../src/fhir/outcome';
+import { OperationOutcomeError } from '../../src/core/outcome';
 
 /** Express error handler for a middleware under test: an OperationOutcomeError as its status and outcome, anything else a bare 500. */
 export function answerOutcomeErrors(err: unknown, _req: Request, res: Response, _next: NextFunction): void {

@@ -12,7 +12,7 @@ import {
   SNOMED,
   type ThreeLevel,
   type TwoLevel,
-} from '../../src/evaluation/types';
+} from '../../src/clinical/types';
 
 export const SNOMED_DVT = '128053003';
 export const SNOMED_PE = '59282003';

@@ -1,0 +1,150 @@
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import cors from 'cors';
+import type { Registry } from 'prom-client';
+import type { AppDeps } from '../deps';
+import { OperationOutcomeError, RETRY_AFTER_SECONDS } from '../../core/outcome';
+import { isDatabaseUnavailable } from '../../storage/db-faults';
+import { loadCardRules, type CardRules } from '../../clinical/card-rules';
+import { findService, ORDER_SELECT_SERVICE, PATIENT_VIEW_SERVICE, SERVICES } from './discovery';
+import { parseFeedback, recordFeedback, summariseFeedback } from './feedback';
+import { createCdsMetrics, type CdsMetrics } from './metrics';
+import { parseHookRequest } from './request';
+import { calfPainDvt, type ServiceResult } from './services/calf-pain-dvt';
+import { dvtWorkupOrderSelect } from './services/dvt-workup-order-select';
+import type { HookRequest, HookResponse } from '../../core/cds-hooks';
+
+export interface CdsHooksRouterOptions {
+  /** Registry for the CDS counters (share the app's /metrics registry); a private one otherwise. */
+  registry?: Registry;
+  /** Compiled card rules (default: loaded from fhir-resources/ once, here). */
+  rules?: CardRules;
+}
+
+type ServiceHandler = (deps: AppDeps, rules: CardRules, request: HookRequest) => Promise<ServiceResult>;
+
+const HANDLERS: Record<string, ServiceHandler> = {
+  [PATIENT_VIEW_SERVICE]: calfPainDvt,
+  [ORDER_SELECT_SERVICE]: dvtWorkupOrderSelect,
+};
+
+/**
+ * CORS for browser-based CDS clients such as the CDS Hooks sandbox (CDS Hooks 2.0 "Cross-Origin Resource
+ * Sharing"). Calls carry a bearer JWT, never cookies, so any origin may call. Exported so the app can
+ * mount it before client authentication: a preflight OPTIONS carries no Authorization header.
+ */
+export function cdsHooksCors(): RequestHandler {
+  return cors({
+    origin: '*',
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 86400,
+  });
+}
+
+interface CdsError {
+  error: string;
+  message: string;
+  issues?: { message: string; expression?: string }[];
+}
+
+const ERROR_NAMES: Record<number, string> = {
+  400: 'invalid_request',
+  404: 'unknown_service',
+  405: 'method_not_allowed',
+  412: 'precondition_failed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  500: 'internal_error',
+  503: 'service_unavailable',
+};
+
+function sendError(res: Response, status: number, message: string, issues?: CdsError['issues']): void {
+  const body: CdsError = { error: ERROR_NAMES[status] ?? 'error', message, ...(issues && issues.length > 1 ? { issues } : {}) };
+  if (issues?.length === 1 && issues[0].expression) body.issues = issues;
+  res.status(status).json(body);
+}
+
+/** The CDS Hooks endpoints: discovery, one POST per service, feedback, and the operator's feedback summary. */
+export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptions = {}): Router {
+  const rules = options.rules ?? loadCardRules();
+  const metrics: CdsMetrics = createCdsMetrics(options.registry);
+  const json = express.json({ limit: deps.config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  const router = Router();
+  router.use(cdsHooksCors());
+
+  router.get('/', (_req, res) => {
+    res.json({ services: SERVICES });
+  });
+
+  // Operator endpoint: acceptance and override counts per card kind (from the stored feedback).
+  router.get('/feedback-summary', async (_req, res) => {
+    res.json(await summariseFeedback(deps.store, deps.now()));
+  });
+
+  router.post('/:id', json, async (req: Request<{ id: string }>, res) => {
+    const service = findService(req.params.id);
+    if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    try {
+      const request = parseHookRequest(req.body, service.hook);
+      const result = await HANDLERS[service.id](deps, rules, request);
+      const issuedAt = deps.now().toISOString();
+      if (result.drafts.length) {
+        await deps.store.recordCards(result.drafts.map((d) => ({ uuid: d.card.uuid, serviceId: service.id, kind: d.kind, issuedAt })));
+      }
+      for (const d of result.drafts) metrics.cardsIssued.inc({ service: service.id, kind: d.kind });
+      const body: HookResponse = { cards: result.drafts.map((d) => d.card), ...(result.systemActions?.length ? { systemActions: result.systemActions } : {}) };
+      metrics.hookCalls.inc({ service: service.id, status: '200' });
+      // Logged on the call's access line (app.ts).
+      res.locals.cds = { service: service.id, hookInstance: request.hookInstance, cards: result.drafts.map((d) => d.kind) };
+      res.json(body);
+    } catch (err) {
+      const status = err instanceof OperationOutcomeError ? err.status : 500;
+      metrics.hookCalls.inc({ service: service.id, status: String(status) });
+      throw err;
+    }
+  });
+
+  router.post('/:id/feedback', json, async (req: Request<{ id: string }>, res) => {
+    const service = findService(req.params.id);
+    if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    const records = parseFeedback(req.body, service.id, deps.now());
+    await recordFeedback(deps.store, metrics, records);
+    res.status(200).json({ received: records.length });
+  });
+
+  router.all('/:id', (req: Request<{ id: string }>, res) => {
+    if (!findService(req.params.id)) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    res.setHeader('Allow', 'POST');
+    sendError(res, 405, `Use POST to call ${req.params.id}`);
+  });
+  router.use((req, res) => sendError(res, 404, `No CDS Hooks endpoint at ${req.method} ${req.originalUrl}`));
+
+  router.use(createCdsErrorHandler(deps));
+  return router;
+}
+
+/**
+ * CDS Hooks errors as `{ error, message }` JSON with the status the spec names (400, 404, 412, ...).
+ * Exported so the app can mount it for /cds-services after its app-wide body parser too.
+ */
+export function createCdsErrorHandler(deps: AppDeps): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    if (res.headersSent) return;
+    if (isDatabaseUnavailable(err)) {
+      deps.logger.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'database unavailable');
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      return sendError(res, 503, 'The service cannot reach its database; retry shortly');
+    }
+    if (err instanceof OperationOutcomeError) {
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+      const issues = err.outcome.issue.map((i) => ({ message: i.diagnostics ?? i.code, ...(i.expression?.[0] ? { expression: i.expression[0] } : {}) }));
+      return sendError(res, err.status, issues.map((i) => i.message).join('; '), issues);
+    }
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.parse.failed') return sendError(res, 400, 'The request body is not valid JSON');
+    if (type === 'entity.too.large') return sendError(res, 413, `The request body is larger than ${deps.config.maxBodyBytes} bytes`);
+    if (type === 'encoding.unsupported' || type === 'charset.unsupported') return sendError(res, 415, 'Unsupported content encoding or charset');
+    deps.logger.error({ err }, 'CDS Hooks request failed');
+    sendError(res, 500, 'Internal server error');
+  };
+}

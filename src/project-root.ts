@@ -1,7 +1,0 @@
-import path from 'node:path';
-
-/**
- * The project folder (questionnaires/, fhir-resources/, config/), whether this code runs from src/
- * (ts-jest) or from the build in dist/src/.
- */
-export const PROJECT_ROOT = path.resolve(__dirname, ...(__dirname.split(path.sep).includes('dist') ? ['..', '..'] : ['..']));
