@@ -14,7 +14,11 @@ const questionnaire = JSON.parse(fs.readFileSync(path.join(ROOT, 'questionnaires
 function allItems(items) {
   return (items ?? []).flatMap((item) => [item, ...allItems(item.item)]);
 }
-const booleanLinkIds = new Set(allItems(questionnaire.item).filter((i) => i.type === 'boolean').map((i) => i.linkId));
+const booleanLinkIds = new Set(
+  allItems(questionnaire.item)
+    .filter((i) => i.type === 'boolean')
+    .map((i) => i.linkId),
+);
 
 /** Pseudo-random, seeded: the pool is the same on every run. */
 function random(seed) {
@@ -45,7 +49,11 @@ function searchset(resources) {
     resourceType: 'Bundle',
     type: 'searchset',
     total: resources.length,
-    entry: resources.map((resource) => ({ fullUrl: `http://ehr.example.org/fhir/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' } })),
+    entry: resources.map((resource) => ({
+      fullUrl: `http://ehr.example.org/fhir/${resource.resourceType}/${resource.id}`,
+      resource,
+      search: { mode: 'match' },
+    })),
   };
 }
 

@@ -57,7 +57,10 @@ async function startService(env) {
 
 function startEcho() {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     child.stdout.once('data', (chunk) => {
       const m = /listening (\d+)/.exec(String(chunk));
       if (m) resolve({ child, port: Number(m[1]) });

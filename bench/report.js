@@ -41,15 +41,27 @@ function chartSvg(results) {
     parts.push(`<text x="${left - 8}" y="${y + 22}" text-anchor="end">${escape(label)}</text>`);
     parts.push(`<rect x="${left}" y="${y + 8}" width="${x1(r.throughputRatio) - left}" height="20" fill="#2b6cb0"/>`);
     parts.push(`<text x="${x1(r.throughputRatio) + 4}" y="${y + 22}">${r.throughputRatio.toFixed(2)}x</text>`);
-    if (target.throughput) parts.push(`<line x1="${x1(target.throughput)}" x2="${x1(target.throughput)}" y1="${y + 4}" y2="${y + 32}" stroke="#c53030" stroke-dasharray="4 3"/>`);
+    if (target.throughput)
+      parts.push(
+        `<line x1="${x1(target.throughput)}" x2="${x1(target.throughput)}" y1="${y + 4}" y2="${y + 32}" stroke="#c53030" stroke-dasharray="4 3"/>`,
+      );
     parts.push(`<rect x="${x2(0)}" y="${y + 6}" width="${x2(r.p50Ratio) - x2(0)}" height="11" fill="#68d391"/>`);
     parts.push(`<rect x="${x2(0)}" y="${y + 19}" width="${x2(r.p99Ratio) - x2(0)}" height="11" fill="#dd6b20"/>`);
-    parts.push(`<text x="${x2(Math.max(r.p50Ratio, r.p99Ratio)) + 4}" y="${y + 22}">p50 ${r.p50Ratio.toFixed(1)}x, p99 ${r.p99Ratio.toFixed(1)}x</text>`);
-    if (target.p99) parts.push(`<line x1="${x2(target.p99)}" x2="${x2(target.p99)}" y1="${y + 4}" y2="${y + 32}" stroke="#c53030" stroke-dasharray="4 3"/>`);
+    parts.push(
+      `<text x="${x2(Math.max(r.p50Ratio, r.p99Ratio)) + 4}" y="${y + 22}">p50 ${r.p50Ratio.toFixed(1)}x, p99 ${r.p99Ratio.toFixed(1)}x</text>`,
+    );
+    if (target.p99)
+      parts.push(
+        `<line x1="${x2(target.p99)}" x2="${x2(target.p99)}" y1="${y + 4}" y2="${y + 32}" stroke="#c53030" stroke-dasharray="4 3"/>`,
+      );
   });
   const legendY = top + rows.length * rowHeight + 20;
-  parts.push(`<rect x="${left + panel + gap}" y="${legendY - 10}" width="12" height="10" fill="#68d391"/><text x="${left + panel + gap + 16}" y="${legendY}">p50</text>`);
-  parts.push(`<rect x="${left + panel + gap + 60}" y="${legendY - 10}" width="12" height="10" fill="#dd6b20"/><text x="${left + panel + gap + 76}" y="${legendY}">p99</text>`);
+  parts.push(
+    `<rect x="${left + panel + gap}" y="${legendY - 10}" width="12" height="10" fill="#68d391"/><text x="${left + panel + gap + 16}" y="${legendY}">p50</text>`,
+  );
+  parts.push(
+    `<rect x="${left + panel + gap + 60}" y="${legendY - 10}" width="12" height="10" fill="#dd6b20"/><text x="${left + panel + gap + 76}" y="${legendY}">p99</text>`,
+  );
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
@@ -82,14 +94,33 @@ function markdown(results) {
   ];
   if (results.evaluation) {
     lines.push('## One evaluation in-process (validation + rules + RiskAssessment)', '', '| | median | p99 |', '|---|---|---|');
-    lines.push(`| results reused between evaluations | ${results.evaluation.memoised.medianUs.toFixed(0)} us | ${results.evaluation.memoised.p99Us.toFixed(0)} us |`);
-    lines.push(`| every rule run | ${results.evaluation.notMemoised.medianUs.toFixed(0)} us | ${results.evaluation.notMemoised.p99Us.toFixed(0)} us |`, '');
+    lines.push(
+      `| results reused between evaluations | ${results.evaluation.memoised.medianUs.toFixed(0)} us | ${results.evaluation.memoised.p99Us.toFixed(0)} us |`,
+    );
+    lines.push(
+      `| every rule run | ${results.evaluation.notMemoised.medianUs.toFixed(0)} us | ${results.evaluation.notMemoised.p99Us.toFixed(0)} us |`,
+      '',
+    );
   }
-  if (results.coldStart) lines.push(`Cold start (spawn to first 200 from /fhir/metadata): ${results.coldStart.runsMs.map((t) => `${t.toFixed(0)} ms`).join(', ')}.`, '');
-  if (results.rss) lines.push(`RSS: ${results.rss.idleMb.toFixed(0)} MB idle, ${results.rss.afterMb.toFixed(0)} MB after ${results.rss.requests} mixed requests.`, '');
+  if (results.coldStart)
+    lines.push(
+      `Cold start (spawn to first 200 from /fhir/metadata): ${results.coldStart.runsMs.map((t) => `${t.toFixed(0)} ms`).join(', ')}.`,
+      '',
+    );
+  if (results.rss)
+    lines.push(
+      `RSS: ${results.rss.idleMb.toFixed(0)} MB idle, ${results.rss.afterMb.toFixed(0)} MB after ${results.rss.requests} mixed requests.`,
+      '',
+    );
   if (results.search) {
-    lines.push('## Search latency by store size (SQLite, median over 350 searches for random patients)', '', '| stored responses | RiskAssessment?patient&_sort=-date | QuestionnaireResponse?patient |', '|---|---|---|');
-    for (const s of results.search) lines.push(`| ${s.responses} | ${s.riskAssessment.medianMs.toFixed(2)} ms | ${s.questionnaireResponse.medianMs.toFixed(2)} ms |`);
+    lines.push(
+      '## Search latency by store size (SQLite, median over 350 searches for random patients)',
+      '',
+      '| stored responses | RiskAssessment?patient&_sort=-date | QuestionnaireResponse?patient |',
+      '|---|---|---|',
+    );
+    for (const s of results.search)
+      lines.push(`| ${s.responses} | ${s.riskAssessment.medianMs.toFixed(2)} ms | ${s.questionnaireResponse.medianMs.toFixed(2)} ms |`);
     lines.push('');
   }
   return `${lines.join('\n')}\n`;

@@ -82,10 +82,17 @@ async function versusEcho(name, startA, urlPath, bodies, options = {}) {
       const proc = side === 'service' ? await startA() : await startEcho();
       try {
         if (side === 'service' && options.beforeRun) await options.beforeRun(proc);
-        await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, { seconds: WARMUP_SECONDS, headersFor: side === 'service' ? options.headersFor : undefined });
-        const r = await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, { headersFor: side === 'service' ? options.headersFor : undefined });
+        await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, {
+          seconds: WARMUP_SECONDS,
+          headersFor: side === 'service' ? options.headersFor : undefined,
+        });
+        const r = await load(proc.port, side === 'service' ? urlPath : '/echo', bodies, {
+          headersFor: side === 'service' ? options.headersFor : undefined,
+        });
         runs[side].push(r);
-        log(`  ${name} ${side.padEnd(7)} round ${round + 1}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, NOT 2xx: ${r.non2xx}, errors: ${r.errors}` : ''}`);
+        log(
+          `  ${name} ${side.padEnd(7)} round ${round + 1}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, NOT 2xx: ${r.non2xx}, errors: ${r.errors}` : ''}`,
+        );
       } finally {
         await stop(proc);
       }
@@ -215,7 +222,9 @@ function evaluationFigures() {
     }
     samples.sort((a, b) => a - b);
     out[memoise ? 'memoised' : 'notMemoised'] = { medianUs: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), n: samples.length };
-    log(`  evaluation ${memoise ? 'memoised    ' : 'not memoised'}: median ${percentile(samples, 0.5).toFixed(1)} us, p99 ${percentile(samples, 0.99).toFixed(1)} us`);
+    log(
+      `  evaluation ${memoise ? 'memoised    ' : 'not memoised'}: median ${percentile(samples, 0.5).toFixed(1)} us, p99 ${percentile(samples, 0.99).toFixed(1)} us`,
+    );
   }
   return out;
 }
@@ -236,7 +245,14 @@ async function coldStart(runs = 5) {
 function request(targetPort, method, urlPath, body) {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: targetPort, method, path: urlPath, agent: keepAlive, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} },
+      {
+        host: '127.0.0.1',
+        port: targetPort,
+        method,
+        path: urlPath,
+        agent: keepAlive,
+        headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {},
+      },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -297,7 +313,16 @@ async function searchScaling(sizes) {
   const catalog = loadCatalog();
   await seedStore(store, catalog);
   const evaluator = loadEvaluator();
-  const app = createApp({ config: { ...testConfig(), rateLimitPerMinute: 1_000_000 }, store, evaluator, logger: pino({ level: 'silent' }), now: () => new Date() }, { catalog });
+  const app = createApp(
+    {
+      config: { ...testConfig(), rateLimitPerMinute: 1_000_000 },
+      store,
+      evaluator,
+      logger: pino({ level: 'silent' }),
+      now: () => new Date(),
+    },
+    { catalog },
+  );
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const appPort = server.address().port;
@@ -312,7 +337,12 @@ async function searchScaling(sizes) {
       await store.transaction(async (tx) => {
         for (let k = 0; k < n; k++) {
           const i = stored + k;
-          const qr = { ...templates[i % templates.length], id: randomUUID(), subject: { reference: `Patient/s${Math.floor(i / 10)}` }, authored: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString() };
+          const qr = {
+            ...templates[i % templates.length],
+            id: randomUUID(),
+            subject: { reference: `Patient/s${Math.floor(i / 10)}` },
+            authored: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
+          };
           const saved = await tx.create(qr);
           const { riskAssessment } = evaluator.evaluate(saved);
           const ra = await tx.create(riskAssessment);
@@ -342,7 +372,9 @@ async function searchScaling(sizes) {
     const riskAssessment = await time((p) => `/fhir/RiskAssessment?patient=Patient/s${p}&_sort=-date&_count=10`);
     const questionnaireResponse = await time((p) => `/fhir/QuestionnaireResponse?patient=Patient/s${p}`);
     results.push({ responses: size, riskAssessment, questionnaireResponse, fillSeconds });
-    log(`  search at ${size} responses (filled in ${fillSeconds.toFixed(0)} s): RiskAssessment ${riskAssessment.medianMs.toFixed(2)} ms, QuestionnaireResponse ${questionnaireResponse.medianMs.toFixed(2)} ms (medians)`);
+    log(
+      `  search at ${size} responses (filled in ${fillSeconds.toFixed(0)} s): RiskAssessment ${riskAssessment.medianMs.toFixed(2)} ms, QuestionnaireResponse ${questionnaireResponse.medianMs.toFixed(2)} ms (medians)`,
+    );
   }
   server.close();
   keepAlive.destroy();
@@ -353,27 +385,91 @@ async function searchScaling(sizes) {
 // ---------------------------------------------------------------------------------------------
 
 const TARGETS = [
-  { figure: 'hook throughput, auth off', target: '>= 0.4x bare echo', value: (r) => r.hook?.throughputRatio, ok: (v) => v >= 0.4, fmt: (v) => `${v.toFixed(2)}x` },
-  { figure: 'hook p99, auth off', target: '<= 3x bare echo p99', value: (r) => r.hook?.p99Ratio, ok: (v) => v <= 3, fmt: (v) => `${v.toFixed(2)}x` },
-  { figure: 'hook throughput, auth on', target: '>= 0.25x bare echo', value: (r) => r.hookAuth?.throughputRatio, ok: (v) => v >= 0.25, fmt: (v) => `${v.toFixed(2)}x` },
-  { figure: 'create throughput, SQLite (durable: WAL synced before the 201)', target: '>= 0.2x bare echo', value: (r) => r.createSqlite?.throughputRatio, ok: (v) => v >= 0.2, fmt: (v) => `${v.toFixed(2)}x` },
-  { figure: 'create throughput, PostgreSQL', target: '>= 0.15x bare echo', value: (r) => r.createPostgres?.throughputRatio, ok: (v) => v >= 0.15, fmt: (v) => `${v.toFixed(2)}x` },
-  { figure: 'one evaluation, median', target: '<= 0.3 ms', value: (r) => r.evaluation?.memoised.medianUs, ok: (v) => v <= 300, fmt: (v) => `${v.toFixed(0)} us` },
-  { figure: 'one evaluation, p99', target: '<= 1 ms', value: (r) => r.evaluation?.memoised.p99Us, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} us` },
-  { figure: 'one evaluation without memoisation, median', target: '<= 1 ms', value: (r) => r.evaluation?.notMemoised.medianUs, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} us` },
-  { figure: 'cold start (median of 5)', target: '<= 1 s', value: (r) => r.coldStart?.medianMs, ok: (v) => v <= 1000, fmt: (v) => `${v.toFixed(0)} ms` },
-  { figure: 'RSS after 10,000 mixed requests', target: '<= 150 MB', value: (r) => r.rss?.afterMb, ok: (v) => v <= 150, fmt: (v) => `${v.toFixed(0)} MB` },
+  {
+    figure: 'hook throughput, auth off',
+    target: '>= 0.4x bare echo',
+    value: (r) => r.hook?.throughputRatio,
+    ok: (v) => v >= 0.4,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'hook p99, auth off',
+    target: '<= 3x bare echo p99',
+    value: (r) => r.hook?.p99Ratio,
+    ok: (v) => v <= 3,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'hook throughput, auth on',
+    target: '>= 0.25x bare echo',
+    value: (r) => r.hookAuth?.throughputRatio,
+    ok: (v) => v >= 0.25,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'create throughput, SQLite (durable: WAL synced before the 201)',
+    target: '>= 0.2x bare echo',
+    value: (r) => r.createSqlite?.throughputRatio,
+    ok: (v) => v >= 0.2,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'create throughput, PostgreSQL',
+    target: '>= 0.15x bare echo',
+    value: (r) => r.createPostgres?.throughputRatio,
+    ok: (v) => v >= 0.15,
+    fmt: (v) => `${v.toFixed(2)}x`,
+  },
+  {
+    figure: 'one evaluation, median',
+    target: '<= 0.3 ms',
+    value: (r) => r.evaluation?.memoised.medianUs,
+    ok: (v) => v <= 300,
+    fmt: (v) => `${v.toFixed(0)} us`,
+  },
+  {
+    figure: 'one evaluation, p99',
+    target: '<= 1 ms',
+    value: (r) => r.evaluation?.memoised.p99Us,
+    ok: (v) => v <= 1000,
+    fmt: (v) => `${v.toFixed(0)} us`,
+  },
+  {
+    figure: 'one evaluation without memoisation, median',
+    target: '<= 1 ms',
+    value: (r) => r.evaluation?.notMemoised.medianUs,
+    ok: (v) => v <= 1000,
+    fmt: (v) => `${v.toFixed(0)} us`,
+  },
+  {
+    figure: 'cold start (median of 5)',
+    target: '<= 1 s',
+    value: (r) => r.coldStart?.medianMs,
+    ok: (v) => v <= 1000,
+    fmt: (v) => `${v.toFixed(0)} ms`,
+  },
+  {
+    figure: 'RSS after 10,000 mixed requests',
+    target: '<= 150 MB',
+    value: (r) => r.rss?.afterMb,
+    ok: (v) => v <= 150,
+    fmt: (v) => `${v.toFixed(0)} MB`,
+  },
   {
     figure: 'RiskAssessment search at the largest size vs 1k',
     target: '<= 1.5x',
-    value: (r) => (r.search?.length > 1 ? r.search[r.search.length - 1].riskAssessment.medianMs / r.search[0].riskAssessment.medianMs : undefined),
+    value: (r) =>
+      r.search?.length > 1 ? r.search[r.search.length - 1].riskAssessment.medianMs / r.search[0].riskAssessment.medianMs : undefined,
     ok: (v) => v <= 1.5,
     fmt: (v) => `${v.toFixed(2)}x`,
   },
   {
     figure: 'QuestionnaireResponse search at the largest size vs 1k',
     target: '<= 1.5x',
-    value: (r) => (r.search?.length > 1 ? r.search[r.search.length - 1].questionnaireResponse.medianMs / r.search[0].questionnaireResponse.medianMs : undefined),
+    value: (r) =>
+      r.search?.length > 1
+        ? r.search[r.search.length - 1].questionnaireResponse.medianMs / r.search[0].questionnaireResponse.medianMs
+        : undefined,
     ok: (v) => v <= 1.5,
     fmt: (v) => `${v.toFixed(2)}x`,
   },
@@ -394,8 +490,14 @@ function machine() {
 async function main() {
   if (!fs.existsSync(path.join(DIST, 'server.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const started = new Date();
-  const results = { startedAt: started.toISOString(), machine: machine(), settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, warmupSeconds: WARMUP_SECONDS } };
-  log(`calf-pain-cds benchmark: ${results.machine.cores} x ${results.machine.cpu}, ${results.machine.memoryGb} GB, Node ${results.machine.node}, load ${results.machine.loadAverageAtStart.join(' ')}`);
+  const results = {
+    startedAt: started.toISOString(),
+    machine: machine(),
+    settings: { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, warmupSeconds: WARMUP_SECONDS },
+  };
+  log(
+    `calf-pain-cds benchmark: ${results.machine.cores} x ${results.machine.cpu}, ${results.machine.memoryGb} GB, Node ${results.machine.node}, load ${results.machine.loadAverageAtStart.join(' ')}`,
+  );
   const hooks = pool('hook');
   const creates = pool('create');
 
@@ -467,7 +569,13 @@ async function main() {
 
   results.targets = TARGETS.map((t) => {
     const value = t.value(results);
-    return { figure: t.figure, target: t.target, value: value === undefined ? null : value, shown: value === undefined ? 'not measured' : t.fmt(value), pass: value === undefined ? null : t.ok(value) };
+    return {
+      figure: t.figure,
+      target: t.target,
+      value: value === undefined ? null : value,
+      shown: value === undefined ? 'not measured' : t.fmt(value),
+      pass: value === undefined ? null : t.ok(value),
+    };
   });
   results.finishedAt = new Date().toISOString();
 
@@ -477,7 +585,8 @@ async function main() {
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), markdown(results));
 
   log('\nTargets:');
-  for (const t of results.targets) log(`  ${t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL'}  ${t.figure}: ${t.shown} (target ${t.target})`);
+  for (const t of results.targets)
+    log(`  ${t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL'}  ${t.figure}: ${t.shown} (target ${t.target})`);
   log(`\nWritten: bench/results/latest.json, latest.md, latest.svg (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
 }
 

@@ -17,7 +17,19 @@ function withTranslation(element, lang, content) {
   const others = ((element && element.extension) || []).filter(
     (e) => !(e.url === TRANSLATION && (e.extension || []).some((x) => x.url === 'lang' && x.valueCode === lang)),
   );
-  return { ...(element || {}), extension: [...others, { url: TRANSLATION, extension: [{ url: 'lang', valueCode: lang }, { url: 'content', valueString: content }] }] };
+  return {
+    ...(element || {}),
+    extension: [
+      ...others,
+      {
+        url: TRANSLATION,
+        extension: [
+          { url: 'lang', valueCode: lang },
+          { url: 'content', valueString: content },
+        ],
+      },
+    ],
+  };
 }
 
 for (const file of fs.readdirSync(dir).filter((f) => /^[a-z0-9-]+\.[a-z]{2}(-[A-Z]{2})?\.json$/.test(f))) {

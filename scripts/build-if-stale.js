@@ -33,7 +33,9 @@ let tsc;
 try {
   tsc = require.resolve('typescript/bin/tsc');
 } catch {
-  console.error('dist/ is missing or out of date and TypeScript is not installed: run `npm ci` (with dev dependencies), then `npm run build`.');
+  console.error(
+    'dist/ is missing or out of date and TypeScript is not installed: run `npm ci` (with dev dependencies), then `npm run build`.',
+  );
   process.exit(1);
 }
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit', cwd: ROOT });

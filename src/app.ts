@@ -12,7 +12,14 @@ import { createResponseService } from './clinical/questionnaire-responses';
 import { createSchemaValidator } from './core/schema-validator';
 import { createApiAuth } from './auth/api-auth';
 import { createCdsClientAuth } from './auth/cds-client-auth';
-import { ACCESS_LOG_SERIALIZERS, createJsonBodyParser, createRateLimit, createSecurityHeaders, rateLimitFromConfig, requestId } from './http/middleware/hardening';
+import {
+  ACCESS_LOG_SERIALIZERS,
+  createJsonBodyParser,
+  createRateLimit,
+  createSecurityHeaders,
+  rateLimitFromConfig,
+  requestId,
+} from './http/middleware/hardening';
 import { trustedClientsForConfig } from './auth/trusted-clients';
 import { cdsHooksCors, createCdsErrorHandler, createCdsHooksRouter } from './http/cds-hooks/routes';
 import { createPagesRouter } from './http/pages/routes';
@@ -24,7 +31,6 @@ import { apiPortMetrics } from './ops/metrics-endpoint';
 import type { SharedRateLimit } from './ops/rate-limit-store';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import packageJson from '../package.json';
-
 
 export interface AppOptions {
   /** Bundled Questionnaires, rules and terminology; loaded from the project folders by default. */

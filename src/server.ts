@@ -30,7 +30,9 @@ async function main(): Promise<void> {
   // Written asynchronously (pino flushes the buffer when the process exits): a request never waits on stdout.
   const logger = pino({ level: config.logLevel, ...logRedaction() }, pino.destination({ dest: 1, sync: false }));
   if (config.auth.mode === 'off') {
-    logger.warn('AUTH_MODE=off: EVERY REQUEST IS TRUSTED WITHOUT AUTHENTICATION. Use this for local development only, never with patient data.');
+    logger.warn(
+      'AUTH_MODE=off: EVERY REQUEST IS TRUSTED WITHOUT AUTHENTICATION. Use this for local development only, never with patient data.',
+    );
   } else if (config.auth.devClients) {
     logger.warn(
       { trustedClientsFile: config.auth.trustedClientsFile },
@@ -55,11 +57,16 @@ async function main(): Promise<void> {
   }
 
   const server = app.listen(config.port, () => {
-    logger.info({ port: config.port, baseUrl: config.baseUrl, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'calf-pain CDS service listening');
+    logger.info(
+      { port: config.port, baseUrl: config.baseUrl, database: config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@') },
+      'calf-pain CDS service listening',
+    );
   });
   const metricsServer =
     ops.metricsPort !== undefined
-      ? createMetricsApp(registry).listen(ops.metricsPort, ops.metricsHost, () => logger.info({ port: ops.metricsPort, host: ops.metricsHost }, 'metrics listening'))
+      ? createMetricsApp(registry).listen(ops.metricsPort, ops.metricsHost, () =>
+          logger.info({ port: ops.metricsPort, host: ops.metricsHost }, 'metrics listening'),
+        )
       : undefined;
 
   answerClientErrors(server);

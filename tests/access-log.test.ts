@@ -30,7 +30,10 @@ describe('access log', () => {
     const logger = pino({ level: 'info', ...logRedaction() }, sink);
     const app = createApp({ config: testConfig(), store, evaluator: loadEvaluator(), logger, now: () => now }, { catalog });
 
-    const qr = buildResponse({ 'wells-active-cancer': true, 'pe-chest-pain': true }, { id: 'qr-log', subject: 'Patient/p-log', authored: now.toISOString() });
+    const qr = buildResponse(
+      { 'wells-active-cancer': true, 'pe-chest-pain': true },
+      { id: 'qr-log', subject: 'Patient/p-log', authored: now.toISOString() },
+    );
     await request(app)
       .post('/cds-services/calf-pain-dvt')
       .set('Authorization', 'Bearer SECRET-CLIENT-JWT')
@@ -38,7 +41,13 @@ describe('access log', () => {
         hook: 'patient-view',
         hookInstance: '0f3c1a52-8d67-4c41-9d2e-2b2f1d0c5a11',
         fhirServer: 'https://ehr.example.org/fhir',
-        fhirAuthorization: { access_token: 'SECRET-EHR-TOKEN', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' },
+        fhirAuthorization: {
+          access_token: 'SECRET-EHR-TOKEN',
+          token_type: 'Bearer',
+          expires_in: 300,
+          scope: 'patient/*.read',
+          subject: 'cds',
+        },
         context: { userId: 'Practitioner/1', patientId: 'p-log' },
         prefetch: { calfPainResponse: qr, conditions: null, procedures: null },
       })
@@ -47,11 +56,21 @@ describe('access log', () => {
     await store.close();
 
     const access = lines.filter((l) => l.req !== undefined);
-    expect(access.map((l) => [(l.req as { method: string }).method, (l.req as { url: string }).url, (l.res as { statusCode: number }).statusCode])).toEqual([
+    expect(
+      access.map((l) => [
+        (l.req as { method: string }).method,
+        (l.req as { url: string }).url,
+        (l.res as { statusCode: number }).statusCode,
+      ]),
+    ).toEqual([
       ['POST', '/cds-services/calf-pain-dvt', 200],
       ['GET', '/fhir/metadata', 200],
     ]);
-    expect(access[0].cds).toEqual({ service: 'calf-pain-dvt', hookInstance: '0f3c1a52-8d67-4c41-9d2e-2b2f1d0c5a11', cards: ['pe-red-flag', 'preliminary'] });
+    expect(access[0].cds).toEqual({
+      service: 'calf-pain-dvt',
+      hookInstance: '0f3c1a52-8d67-4c41-9d2e-2b2f1d0c5a11',
+      cards: ['pe-red-flag', 'preliminary'],
+    });
     expect(typeof access[0].responseTime).toBe('number');
     expect(JSON.stringify(lines)).not.toMatch(/SECRET/);
   });

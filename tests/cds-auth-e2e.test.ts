@@ -31,7 +31,8 @@ function token(aud: string, options: { key?: KeyLike; kid?: string } = {}): Prom
   return signDevClientJwt(aud, { now: NOW, ...options });
 }
 
-const hookCall = () => patientView({ prefetch: { calfPainResponse: searchset([response('likely')]), conditions: searchset([]), procedures: searchset([]) } });
+const hookCall = () =>
+  patientView({ prefetch: { calfPainResponse: searchset([response('likely')]), conditions: searchset([]), procedures: searchset([]) } });
 const callService = (jwt?: string) => {
   const r = request(t.app).post(SERVICE).set('Origin', ORIGIN);
   return (jwt ? r.set('Authorization', `Bearer ${jwt}`) : r).send(hookCall());

@@ -30,7 +30,14 @@ describe('chart rules (PlanDefinition cds-calf-pain-cards)', () => {
   it.each([
     ['ICD-10 I82.4 (acute DVT of leg)', condition({ coding: [{ system: ICD10CM, code: 'I82.401' }] }), true],
     ['ICD-10 Z86.718 history of venous thrombosis', condition({ coding: [{ system: ICD10CM, code: 'Z86.718' }] }), true],
-    ['a resolved DVT by SNOMED code', condition({ coding: [{ system: 'http://snomed.info/sct', code: '128053003' }] }, { clinicalStatus: { coding: [{ code: 'resolved' }] } }), true],
+    [
+      'a resolved DVT by SNOMED code',
+      condition(
+        { coding: [{ system: 'http://snomed.info/sct', code: '128053003' }] },
+        { clinicalStatus: { coding: [{ code: 'resolved' }] } },
+      ),
+      true,
+    ],
     ['text "history of DVT"', condition({ text: 'History of DVT' }), true],
     ['a code that only looks like I82.4', condition({ coding: [{ system: ICD10CM, code: 'I82X4' }] }), false],
     ['a word containing dvt', condition({ text: 'advtreatment' }), false],
@@ -40,11 +47,14 @@ describe('chart rules (PlanDefinition cds-calf-pain-cards)', () => {
 
   it('recognises completed surgery within the 12-week window the Questionnaire states', () => {
     const now = new Date('2026-06-01T12:00:00Z');
-    const procedure = (code: object, performedDateTime: string, status = 'completed') => ({ resourceType: 'Procedure', status, code, performedDateTime }) as Resource;
+    const procedure = (code: object, performedDateTime: string, status = 'completed') =>
+      ({ resourceType: 'Procedure', status, code, performedDateTime }) as Resource;
     expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-05-20'), now)).toBe(true);
     expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-03-10'), now)).toBe(true);
     expect(surgery.matches(procedure({ text: 'Total knee replacement' }, '2026-03-07'), now)).toBe(false);
-    expect(surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Total knee replacement' } } as Resource, now)).toBe(false);
+    expect(
+      surgery.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Total knee replacement' } } as Resource, now),
+    ).toBe(false);
     expect(surgery.matches(procedure({ text: 'Appendicectomy' }, '2026-05-20', 'not-done'), now)).toBe(false);
     expect(surgery.matches(procedure({ text: 'Influenza vaccination' }, '2026-05-20'), now)).toBe(false);
   });
@@ -53,8 +63,20 @@ describe('chart rules (PlanDefinition cds-calf-pain-cards)', () => {
     const paralysis = rule('chart-paralysis-or-cast');
     const now = new Date('2026-06-01T12:00:00Z');
     expect(paralysis.matches(condition({ coding: [{ system: ICD10CM, code: 'G81.94' }] }), now)).toBe(true);
-    expect(paralysis.matches(condition({ coding: [{ system: 'http://snomed.info/sct', code: '50582007', display: 'Hemiplegia' }] }), now)).toBe(true);
-    expect(paralysis.matches({ resourceType: 'Procedure', status: 'completed', code: { text: 'Application of below-knee plaster cast' }, performedDateTime: '2026-05-25' } as Resource, now)).toBe(true);
+    expect(
+      paralysis.matches(condition({ coding: [{ system: 'http://snomed.info/sct', code: '50582007', display: 'Hemiplegia' }] }), now),
+    ).toBe(true);
+    expect(
+      paralysis.matches(
+        {
+          resourceType: 'Procedure',
+          status: 'completed',
+          code: { text: 'Application of below-knee plaster cast' },
+          performedDateTime: '2026-05-25',
+        } as Resource,
+        now,
+      ),
+    ).toBe(true);
     expect(paralysis.matches(condition({ text: 'Broadcasting career' }), now)).toBe(false);
   });
 });
@@ -84,7 +106,12 @@ describe('order triggers', () => {
 describe('card texts', () => {
   it('every summary template stays under 140 characters with realistic values', () => {
     for (const text of Object.values(rules.cards)) {
-      const filled = fillTemplate(text.summary, { score: -2, flags: 'sudden breathlessness, chest pain, coughing blood', count: 6, days: 14 });
+      const filled = fillTemplate(text.summary, {
+        score: -2,
+        flags: 'sudden breathlessness, chest pain, coughing blood',
+        count: 6,
+        days: 14,
+      });
       expect(filled.length).toBeLessThan(140);
     }
   });

@@ -71,7 +71,13 @@ const ehr = () => nock(FHIR_SERVER).matchHeader('authorization', BEARER);
 
 /** The chart searches, answered with empty Bundles. */
 function emptyChart(scope: nock.Scope): nock.Scope {
-  return scope.get('/Condition').query(CONDITION_SEARCH).reply(200, searchset([])).get('/Procedure').query(PROCEDURE_SEARCH).reply(200, searchset([]));
+  return scope
+    .get('/Condition')
+    .query(CONDITION_SEARCH)
+    .reply(200, searchset([]))
+    .get('/Procedure')
+    .query(PROCEDURE_SEARCH)
+    .reply(200, searchset([]));
 }
 
 async function call(body: Record<string, unknown>, status = 200, endpoint = ENDPOINT) {
@@ -82,7 +88,12 @@ async function call(body: Record<string, unknown>, status = 200, endpoint = ENDP
 
 describe('reading the EHR FHIR server when prefetch is missing', () => {
   it('sends the access token as a Bearer token, searches for this patient, questionnaire and window, and uses what it finds', async () => {
-    const scope = emptyChart(ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('likely', { id: 'ehr-1' })]), { 'Content-Type': 'application/fhir+json' }));
+    const scope = emptyChart(
+      ehr()
+        .get('/QuestionnaireResponse')
+        .query(RESPONSE_SEARCH)
+        .reply(200, searchset([response('likely', { id: 'ehr-1' })]), { 'Content-Type': 'application/fhir+json' }),
+    );
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(cards).toHaveLength(1);
@@ -93,16 +104,31 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
 
   it('does not get the data when the token is not the one the EHR expects', async () => {
     // Same searches, but the EHR only answers another token: nothing matches, so nothing is obtained.
-    const scope = emptyChart(nock(FHIR_SERVER).matchHeader('authorization', 'Bearer some-other-token').get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('likely')])));
+    const scope = emptyChart(
+      nock(FHIR_SERVER)
+        .matchHeader('authorization', 'Bearer some-other-token')
+        .get('/QuestionnaireResponse')
+        .query(RESPONSE_SEARCH)
+        .reply(200, searchset([response('likely')])),
+    );
     const res = await call(patientView(fhirAccess()), 412);
     expect(res.error).toBe('precondition_failed');
     expect(scope.isDone()).toBe(false);
-    expect(unexpected.map((u) => u.split('?')[0]).sort()).toEqual(['GET ehr.example.org/fhir/Condition', 'GET ehr.example.org/fhir/Procedure', 'GET ehr.example.org/fhir/QuestionnaireResponse']);
+    expect(unexpected.map((u) => u.split('?')[0]).sort()).toEqual([
+      'GET ehr.example.org/fhir/Condition',
+      'GET ehr.example.org/fhir/Procedure',
+      'GET ehr.example.org/fhir/QuestionnaireResponse',
+    ]);
     unexpected = []; // seen and expected here
   });
 
   it('sends no Authorization header when the client gave a fhirServer without credentials', async () => {
-    const scope = emptyChart(nock(FHIR_SERVER, { badheaders: ['authorization'] }).get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('likely')])));
+    const scope = emptyChart(
+      nock(FHIR_SERVER, { badheaders: ['authorization'] })
+        .get('/QuestionnaireResponse')
+        .query(RESPONSE_SEARCH)
+        .reply(200, searchset([response('likely')])),
+    );
     const { cards } = await call(patientView({ fhirServer: FHIR_SERVER }));
     expect(scope.isDone()).toBe(true);
     expect(cards[0].summary).toMatch(/DVT likely/);
@@ -126,7 +152,10 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
   });
 
   it('order-select reads the response from the server but not the chart', async () => {
-    const scope = ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('likely')]));
+    const scope = ehr()
+      .get('/QuestionnaireResponse')
+      .query(RESPONSE_SEARCH)
+      .reply(200, searchset([response('likely')]));
     const { cards } = await call(orderSelect([draftOrder('dd-1', 'd-dimer')], fhirAccess()), 200, '/cds-services/dvt-workup-order-select');
     expect(scope.isDone()).toBe(true);
     expect(cards[0].summary).toMatch(/D-dimer alone cannot rule out DVT/);
@@ -135,23 +164,40 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
 
 describe('prefetch first, the FHIR server for the rest', () => {
   it('fetches only the response when prefetch supplied the chart but an OperationOutcome for the response', async () => {
-    const scope = ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('unlikely')]));
+    const scope = ehr()
+      .get('/QuestionnaireResponse')
+      .query(RESPONSE_SEARCH)
+      .reply(200, searchset([response('unlikely')]));
     const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout' }] };
-    const { cards } = await call(patientView({ ...fhirAccess(), prefetch: { calfPainResponse: oo, conditions: searchset([]), procedures: searchset([]) } }));
+    const { cards } = await call(
+      patientView({ ...fhirAccess(), prefetch: { calfPainResponse: oo, conditions: searchset([]), procedures: searchset([]) } }),
+    );
     expect(scope.isDone()).toBe(true);
     expect(cards[0].summary).toMatch(/DVT unlikely/);
   });
 
   it('fetches only the missing chart keys when prefetch supplied the response', async () => {
-    const scope = ehr().get('/Condition').query(CONDITION_SEARCH).reply(200, searchset([condition('c1', 'Metastatic carcinoma of colon')]));
-    const { cards } = await call(patientView({ ...fhirAccess(), prefetch: { calfPainResponse: searchset([response('unlikelyOne')]), procedures: null } }));
+    const scope = ehr()
+      .get('/Condition')
+      .query(CONDITION_SEARCH)
+      .reply(200, searchset([condition('c1', 'Metastatic carcinoma of colon')]));
+    const { cards } = await call(
+      patientView({ ...fhirAccess(), prefetch: { calfPainResponse: searchset([response('unlikelyOne')]), procedures: null } }),
+    );
     expect(scope.isDone()).toBe(true);
     expect(cards[0].detail).toContain('"Metastatic carcinoma of colon" (Condition, EHR FHIR server)');
   });
 
   it('does not call the server when prefetch answered everything', async () => {
-    const scope = nock(FHIR_SERVER).get(() => true).reply(500, 'should not be called');
-    const { cards } = await call(patientView({ ...fhirAccess(), prefetch: { calfPainResponse: response('likely'), conditions: searchset([]), procedures: searchset([]) } }));
+    const scope = nock(FHIR_SERVER)
+      .get(() => true)
+      .reply(500, 'should not be called');
+    const { cards } = await call(
+      patientView({
+        ...fhirAccess(),
+        prefetch: { calfPainResponse: response('likely'), conditions: searchset([]), procedures: searchset([]) },
+      }),
+    );
     expect(scope.isDone()).toBe(false);
     expect(cards).toHaveLength(1);
   });
@@ -169,10 +215,19 @@ describe('paging through Bundle.link next', () => {
       ehr()
         .get('/QuestionnaireResponse')
         .query(RESPONSE_SEARCH)
-        .reply(200, searchset([response('unlikely', { id: 'page1', authored: daysAgo(6) })], `${FHIR_SERVER}/QuestionnaireResponse?_getpages=abc&_page=2`))
+        .reply(
+          200,
+          searchset(
+            [response('unlikely', { id: 'page1', authored: daysAgo(6) })],
+            `${FHIR_SERVER}/QuestionnaireResponse?_getpages=abc&_page=2`,
+          ),
+        )
         .get('/QuestionnaireResponse')
         .query({ _getpages: 'abc', _page: '2' })
-        .reply(200, searchset([response('unlikelyOne', { id: 'page2', authored: daysAgo(3) })], 'QuestionnaireResponse?_getpages=abc&_page=3'))
+        .reply(
+          200,
+          searchset([response('unlikelyOne', { id: 'page2', authored: daysAgo(3) })], 'QuestionnaireResponse?_getpages=abc&_page=3'),
+        )
         .get('/QuestionnaireResponse')
         .query({ _getpages: 'abc', _page: '3' })
         .reply(200, searchset([response('likely', { id: 'page3', authored: daysAgo(1) })])),
@@ -188,8 +243,16 @@ describe('paging through Bundle.link next', () => {
     ['another port', 'https://ehr.example.org:8443', '/fhir/QuestionnaireResponse'],
     ['a path outside the FHIR base', 'https://ehr.example.org', '/admin/QuestionnaireResponse'],
   ])('never follows a next link to %s (the access token would leak)', async (_name, origin, path) => {
-    const trap = nock(origin).get(path).query(true).reply(200, searchset([response('likely', { id: 'trap' })]));
-    const scope = emptyChart(ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('unlikely', { id: 'first' })], `${origin}${path}?page=2`)));
+    const trap = nock(origin)
+      .get(path)
+      .query(true)
+      .reply(200, searchset([response('likely', { id: 'trap' })]));
+    const scope = emptyChart(
+      ehr()
+        .get('/QuestionnaireResponse')
+        .query(RESPONSE_SEARCH)
+        .reply(200, searchset([response('unlikely', { id: 'first' })], `${origin}${path}?page=2`)),
+    );
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(trap.isDone()).toBe(false);
@@ -201,9 +264,15 @@ describe('paging through Bundle.link next', () => {
   it.each([
     ['a 500', (s: nock.Interceptor) => s.reply(500, 'down')],
     ['an HTML page', (s: nock.Interceptor) => s.reply(200, '<html><body>Session expired</body></html>', { 'Content-Type': 'text/html' })],
-    ['a reply slower than the deadline', (s: nock.Interceptor) => s.delay(5000).reply(200, searchset([response('likely', { id: 'late', authored: daysAgo(0.5) })]))],
+    [
+      'a reply slower than the deadline',
+      (s: nock.Interceptor) => s.delay(5000).reply(200, searchset([response('likely', { id: 'late', authored: daysAgo(0.5) })])),
+    ],
   ])('keeps the pages it has when a later page fails (%s)', async (_name, page2) => {
-    const first = ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset([response('unlikely', { id: 'first' })], `${FHIR_SERVER}/QuestionnaireResponse?_page=2`));
+    const first = ehr()
+      .get('/QuestionnaireResponse')
+      .query(RESPONSE_SEARCH)
+      .reply(200, searchset([response('unlikely', { id: 'first' })], `${FHIR_SERVER}/QuestionnaireResponse?_page=2`));
     page2(first.get('/QuestionnaireResponse').query({ _page: '2' }));
     emptyChart(first);
     const { cards } = await call(patientView(fhirAccess()));
@@ -237,14 +306,38 @@ describe('paging through Bundle.link next', () => {
 describe('an unusable answer from the server', () => {
   const outcome = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] };
   it.each([
-    ['401 Unauthorized', (i: nock.Interceptor) => i.reply(401, outcome, { 'WWW-Authenticate': 'Bearer error="invalid_token"' }), /fhirServer: HTTP 401/],
+    [
+      '401 Unauthorized',
+      (i: nock.Interceptor) => i.reply(401, outcome, { 'WWW-Authenticate': 'Bearer error="invalid_token"' }),
+      /fhirServer: HTTP 401/,
+    ],
     ['500 Internal Server Error', (i: nock.Interceptor) => i.reply(500, 'oops'), /fhirServer: HTTP 500/],
-    ['an HTML page with 200', (i: nock.Interceptor) => i.reply(200, '<html>not FHIR</html>', { 'Content-Type': 'text/html' }), /fhirServer: request failed/],
-    ['invalid JSON', (i: nock.Interceptor) => i.reply(200, '{"resourceType": "Bundle", "entry": [', { 'Content-Type': 'application/fhir+json' }), /fhirServer: request failed/],
-    ['a resource that is not a Bundle', (i: nock.Interceptor) => i.reply(200, response('likely')), /fhirServer: response is not a FHIR Bundle/],
+    [
+      'an HTML page with 200',
+      (i: nock.Interceptor) => i.reply(200, '<html>not FHIR</html>', { 'Content-Type': 'text/html' }),
+      /fhirServer: request failed/,
+    ],
+    [
+      'invalid JSON',
+      (i: nock.Interceptor) => i.reply(200, '{"resourceType": "Bundle", "entry": [', { 'Content-Type': 'application/fhir+json' }),
+      /fhirServer: request failed/,
+    ],
+    [
+      'a resource that is not a Bundle',
+      (i: nock.Interceptor) => i.reply(200, response('likely')),
+      /fhirServer: response is not a FHIR Bundle/,
+    ],
     ['JSON that is not FHIR', (i: nock.Interceptor) => i.reply(200, { hello: 'world' }), /fhirServer: response is not a FHIR Bundle/],
-    ['a reply slower than the deadline', (i: nock.Interceptor) => i.delay(5000).reply(200, searchset([response('likely')])), /fhirServer: deadline exceeded/],
-    ['a body slower than the deadline', (i: nock.Interceptor) => i.delayBody(5000).reply(200, searchset([response('likely')])), /fhirServer: deadline exceeded/],
+    [
+      'a reply slower than the deadline',
+      (i: nock.Interceptor) => i.delay(5000).reply(200, searchset([response('likely')])),
+      /fhirServer: deadline exceeded/,
+    ],
+    [
+      'a body slower than the deadline',
+      (i: nock.Interceptor) => i.delayBody(5000).reply(200, searchset([response('likely')])),
+      /fhirServer: deadline exceeded/,
+    ],
   ])('treats %s as unobtainable: 412 when nothing else is available', async (_name, reply, reason) => {
     const scope = ehr();
     reply(scope.get('/QuestionnaireResponse').query(RESPONSE_SEARCH));

@@ -21,7 +21,10 @@ describe('order-select: D-dimer or leg vein ultrasound checked against the Wells
     const [card] = cards;
     expect(card.indicator).toBe('warning');
     expect(card.summary).toMatch(/DVT likely.*D-dimer alone cannot rule out DVT/);
-    expect(card.suggestions![0]).toMatchObject({ isRecommended: true, actions: [{ type: 'create', resource: { resourceType: 'ServiceRequest', code: { coding: [{ code: '30881-7' }] } } }] });
+    expect(card.suggestions![0]).toMatchObject({
+      isRecommended: true,
+      actions: [{ type: 'create', resource: { resourceType: 'ServiceRequest', code: { coding: [{ code: '30881-7' }] } } }],
+    });
     expect(card.overrideReasons!.length).toBeGreaterThan(0);
     expect(await h.store.cardKind(card.uuid)).toBe('order-ultrasound-needed');
   });
@@ -80,13 +83,18 @@ describe('order-select: D-dimer or leg vein ultrasound checked against the Wells
   });
 
   it('only the selected orders count', async () => {
-    const body = orderSelect([draftOrder('dd-1', 'd-dimer'), draftOrder('cxr-1', 'chest-xray')], prefetch(response('likely')), ['ServiceRequest/cxr-1']);
+    const body = orderSelect([draftOrder('dd-1', 'd-dimer'), draftOrder('cxr-1', 'chest-xray')], prefetch(response('likely')), [
+      'ServiceRequest/cxr-1',
+    ]);
     const { cards } = await call(body);
     expect(cards).toEqual([]);
   });
 
   it('a relevant order without prefetch, fhirServer or a local response: 412', async () => {
-    await request(h.app).post(ENDPOINT).send(orderSelect([draftOrder('dd-1', 'd-dimer')])).expect(412);
+    await request(h.app)
+      .post(ENDPOINT)
+      .send(orderSelect([draftOrder('dd-1', 'd-dimer')]))
+      .expect(412);
   });
 
   it('uses a response submitted to this service when prefetch is missing', async () => {

@@ -1,7 +1,17 @@
 import request from 'supertest';
 import { callHook } from './support/cds-call';
 import { expectValidR4 } from './support/r4-validator';
-import { cdsHarness, condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
+import {
+  cdsHarness,
+  condition,
+  daysAgo,
+  patientView,
+  procedure,
+  response,
+  searchset,
+  PATIENT_ID,
+  type CdsHarness,
+} from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 import type { Resource } from 'fhir/r4';
 
@@ -57,7 +67,9 @@ describe('patient-view: one card kind per patient story', () => {
     expect(card.summary).toMatch(/Wells DVT score -2: DVT unlikely\. Offer a D-dimer/);
     expect(card.selectionBehavior).toBe('at-most-one');
     expect(card.suggestions).toHaveLength(1);
-    expect(card.suggestions![0].actions![0].resource).toMatchObject({ code: { coding: [{ system: 'http://loinc.org', code: '48065-7' }] } });
+    expect(card.suggestions![0].actions![0].resource).toMatchObject({
+      code: { coding: [{ system: 'http://loinc.org', code: '48065-7' }] },
+    });
     expect(card.detail).toContain('| Alternative diagnosis at least as likely | -2 |');
     expect(card.detail).toMatch(/1\. (Medial gastrocnemius strain|Calf muscle strain|Plantaris muscle rupture)/);
   });
@@ -68,10 +80,23 @@ describe('patient-view: one card kind per patient story', () => {
     const [card] = cards;
     expect(card.indicator).toBe('info');
     expect(card.summary).toMatch(/6 Wells item\(s\) missing/);
-    for (const item of ['Tenderness along the deep veins', 'Entire leg swollen', 'Calf swelling >= 3 cm', 'Pitting oedema', 'Collateral superficial veins', 'Alternative diagnosis at least as likely']) {
+    for (const item of [
+      'Tenderness along the deep veins',
+      'Entire leg swollen',
+      'Calf swelling >= 3 cm',
+      'Pitting oedema',
+      'Collateral superficial veins',
+      'Alternative diagnosis at least as likely',
+    ]) {
       expect(card.detail).toContain(item);
     }
-    expect(card.links).toEqual([{ label: 'Complete the calf-pain questionnaire for this patient', url: `http://localhost:8080/portal?patient=${PATIENT_ID}`, type: 'absolute' }]);
+    expect(card.links).toEqual([
+      {
+        label: 'Complete the calf-pain questionnaire for this patient',
+        url: `http://localhost:8080/portal?patient=${PATIENT_ID}`,
+        type: 'absolute',
+      },
+    ]);
     expect(card.suggestions).toBeUndefined();
     expect(JSON.stringify(card)).not.toMatch(/unlikely|low risk/i);
   });
@@ -79,7 +104,9 @@ describe('patient-view: one card kind per patient story', () => {
   it('PE red flags: a critical card first, naming the flags, then the DVT card', async () => {
     const { cards } = await call(withResponse(searchset([response('pe')])));
     expect(cards.map((c) => c.indicator)).toEqual(['critical', 'warning']);
-    expect(cards[0].summary).toMatch(/^Possible pulmonary embolism \(sudden shortness of breath, chest pain.*\): arrange emergency assessment now$/);
+    expect(cards[0].summary).toMatch(
+      /^Possible pulmonary embolism \(sudden shortness of breath, chest pain.*\): arrange emergency assessment now$/,
+    );
     expect(cards[0].source.topic).toMatchObject({ code: '59282003' });
     expect(cards[0].suggestions).toBeUndefined();
   });
@@ -113,7 +140,10 @@ describe('patient-view: one card kind per patient story', () => {
 
 describe('patient-view: what the chart adds', () => {
   it('flags active cancer in the chart that the questionnaire answered no, without changing the score, and says what it would become', async () => {
-    const chart = { conditions: searchset([condition('c1', 'Carcinoma of breast', { recordedDate: '2026-06-01' })]), procedures: searchset([]) };
+    const chart = {
+      conditions: searchset([condition('c1', 'Carcinoma of breast', { recordedDate: '2026-06-01' })]),
+      procedures: searchset([]),
+    };
     const { cards } = await call(patientView({ prefetch: { calfPainResponse: response('unlikelyOne'), ...chart } }));
     const [card] = cards;
     expect(card.summary).toMatch(/Wells DVT score 1: DVT unlikely/);
@@ -127,7 +157,10 @@ describe('patient-view: what the chart adds', () => {
   it('flags a resolved previous DVT and recent surgery, but not surgery older than 12 weeks', async () => {
     const chart = {
       conditions: searchset([condition('c2', 'Deep vein thrombosis of right leg', { clinicalStatus: { coding: [{ code: 'resolved' }] } })]),
-      procedures: searchset([procedure('p1', 'Laparoscopic cholecystectomy', daysAgo(20)), procedure('p2', 'Total hip replacement', daysAgo(120))]),
+      procedures: searchset([
+        procedure('p1', 'Laparoscopic cholecystectomy', daysAgo(20)),
+        procedure('p2', 'Total hip replacement', daysAgo(120)),
+      ]),
     };
     const { cards } = await call(patientView({ prefetch: { calfPainResponse: response('likely'), ...chart } }));
     expect(cards[0].detail).toContain('Previous deep vein thrombosis recorded in the chart: "Deep vein thrombosis of right leg"');
@@ -174,7 +207,10 @@ describe('patient-view: every prefetch shape', () => {
   });
 
   it('key missing, no fhirServer, nothing local: 412', async () => {
-    const res = await request(h.app).post(ENDPOINT).send(patientView({ prefetch: emptyChart })).expect(412);
+    const res = await request(h.app)
+      .post(ENDPOINT)
+      .send(patientView({ prefetch: emptyChart }))
+      .expect(412);
     expect(res.body).toMatchObject({ error: 'precondition_failed' });
     expect(res.body.message).toMatch(/cannot be obtained/);
   });

@@ -25,7 +25,9 @@ it('the documented patient-view call gives the documented card', async () => {
   const res = await request(h.app).post('/cds-services/calf-pain-dvt').send(documentedCall()).expect(200);
   expectConformantHookResponse(res.body);
   const cards = res.body.cards as Card[];
-  expect(cards.map((c) => `${c.indicator}: ${c.summary}`)).toEqual(['warning: Wells DVT score 4: DVT likely. Proximal leg vein ultrasound within 4 hours (NICE NG158)']);
+  expect(cards.map((c) => `${c.indicator}: ${c.summary}`)).toEqual([
+    'warning: Wells DVT score 4: DVT likely. Proximal leg vein ultrasound within 4 hours (NICE NG158)',
+  ]);
   expect(cards[0].detail).toContain('Previous deep vein thrombosis recorded in the chart');
   expect(cards[0].detail).toContain('If the chart is right, the Wells score would be 5 (DVT likely)');
 });

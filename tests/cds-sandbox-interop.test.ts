@@ -107,7 +107,16 @@ describe('the CDS Hooks sandbox, signing with its published key', () => {
     const feedback = await request(t.app)
       .post('/cds-services/calf-pain-dvt/feedback')
       .set('Authorization', `Bearer ${sandboxJwt(`${BASE}/cds-services/calf-pain-dvt/feedback`)}`)
-      .send({ feedback: [{ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions![0].uuid }], outcomeTimestamp: NOW.toISOString() }] })
+      .send({
+        feedback: [
+          {
+            card: card.uuid,
+            outcome: 'accepted',
+            acceptedSuggestions: [{ id: card.suggestions![0].uuid }],
+            outcomeTimestamp: NOW.toISOString(),
+          },
+        ],
+      })
       .expect(200);
     expect(feedback.body).toEqual({ received: 1 });
     const stored = await t.store.listFeedback();

@@ -6,7 +6,17 @@
 import request from 'supertest';
 import type { Resource } from 'fhir/r4';
 import { expectConformantHookResponse } from './support/cds-conformance';
-import { cdsHarness, condition, daysAgo, draftOrder, orderSelect, patientView, response, searchset, type CdsHarness } from './fixtures/cds/harness';
+import {
+  cdsHarness,
+  condition,
+  daysAgo,
+  draftOrder,
+  orderSelect,
+  patientView,
+  response,
+  searchset,
+  type CdsHarness,
+} from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 
 const PATIENT_VIEW = '/cds-services/calf-pain-dvt';
@@ -27,7 +37,7 @@ async function call(endpoint: string, body: Record<string, unknown>): Promise<Ca
 }
 
 /** A JSON value of the wrong type where a FHIR field is expected (as an EHR bug might send it). */
-const garbled = <T extends Resource>(resource: T, patch: Record<string, unknown>): T => ({ ...resource, ...patch }) as unknown as T;
+const garbled = <T extends Resource>(resource: T, patch: Record<string, unknown>): T => ({ ...resource, ...patch });
 
 describe('patient-view with malformed EHR resources', () => {
   it.each([
@@ -36,26 +46,42 @@ describe('patient-view with malformed EHR resources', () => {
     ['authored is a number', { authored: 1_700_000_000_000 }],
   ])('a response whose %s is skipped; the well-formed one is still used', async (_name, patch) => {
     const bad = garbled(response('unlikely', { id: 'qr-bad', authored: daysAgo(0) }), patch);
-    const cards = await call(PATIENT_VIEW, patientView({ prefetch: { calfPainResponse: searchset([bad, response('likely')]), conditions: searchset([]), procedures: searchset([]) } }));
+    const cards = await call(
+      PATIENT_VIEW,
+      patientView({
+        prefetch: { calfPainResponse: searchset([bad, response('likely')]), conditions: searchset([]), procedures: searchset([]) },
+      }),
+    );
     expect(cards.map((c) => c.summary)).toEqual([expect.stringMatching(/Wells DVT score 4: DVT likely/)]);
   });
 
   it.each([
-    ['code.coding is an object, not an array', { code: { coding: { system: 'http://snomed.info/sct', code: '363346000', display: 'Malignant neoplastic disease' } } }],
+    [
+      'code.coding is an object, not an array',
+      { code: { coding: { system: 'http://snomed.info/sct', code: '363346000', display: 'Malignant neoplastic disease' } } },
+    ],
     ['code.text is a number', { code: { text: 5, coding: [{ display: 7 }] } }],
     ['onsetDateTime is a number', { onsetDateTime: 12345 }],
     ['subject.reference is a number', { subject: { reference: 5 } }],
     ['recordedDate is an object', { recordedDate: { at: 'yesterday' } }],
   ])('a Condition whose %s does not break the card', async (_name, patch) => {
     const bad = garbled(condition('c-bad', 'lung cancer'), patch);
-    const cards = await call(PATIENT_VIEW, patientView({ prefetch: { calfPainResponse: searchset([response('unlikelyOne')]), conditions: searchset([bad]), procedures: searchset([]) } }));
+    const cards = await call(
+      PATIENT_VIEW,
+      patientView({
+        prefetch: { calfPainResponse: searchset([response('unlikelyOne')]), conditions: searchset([bad]), procedures: searchset([]) },
+      }),
+    );
     expect(cards).toHaveLength(1);
     expect(cards[0].summary).toMatch(/Wells DVT score 1: DVT unlikely/);
   });
 
   it('a response id that is not a FHIR id is not echoed into references', async () => {
     const bad = garbled(response('likely'), { id: { nested: true } });
-    const cards = await call(PATIENT_VIEW, patientView({ prefetch: { calfPainResponse: searchset([bad]), conditions: searchset([]), procedures: searchset([]) } }));
+    const cards = await call(
+      PATIENT_VIEW,
+      patientView({ prefetch: { calfPainResponse: searchset([bad]), conditions: searchset([]), procedures: searchset([]) } }),
+    );
     expect(cards).toHaveLength(1);
     expect(JSON.stringify(cards)).not.toContain('[object Object]');
     for (const s of cards[0].suggestions ?? []) expect(s.actions![0].resource).not.toHaveProperty('supportingInfo');
@@ -63,7 +89,12 @@ describe('patient-view with malformed EHR resources', () => {
 
   it('a response authored in the future does not outrank the recent one', async () => {
     const future = response('unlikely', { id: 'qr-future', authored: '2999-01-01T00:00:00Z' });
-    const cards = await call(PATIENT_VIEW, patientView({ prefetch: { calfPainResponse: searchset([future, response('likely')]), conditions: searchset([]), procedures: searchset([]) } }));
+    const cards = await call(
+      PATIENT_VIEW,
+      patientView({
+        prefetch: { calfPainResponse: searchset([future, response('likely')]), conditions: searchset([]), procedures: searchset([]) },
+      }),
+    );
     expect(cards.map((c) => c.summary)).toEqual([expect.stringMatching(/Wells DVT score 4: DVT likely/)]);
   });
 });

@@ -12,7 +12,10 @@ describe('configuration from the environment', () => {
   });
 
   it('takes BASE_URL without its trailing slash and resolves TRUSTED_CLIENTS_FILE', () => {
-    const config = loadConfig({ BASE_URL: 'https://cds.hospital.example/', TRUSTED_CLIENTS_FILE: 'conf/clients.json', NODE_ENV: 'production' }, '/srv/app');
+    const config = loadConfig(
+      { BASE_URL: 'https://cds.hospital.example/', TRUSTED_CLIENTS_FILE: 'conf/clients.json', NODE_ENV: 'production' },
+      '/srv/app',
+    );
     expect(config.baseUrl).toBe('https://cds.hospital.example');
     expect(config.auth).toEqual({ mode: 'on', trustedClientsFile: '/srv/app/conf/clients.json', devClients: false });
   });
@@ -20,7 +23,15 @@ describe('configuration from the environment', () => {
   it('lists every problem at once', () => {
     let error: ConfigError | undefined;
     try {
-      loadConfig({ PORT: 'eighty', BASE_URL: 'ftp://x', DATABASE_URL: 'mysql://db', LOG_LEVEL: 'loud', AUTH_MODE: 'maybe', CDS_SYSTEM_ACTIONS: 'perhaps', MAX_BODY_BYTES: '10' });
+      loadConfig({
+        PORT: 'eighty',
+        BASE_URL: 'ftp://x',
+        DATABASE_URL: 'mysql://db',
+        LOG_LEVEL: 'loud',
+        AUTH_MODE: 'maybe',
+        CDS_SYSTEM_ACTIONS: 'perhaps',
+        MAX_BODY_BYTES: '10',
+      });
     } catch (err) {
       error = err as ConfigError;
     }
@@ -35,7 +46,10 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ NODE_ENV: 'production', AUTH_MODE: 'off' }).auth.mode).toBe('off');
   });
 
-  it.each(['sqlite::memory:', 'sqlite:///var/lib/calf/db.sqlite', 'postgres://u:p@db:5432/calf', 'postgresql://db/calf?schema=cds'])('accepts DATABASE_URL %s', (url) => {
-    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
-  });
+  it.each(['sqlite::memory:', 'sqlite:///var/lib/calf/db.sqlite', 'postgres://u:p@db:5432/calf', 'postgresql://db/calf?schema=cds'])(
+    'accepts DATABASE_URL %s',
+    (url) => {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    },
+  );
 });

@@ -38,7 +38,9 @@ describe('the blood-clot cause of the differential agrees with the Wells categor
     expect(reading.threeLevel).toBe('low');
     expect(reading.peFlag).toBe(true);
     expect(cause.qualitativeRisk).toBe('low');
-    expect(bloodClot({ ...allNo, 'wells-active-cancer': true, 'wells-previous-dvt': true, 'wells-pitting-edema': true }).cause.qualitativeRisk).toBe('high');
+    expect(
+      bloodClot({ ...allNo, 'wells-active-cancer': true, 'wells-previous-dvt': true, 'wells-pitting-edema': true }).cause.qualitativeRisk,
+    ).toBe('high');
   });
 
   it('refuses to start when a risk-expression can give something other than low, moderate or high', () => {

@@ -19,7 +19,13 @@ const ROOT = path.join(__dirname, '..');
 function request(port: number, method: string, urlPath: string, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method, path: urlPath, headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {} },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        headers: body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {},
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -34,15 +40,29 @@ function request(port: number, method: string, urlPath: string, body?: string): 
 }
 
 async function start(port: number, databaseUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', path.join(ROOT, 'tests', 'support', 'ts-register.js'), path.join(ROOT, 'src', 'server.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATABASE_URL: databaseUrl, AUTH_MODE: 'off', LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '1000000' },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    ['-r', path.join(ROOT, 'tests', 'support', 'ts-register.js'), path.join(ROOT, 'src', 'server.ts')],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        DATABASE_URL: databaseUrl,
+        AUTH_MODE: 'off',
+        LOG_LEVEL: 'silent',
+        RATE_LIMIT_PER_MINUTE: '1000000',
+      },
+      stdio: 'ignore',
+    },
+  );
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    const ok = await request(port, 'GET', '/fhir/metadata').then((r) => r.status === 200, () => false);
+    const ok = await request(port, 'GET', '/fhir/metadata').then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return child;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -58,7 +78,12 @@ async function createThenKill(port: number, child: ChildProcess, total: number, 
   const worker = async () => {
     while (sent < total && child.exitCode === null) {
       const n = sent++;
-      const body = JSON.stringify(buildResponse({ 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true }, { subject: `Patient/kill-${n}`, authored: new Date().toISOString() }));
+      const body = JSON.stringify(
+        buildResponse(
+          { 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true },
+          { subject: `Patient/kill-${n}`, authored: new Date().toISOString() },
+        ),
+      );
       try {
         const res = await request(port, 'POST', '/fhir/QuestionnaireResponse', body);
         if (res.status === 201) acknowledged.push(JSON.parse(res.body).id);
@@ -69,7 +94,9 @@ async function createThenKill(port: number, child: ChildProcess, total: number, 
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
-  await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+  await new Promise<void>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
   return acknowledged;
 }
 

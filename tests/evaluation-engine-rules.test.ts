@@ -111,7 +111,7 @@ describe('rule engine', () => {
   const firstCriterion = (p: PlanDefinition) => p.action![0].action![0];
 
   it('refuses a rule-item that is not in the Questionnaire', () => {
-    const p = broken((x) => firstCriterion(x).extension!.find((e) => e.url === EXT_RULE_ITEM)!.valueString = 'wells-active-cancr');
+    const p = broken((x) => (firstCriterion(x).extension!.find((e) => e.url === EXT_RULE_ITEM)!.valueString = 'wells-active-cancr'));
     expect(() => createEvaluator(p, { questionnaire })).toThrow(/linkId "wells-active-cancr" is not in the Questionnaire/);
   });
 
@@ -137,7 +137,8 @@ describe('rule engine', () => {
   it('refuses a risk-expression that reads more than %weightRisk and %threeLevel', () => {
     const p = broken((x) => {
       const dvt = x.action!.find((a) => a.id === 'differential')!.action!.find((a) => a.id === 'dvt')!;
-      dvt.extension!.find((e) => e.url.endsWith('/risk-expression'))!.valueExpression!.expression = "iif(%scoreMin > 2, 'high', %weightRisk)";
+      dvt.extension!.find((e) => e.url.endsWith('/risk-expression'))!.valueExpression!.expression =
+        "iif(%scoreMin > 2, 'high', %weightRisk)";
       return x;
     });
     expect(() => createEvaluator(p, { questionnaire })).toThrow(/risk-expression may read %weightRisk and %threeLevel only/);

@@ -35,7 +35,7 @@ function questionnaireScore(questionnaire: Questionnaire, response: Questionnair
   const env: Record<string, unknown> = { resource: response };
   for (const ext of questionnaire.extension ?? []) {
     if (ext.url !== 'http://hl7.org/fhir/StructureDefinition/variable' || ext.valueExpression?.language !== 'text/fhirpath') continue;
-    env[ext.valueExpression!.name!] = fhirpath.evaluate(response, ext.valueExpression!.expression!, env, r4Model);
+    env[ext.valueExpression.name!] = fhirpath.evaluate(response, ext.valueExpression.expression!, env, r4Model);
   }
   const find = (items: QuestionnaireItem[] = []): QuestionnaireItem | undefined =>
     items.map((i) => (i.linkId === 'wells-score' ? i : find(i.item))).find(Boolean);
@@ -96,7 +96,9 @@ describe('evaluation engine', () => {
   });
 
   it('states the probability in percent: the category prevalence, or the span of the categories still possible', () => {
-    const high = evaluator.evaluate(buildResponse(Object.fromEntries(WELLS.map((id) => [id, id !== 'wells-alternative-diagnosis'])))).riskAssessment;
+    const high = evaluator.evaluate(
+      buildResponse(Object.fromEntries(WELLS.map((id) => [id, id !== 'wells-alternative-diagnosis']))),
+    ).riskAssessment;
     expect(high.prediction![0].probabilityDecimal).toBe(53);
     const open = evaluator.evaluate(buildResponse({ 'wells-active-cancer': true })).riskAssessment;
     expect(open.prediction![0].probabilityRange).toEqual({

@@ -44,14 +44,28 @@ describe('FHIR API on PostgreSQL (production store)', () => {
   });
 
   it('creates, evaluates, updates and finds a response the same way as on SQLite', async () => {
-    const created = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(buildResponse(answers, { subject: 'Patient/pg1' }))).expect(201);
+    const created = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Content-Type', FHIR)
+      .send(JSON.stringify(buildResponse(answers, { subject: 'Patient/pg1' })))
+      .expect(201);
     const qr = created.body as QuestionnaireResponse;
     const first = await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${qr.id}`).expect(200);
     expect(readAssessment(first.body.entry[0].resource).score).toBe(2);
 
     const changed = buildResponse({ ...answers, 'wells-alternative-diagnosis': true }, { subject: 'Patient/pg1', id: qr.id });
-    await request(t.app).put(`/fhir/QuestionnaireResponse/${qr.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1"').send(JSON.stringify(changed)).expect(200);
-    await request(t.app).put(`/fhir/QuestionnaireResponse/${qr.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1"').send(JSON.stringify(changed)).expect(412);
+    await request(t.app)
+      .put(`/fhir/QuestionnaireResponse/${qr.id}`)
+      .set('Content-Type', FHIR)
+      .set('If-Match', 'W/"1"')
+      .send(JSON.stringify(changed))
+      .expect(200);
+    await request(t.app)
+      .put(`/fhir/QuestionnaireResponse/${qr.id}`)
+      .set('Content-Type', FHIR)
+      .set('If-Match', 'W/"1"')
+      .send(JSON.stringify(changed))
+      .expect(412);
 
     const second = await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg1&_sort=-date').expect(200);
     expect(second.body.total).toBe(1);
@@ -67,25 +81,56 @@ describe('FHIR API on PostgreSQL (production store)', () => {
   });
 
   it('conditional create finds the earlier submission by identifier (If-None-Exist) instead of storing it twice', async () => {
-    const qr = { ...buildResponse(answers, { subject: 'Patient/pg3' }), identifier: { system: 'https://portal.example.org', value: 'pg-1' } };
+    const qr = {
+      ...buildResponse(answers, { subject: 'Patient/pg3' }),
+      identifier: { system: 'https://portal.example.org', value: 'pg-1' },
+    };
     const header = 'identifier=https://portal.example.org|pg-1';
-    const first = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('If-None-Exist', header).send(JSON.stringify(qr)).expect(201);
-    const again = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('If-None-Exist', header).send(JSON.stringify(qr)).expect(200);
+    const first = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Content-Type', FHIR)
+      .set('If-None-Exist', header)
+      .send(JSON.stringify(qr))
+      .expect(201);
+    const again = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Content-Type', FHIR)
+      .set('If-None-Exist', header)
+      .send(JSON.stringify(qr))
+      .expect(200);
     expect(again.body.id).toBe(first.body.id);
     expect((await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg3')).body.total).toBe(1);
   });
 
   it('answers instance, type and system history with _since and _at', async () => {
-    const created = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(buildResponse(answers, { subject: 'Patient/pg4' }))).expect(201)).body as QuestionnaireResponse;
+    const created = (
+      await request(t.app)
+        .post('/fhir/QuestionnaireResponse')
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify(buildResponse(answers, { subject: 'Patient/pg4' })))
+        .expect(201)
+    ).body as QuestionnaireResponse;
     // This store keeps the system clock: boundaries are taken from the versions themselves.
-    const updated = (await request(t.app).put(`/fhir/QuestionnaireResponse/${created.id}`).set('Content-Type', FHIR).send(JSON.stringify(created)).expect(200)).body as QuestionnaireResponse;
-    const at = await request(t.app).get(`/fhir/QuestionnaireResponse/${created.id}/_history?_at=${encodeURIComponent(created.meta!.lastUpdated!)}`).expect(200);
+    const updated = (
+      await request(t.app)
+        .put(`/fhir/QuestionnaireResponse/${created.id}`)
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify(created))
+        .expect(200)
+    ).body as QuestionnaireResponse;
+    const at = await request(t.app)
+      .get(`/fhir/QuestionnaireResponse/${created.id}/_history?_at=${encodeURIComponent(created.meta!.lastUpdated!)}`)
+      .expect(200);
     expect(at.body.entry.map((e: { resource: QuestionnaireResponse }) => e.resource.meta!.versionId)).toEqual(['1']);
     const since = `_since=${encodeURIComponent(updated.meta!.lastUpdated!)}`;
     const type = await request(t.app).get(`/fhir/RiskAssessment/_history?${since}`).expect(200);
     expect(type.body.entry.map((e: { resource: QuestionnaireResponse }) => e.resource.meta!.versionId)).toEqual(['2']);
     const system = await request(t.app).get(`/fhir/_history?${since}`).expect(200);
-    expect(system.body.entry.map((e: { resource: QuestionnaireResponse }) => e.resource.resourceType).sort()).toEqual(['Provenance', 'QuestionnaireResponse', 'RiskAssessment']);
+    expect(system.body.entry.map((e: { resource: QuestionnaireResponse }) => e.resource.resourceType).sort()).toEqual([
+      'Provenance',
+      'QuestionnaireResponse',
+      'RiskAssessment',
+    ]);
   });
 
   it('refuses a JWT id replayed through a second process’s store (jti kept in PostgreSQL)', async () => {

@@ -34,7 +34,15 @@ describe('FHIR API', () => {
       const ra = cs.rest![0].resource!.find((r) => r.type === 'RiskAssessment')!;
       expect(ra.searchParam!.map((p) => p.name)).toEqual(expect.arrayContaining(['patient', 'subject', 'date', 'risk', 'basis']));
       const qr = cs.rest![0].resource!.find((r) => r.type === 'QuestionnaireResponse')!;
-      expect(qr.interaction!.map((i) => i.code).sort()).toEqual(['create', 'history-instance', 'history-type', 'read', 'search-type', 'update', 'vread']);
+      expect(qr.interaction!.map((i) => i.code).sort()).toEqual([
+        'create',
+        'history-instance',
+        'history-type',
+        'read',
+        'search-type',
+        'update',
+        'vread',
+      ]);
     });
 
     it('answers 405 to a POST on /metadata', async () => {
@@ -97,7 +105,15 @@ describe('FHIR API', () => {
     });
 
     it('keeps the client meta (profiles, tags) but sets versionId and lastUpdated itself', async () => {
-      const qr = { ...buildResponse(likely, { subject: 'Patient/p1' }), meta: { versionId: '99', lastUpdated: '2001-01-01T00:00:00Z', profile: ['http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaireresponse'], tag: [{ code: 'lformsVersion: 40.1.3' }] } };
+      const qr = {
+        ...buildResponse(likely, { subject: 'Patient/p1' }),
+        meta: {
+          versionId: '99',
+          lastUpdated: '2001-01-01T00:00:00Z',
+          profile: ['http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaireresponse'],
+          tag: [{ code: 'lformsVersion: 40.1.3' }],
+        },
+      };
       const res = await post(t, qr).expect(201);
       expect(res.body.meta.versionId).toBe('1');
       expect(res.body.meta.lastUpdated).not.toBe('2001-01-01T00:00:00Z');
@@ -142,7 +158,10 @@ describe('FHIR API', () => {
     });
 
     it('refuses an unknown questionnaire canonical (422)', async () => {
-      const res = await post(t, buildResponse(likely, { subject: 'Patient/p1', questionnaire: 'http://example.org/Questionnaire/other' })).expect(422);
+      const res = await post(
+        t,
+        buildResponse(likely, { subject: 'Patient/p1', questionnaire: 'http://example.org/Questionnaire/other' }),
+      ).expect(422);
       expect(res.body.issue[0].expression).toEqual(['QuestionnaireResponse.questionnaire']);
     });
 
@@ -170,7 +189,10 @@ describe('FHIR API', () => {
     it('answers 413 for a body over the limit', async () => {
       const small = await createTestApp({ config: { maxBodyBytes: 2048 } });
       const qr = buildResponse(likely, { subject: 'Patient/p1' });
-      (qr as unknown as Record<string, unknown>).text = { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(5000)}</div>` };
+      (qr as unknown as Record<string, unknown>).text = {
+        status: 'generated',
+        div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(5000)}</div>`,
+      };
       const res = await post(small, qr).expect(413);
       expect(res.body.resourceType).toBe('OperationOutcome');
       await small.store.close();
@@ -217,8 +239,16 @@ describe('FHIR API', () => {
 
     it('answers 400 when the body id differs from the URL, and 405 for an unknown id (updateCreate is false)', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
-      await request(t.app).put(`/fhir/QuestionnaireResponse/${created.id}`).set('Content-Type', FHIR).send(JSON.stringify({ ...created, id: 'other' })).expect(400);
-      const res = await request(t.app).put('/fhir/QuestionnaireResponse/unknown').set('Content-Type', FHIR).send(JSON.stringify({ ...created, id: 'unknown' })).expect(405);
+      await request(t.app)
+        .put(`/fhir/QuestionnaireResponse/${created.id}`)
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify({ ...created, id: 'other' }))
+        .expect(400);
+      const res = await request(t.app)
+        .put('/fhir/QuestionnaireResponse/unknown')
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify({ ...created, id: 'unknown' }))
+        .expect(405);
       expect(res.headers.allow).toBe('GET, HEAD');
       expect(res.body.issue[0].diagnostics).toMatch(/updateCreate/);
       expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(1);
@@ -244,7 +274,11 @@ describe('FHIR API', () => {
     });
 
     it('refuses Parameters without the response (400) and invalid responses (422)', async () => {
-      await post(t, { resourceType: 'Parameters', parameter: [{ name: 'other', valueString: 'x' }] }, '/fhir/QuestionnaireResponse/$evaluate').expect(400);
+      await post(
+        t,
+        { resourceType: 'Parameters', parameter: [{ name: 'other', valueString: 'x' }] },
+        '/fhir/QuestionnaireResponse/$evaluate',
+      ).expect(400);
       const qr = buildResponse(likely);
       qr.item![0].item![0].answer = [{ valueCoding: { code: 'middle' } }];
       await post(t, qr, '/fhir/QuestionnaireResponse/$evaluate').expect(422);
@@ -270,7 +304,10 @@ describe('FHIR API', () => {
 
     it('filters by questionnaire (with or without version), status and authored with prefixes', async () => {
       expect((await request(t.app).get(`/fhir/QuestionnaireResponse?questionnaire=${QUESTIONNAIRE_URL}`)).body.total).toBe(3);
-      expect((await request(t.app).get(`/fhir/QuestionnaireResponse?questionnaire=${encodeURIComponent(`${QUESTIONNAIRE_URL}|1.0.0`)}`)).body.total).toBe(3);
+      expect(
+        (await request(t.app).get(`/fhir/QuestionnaireResponse?questionnaire=${encodeURIComponent(`${QUESTIONNAIRE_URL}|1.0.0`)}`)).body
+          .total,
+      ).toBe(3);
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?status=completed')).body.total).toBe(3);
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?authored=ge2026-02-01')).body.total).toBe(2);
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?authored=lt2026-02-10')).body.total).toBe(1);
@@ -282,9 +319,14 @@ describe('FHIR API', () => {
       const first = await request(t.app).get('/fhir/QuestionnaireResponse?_sort=-authored&_count=2').expect(200);
       const bundle = first.body as Bundle;
       expect(bundle.total).toBe(3);
-      expect(bundle.entry!.map((e) => (e.resource as QuestionnaireResponse).authored)).toEqual(['2026-03-10T10:00:00Z', '2026-02-10T10:00:00Z']);
+      expect(bundle.entry!.map((e) => (e.resource as QuestionnaireResponse).authored)).toEqual([
+        '2026-03-10T10:00:00Z',
+        '2026-02-10T10:00:00Z',
+      ]);
       const next = bundle.link!.find((l) => l.relation === 'next')!.url;
-      const second = await request(t.app).get(new URL(next).pathname + new URL(next).search).expect(200);
+      const second = await request(t.app)
+        .get(new URL(next).pathname + new URL(next).search)
+        .expect(200);
       expect(second.body.entry.map((e: { resource: QuestionnaireResponse }) => e.resource.authored)).toEqual(['2026-01-10T10:00:00Z']);
       expect(second.body.link.find((l: { relation: string }) => l.relation === 'next')).toBeUndefined();
       expectValidR4(bundle);
@@ -295,7 +337,9 @@ describe('FHIR API', () => {
       // risk matches any prediction's qualitativeRisk (R4 RiskAssessment.prediction.qualitativeRisk).
       const high = (await request(t.app).get('/fhir/RiskAssessment?risk=high')).body as Bundle;
       expect(high.entry!.filter((e) => readAssessment(e.resource as RiskAssessment).threeLevel === 'high')).toHaveLength(2);
-      const moderate = (await request(t.app).get('/fhir/RiskAssessment?risk=http://terminology.hl7.org/CodeSystem/risk-probability|moderate')).body as Bundle;
+      const moderate = (
+        await request(t.app).get('/fhir/RiskAssessment?risk=http://terminology.hl7.org/CodeSystem/risk-probability|moderate')
+      ).body as Bundle;
       expect(moderate.entry!.some((e) => readAssessment(e.resource as RiskAssessment).threeLevel === 'moderate')).toBe(true);
       expect((await request(t.app).get('/fhir/RiskAssessment?risk=certain')).body.total).toBe(0);
       expect((await request(t.app).get('/fhir/RiskAssessment?date=gt2000-01-01')).body.total).toBe(3);
@@ -316,10 +360,16 @@ describe('FHIR API', () => {
 
   describe('CORS for browser clients (patient portals)', () => {
     it('answers a preflight without a token and exposes Location and ETag', async () => {
-      const pre = await request(t.app).options('/fhir/QuestionnaireResponse').set('Origin', 'https://portal.example.org').set('Access-Control-Request-Method', 'POST').set('Access-Control-Request-Headers', 'authorization,content-type');
+      const pre = await request(t.app)
+        .options('/fhir/QuestionnaireResponse')
+        .set('Origin', 'https://portal.example.org')
+        .set('Access-Control-Request-Method', 'POST')
+        .set('Access-Control-Request-Headers', 'authorization,content-type');
       expect(pre.status).toBeLessThan(300);
       expect(pre.headers['access-control-allow-origin']).toBe('*');
-      const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' })).set('Origin', 'https://portal.example.org').expect(201);
+      const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' }))
+        .set('Origin', 'https://portal.example.org')
+        .expect(201);
       expect(res.headers['access-control-expose-headers']).toEqual(expect.stringContaining('Location'));
     });
   });

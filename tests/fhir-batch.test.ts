@@ -29,7 +29,14 @@ const stores: [string, () => Promise<TestApp>][] = [
   ['SQLite', () => createTestApp()],
   [
     'PostgreSQL',
-    async () => createTestApp({ store: await createPostgresStore({ connectionString: await postgresUrl(), indexer: indexResource, schema: schemas.newName('bundle') }) }),
+    async () =>
+      createTestApp({
+        store: await createPostgresStore({
+          connectionString: await postgresUrl(),
+          indexer: indexResource,
+          schema: schemas.newName('bundle'),
+        }),
+      }),
   ],
 ];
 
@@ -54,7 +61,11 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
         entry: [
           // The search comes first in the Bundle but runs after the create (R4 order), and its urn:uuid is rewritten too.
           { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11' } },
-          { fullUrl: 'urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11', resource: response('Patient/tx1'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+          {
+            fullUrl: 'urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11',
+            resource: response('Patient/tx1'),
+            request: { method: 'POST', url: 'QuestionnaireResponse' },
+          },
           {
             fullUrl: 'urn:uuid:0b8f3a52-2a55-4c59-9d0b-7c1f1b0e5a22',
             resource: response('Patient/tx1', { identifier: { system: 'https://portal.example.org', value: 'b' } }),
@@ -74,7 +85,7 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
       const id = (created.resource as QuestionnaireResponse).id!;
       const search = out.entry![0].resource as Bundle;
       expect(search.total).toBe(1);
-      expect(((search.entry![0].resource as RiskAssessment).basis![0].reference)).toBe(`QuestionnaireResponse/${id}`);
+      expect((search.entry![0].resource as RiskAssessment).basis![0].reference).toBe(`QuestionnaireResponse/${id}`);
       expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 2, RiskAssessment: 2, Provenance: 2 });
     });
 
@@ -84,7 +95,11 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { fullUrl: 'urn:uuid:99999999-2222-4333-8444-555555555555', resource: response('Patient/tx2', { partOf: [{ reference: first }] } as Partial<QuestionnaireResponse>), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+          {
+            fullUrl: 'urn:uuid:99999999-2222-4333-8444-555555555555',
+            resource: response('Patient/tx2', { partOf: [{ reference: first }] }),
+            request: { method: 'POST', url: 'QuestionnaireResponse' },
+          },
           { fullUrl: first, resource: response('Patient/tx2'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
         ],
       };
@@ -103,8 +118,16 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { fullUrl: 'urn:uuid:a1a1a1a1-2222-4333-8444-555555555555', resource: response('Patient/tx3'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          { fullUrl: 'urn:uuid:b2b2b2b2-2222-4333-8444-555555555555', resource: bad, request: { method: 'POST', url: 'QuestionnaireResponse' } },
+          {
+            fullUrl: 'urn:uuid:a1a1a1a1-2222-4333-8444-555555555555',
+            resource: response('Patient/tx3'),
+            request: { method: 'POST', url: 'QuestionnaireResponse' },
+          },
+          {
+            fullUrl: 'urn:uuid:b2b2b2b2-2222-4333-8444-555555555555',
+            resource: bad,
+            request: { method: 'POST', url: 'QuestionnaireResponse' },
+          },
         ],
       };
       const res = await postBundle(t, bundle).expect(422);
@@ -114,13 +137,22 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     });
 
     it('rolls back an update whose If-Match is stale together with the creates before it', async () => {
-      const existing = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(response('Patient/tx4'))).expect(201)).body as QuestionnaireResponse;
+      const existing = (
+        await request(t.app)
+          .post('/fhir/QuestionnaireResponse')
+          .set('Content-Type', FHIR)
+          .send(JSON.stringify(response('Patient/tx4')))
+          .expect(201)
+      ).body as QuestionnaireResponse;
       const bundle = {
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
           { resource: response('Patient/tx4'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          { resource: { ...existing, status: 'amended' }, request: { method: 'PUT', url: `QuestionnaireResponse/${existing.id}`, ifMatch: 'W/"9"' } },
+          {
+            resource: { ...existing, status: 'amended' },
+            request: { method: 'PUT', url: `QuestionnaireResponse/${existing.id}`, ifMatch: 'W/"9"' },
+          },
         ],
       };
       await postBundle(t, bundle).expect(412);
@@ -133,13 +165,21 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
 
     it('resolves a conditional create to the existing response (If-None-Exist) and points references at it', async () => {
       const identifier = { system: 'https://portal.example.org/submissions', value: 'sub-42' };
-      await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(response('Patient/tx5', { identifier }))).expect(201);
+      await request(t.app)
+        .post('/fhir/QuestionnaireResponse')
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify(response('Patient/tx5', { identifier })))
+        .expect(201);
       const fullUrl = 'urn:uuid:c3c3c3c3-2222-4333-8444-555555555555';
       const bundle = {
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { fullUrl, resource: response('Patient/tx5', { identifier }), request: { method: 'POST', url: 'QuestionnaireResponse', ifNoneExist: `identifier=${identifier.system}|${identifier.value}` } },
+          {
+            fullUrl,
+            resource: response('Patient/tx5', { identifier }),
+            request: { method: 'POST', url: 'QuestionnaireResponse', ifNoneExist: `identifier=${identifier.system}|${identifier.value}` },
+          },
           { request: { method: 'GET', url: `RiskAssessment?basis=${fullUrl}` } },
         ],
       };
@@ -164,7 +204,11 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     });
 
     it('honours Prefer: return=minimal and return=OperationOutcome per entry', async () => {
-      const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: response('Patient/tx7'), request: { method: 'POST', url: 'QuestionnaireResponse' } }] };
+      const bundle = {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: response('Patient/tx7'), request: { method: 'POST', url: 'QuestionnaireResponse' } }],
+      };
       const minimal = await postBundle(t, bundle, { Prefer: 'return=minimal' }).expect(200);
       expect(minimal.body.entry[0].resource).toBeUndefined();
       expect(minimal.headers['preference-applied']).toBe('return=minimal');
@@ -195,7 +239,15 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
       const out = res.body as Bundle;
       expectValidR4(out);
       expect(out.type).toBe('batch-response');
-      expect(out.entry!.map((e) => e.response!.status)).toEqual(['201 Created', '422 Unprocessable Entity', '200 OK', '404 Not Found', '200 OK', '405 Method Not Allowed', '404 Not Found']);
+      expect(out.entry!.map((e) => e.response!.status)).toEqual([
+        '201 Created',
+        '422 Unprocessable Entity',
+        '200 OK',
+        '404 Not Found',
+        '200 OK',
+        '405 Method Not Allowed',
+        '404 Not Found',
+      ]);
       expect(out.entry![1].response!.outcome!.resourceType).toBe('OperationOutcome');
       expect((out.entry![2].resource as Bundle).total).toBe(1);
       expect(readAssessment(out.entry![4].resource as RiskAssessment).score).toBe(3);
@@ -220,9 +272,25 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     it.each([
       ['a resource that is not a Bundle', { resourceType: 'Parameters' }, 400],
       ['a collection Bundle', { resourceType: 'Bundle', type: 'collection' }, 400],
-      ['an entry without request', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'QuestionnaireResponse' } }] }, 400],
-      ['an unknown method', { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'FETCH', url: 'Questionnaire' } }] }, 400],
-      ['a nested Bundle', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Bundle', type: 'batch' }, request: { method: 'POST', url: '' } }] }, 400],
+      [
+        'an entry without request',
+        { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'QuestionnaireResponse' } }] },
+        400,
+      ],
+      [
+        'an unknown method',
+        { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'FETCH', url: 'Questionnaire' } }] },
+        400,
+      ],
+      [
+        'a nested Bundle',
+        {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: { resourceType: 'Bundle', type: 'batch' }, request: { method: 'POST', url: '' } }],
+        },
+        400,
+      ],
       [
         'a repeated fullUrl',
         {

@@ -50,7 +50,10 @@ describe('MedplumClient in a browser page on another origin', () => {
     api.server.on('request', t.app);
     unlisted = await createDevAuthTestApp({ now, baseUrl: open.origin });
     open.server.on('request', unlisted.app);
-    token = await signDevClientJwt(`${api.origin}/fhir`, { now, claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs' } });
+    token = await signDevClientJwt(`${api.origin}/fhir`, {
+      now,
+      claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs' },
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
     page = await browser.newPage();
     await page.goto(pageSite.origin);
@@ -64,24 +67,39 @@ describe('MedplumClient in a browser page on another origin', () => {
   });
 
   it('runs conditional create, read, search, $evaluate and a transaction without a workaround', async () => {
-    const qr = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/browser' }), identifier: { system: 'https://portal.example.org', value: 'browser-1' } };
+    const qr = {
+      ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/browser' }),
+      identifier: { system: 'https://portal.example.org', value: 'browser-1' },
+    };
     const result = await page.evaluate(
       async ({ base, token, qr, site }) => {
         const { MedplumClient } = (await import(`${site}/medplum.mjs`)) as typeof import('@medplum/core');
         const medplum = new MedplumClient({ baseUrl: `${base}/`, fhirUrlPath: 'fhir', cacheTime: 0 });
         medplum.setAccessToken(token);
         const query = 'identifier=https://portal.example.org|browser-1';
-        const first = await medplum.createResourceIfNoneExist(qr as { resourceType: 'QuestionnaireResponse' }, query);
-        const again = await medplum.createResourceIfNoneExist(qr as { resourceType: 'QuestionnaireResponse' }, query);
+        const first = await medplum.createResourceIfNoneExist(qr, query);
+        const again = await medplum.createResourceIfNoneExist(qr, query);
         const read = await medplum.readResource('QuestionnaireResponse', first.id);
         const found = await medplum.searchResources('RiskAssessment', { basis: `QuestionnaireResponse/${first.id}` });
         const evaluated = (await medplum.post(medplum.fhirUrl('QuestionnaireResponse', '$evaluate'), qr)) as { resourceType: string };
         const tx = await medplum.executeBatch({
           resourceType: 'Bundle',
           type: 'transaction',
-          entry: [{ fullUrl: 'urn:uuid:5e0c6a8e-1f3b-4c2d-9e7a-0b1c2d3e4f50', resource: { ...qr, identifier: undefined } as never, request: { method: 'POST', url: 'QuestionnaireResponse' } }],
+          entry: [
+            {
+              fullUrl: 'urn:uuid:5e0c6a8e-1f3b-4c2d-9e7a-0b1c2d3e4f50',
+              resource: { ...qr, identifier: undefined } as never,
+              request: { method: 'POST', url: 'QuestionnaireResponse' },
+            },
+          ],
         });
-        return { same: first.id === again.id, read: read.id === first.id, assessments: found.length, evaluated: evaluated.resourceType, tx: tx.entry?.[0].response?.status };
+        return {
+          same: first.id === again.id,
+          read: read.id === first.id,
+          assessments: found.length,
+          evaluated: evaluated.resourceType,
+          tx: tx.entry?.[0].response?.status,
+        };
       },
       { base: api.origin, token, qr, site: pageSite.origin },
     );

@@ -21,10 +21,18 @@ describe('the CapabilityStatement is honest', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    const qr = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/walk', encounter: 'Encounter/walk' }), identifier: { system: 'https://portal.example.org', value: 'walk-1' } };
-    response = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(qr)).expect(201)).body as QuestionnaireResponse;
+    const qr = {
+      ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/walk', encounter: 'Encounter/walk' }),
+      identifier: { system: 'https://portal.example.org', value: 'walk-1' },
+    };
+    response = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(qr)).expect(201))
+      .body as QuestionnaireResponse;
     // Observations come from $extract.
-    await request(t.app).post(`/fhir/QuestionnaireResponse/${response.id}/$extract?persist=true`).set('Content-Type', FHIR).send('{}').expect(200);
+    await request(t.app)
+      .post(`/fhir/QuestionnaireResponse/${response.id}/$extract?persist=true`)
+      .set('Content-Type', FHIR)
+      .send('{}')
+      .expect(200);
     cs = (await request(t.app).get('/fhir/metadata').expect(200)).body as CapabilityStatement;
     expectValidR4(cs);
   });
@@ -34,7 +42,8 @@ describe('the CapabilityStatement is honest', () => {
 
   /** One stored resource of the type (the response created above for QuestionnaireResponse). */
   async function sample(type: string): Promise<Resource> {
-    if (type === 'QuestionnaireResponse') return (await request(t.app).get(`/fhir/QuestionnaireResponse/${response.id}`).expect(200)).body as Resource;
+    if (type === 'QuestionnaireResponse')
+      return (await request(t.app).get(`/fhir/QuestionnaireResponse/${response.id}`).expect(200)).body as Resource;
     const bundle = (await request(t.app).get(`/fhir/${type}?_count=1`).expect(200)).body as Bundle;
     expect({ type, found: bundle.total! > 0 }).toEqual({ type, found: true });
     return bundle.entry![0].resource!;
@@ -55,7 +64,11 @@ describe('the CapabilityStatement is honest', () => {
         'history-type': () => request(t.app).get(`/fhir/${type}/_history?_count=1`),
         'search-type': () => request(t.app).get(`/fhir/${type}?_count=1`),
         update: () => request(t.app).put(`/fhir/${type}/${resource.id}`).set('Content-Type', FHIR).send(JSON.stringify(resource)),
-        create: () => request(t.app).post(`/fhir/${type}`).set('Content-Type', FHIR).send(JSON.stringify({ ...resource, id: undefined })),
+        create: () =>
+          request(t.app)
+            .post(`/fhir/${type}`)
+            .set('Content-Type', FHIR)
+            .send(JSON.stringify({ ...resource, id: undefined })),
       };
       for (const code of codes) {
         expect(calls[code]).toBeDefined();
@@ -63,7 +76,9 @@ describe('the CapabilityStatement is honest', () => {
         expect({ type, code, status: res.status }).toEqual({ type, code, status: code === 'create' ? 201 : 200 });
       }
       // What is not declared is refused with 405 and Allow.
-      const refused = [!codes.includes('create') && calls.create, !codes.includes('update') && calls.update].filter(Boolean) as (() => request.Test)[];
+      const refused = [!codes.includes('create') && calls.create, !codes.includes('update') && calls.update].filter(
+        Boolean,
+      ) as (() => request.Test)[];
       for (const call of refused) {
         const res = await call();
         expect({ type, status: res.status, allow: typeof res.headers.allow }).toEqual({ type, status: 405, allow: 'string' });
@@ -76,7 +91,11 @@ describe('the CapabilityStatement is honest', () => {
         expect({ type, conditionalUpdate: res.status }).toEqual({ type, conditionalUpdate: 200 });
       }
       if (declared.conditionalCreate) {
-        const res = await request(t.app).post(`/fhir/${type}`).set('Content-Type', FHIR).set('If-None-Exist', `_id=${resource.id}`).send(JSON.stringify({ ...resource, id: undefined }));
+        const res = await request(t.app)
+          .post(`/fhir/${type}`)
+          .set('Content-Type', FHIR)
+          .set('If-None-Exist', `_id=${resource.id}`)
+          .send(JSON.stringify({ ...resource, id: undefined }));
         expect({ type, conditionalCreate: res.status, id: res.body.id }).toEqual({ type, conditionalCreate: 200, id: resource.id });
       }
     }
@@ -99,7 +118,12 @@ describe('the CapabilityStatement is honest', () => {
         expect({ type, param: param.name, hasValue: value !== undefined }).toEqual({ type, param: param.name, hasValue: true });
         const res = await request(t.app).get(`/fhir/${type}?${param.name}=${encodeURIComponent(value!)}&_elements=id&_count=200`);
         const ids = ((res.body as Bundle).entry ?? []).map((e) => e.resource!.id);
-        expect({ type, param: param.name, status: res.status, found: ids.includes(resource.id) }).toEqual({ type, param: param.name, status: 200, found: true });
+        expect({ type, param: param.name, status: res.status, found: ids.includes(resource.id) }).toEqual({
+          type,
+          param: param.name,
+          status: 200,
+          found: true,
+        });
         tried++;
       }
     }
@@ -110,12 +134,21 @@ describe('the CapabilityStatement is honest', () => {
     let tried = 0;
     for (const declared of cs.rest![0].resource!) {
       const resource = await sample(declared.type);
-      for (const [name, values] of [['_include', declared.searchInclude ?? []], ['_revinclude', declared.searchRevInclude ?? []]] as const) {
+      for (const [name, values] of [
+        ['_include', declared.searchInclude ?? []],
+        ['_revinclude', declared.searchRevInclude ?? []],
+      ] as const) {
         for (const value of values) {
           const res = await request(t.app).get(`/fhir/${declared.type}?_id=${resource.id}&${name}=${value}`).expect(200);
-          const included = ((res.body as Bundle).entry ?? []).filter((e) => e.search?.mode === 'include').map((e) => e.resource!.resourceType);
+          const included = ((res.body as Bundle).entry ?? [])
+            .filter((e) => e.search?.mode === 'include')
+            .map((e) => e.resource!.resourceType);
           const expected = name === '_revinclude' ? value.split(':')[0] : undefined;
-          expect({ value, includes: included.length > 0, type: expected === undefined || included.every((t) => t === expected) }).toEqual({ value, includes: true, type: true });
+          expect({ value, includes: included.length > 0, type: expected === undefined || included.every((t) => t === expected) }).toEqual({
+            value,
+            includes: true,
+            type: true,
+          });
           tried++;
         }
       }
@@ -132,27 +165,50 @@ describe('the CapabilityStatement is honest', () => {
       ],
     });
     const examples: Record<string, { type: () => unknown; instance: () => [string, unknown]; returns: string }> = {
-      'QuestionnaireResponse/evaluate': { type: () => buildResponse(WELLS_LIKELY_ANSWERS), instance: () => ['', undefined], returns: 'RiskAssessment' },
-      'QuestionnaireResponse/extract': { type: () => buildResponse(WELLS_LIKELY_ANSWERS), instance: () => [response.id!, {}], returns: 'Bundle' },
-      'Questionnaire/populate': { type: () => populateInput(true), instance: () => ['calf-pain', populateInput(false)], returns: 'Parameters' },
+      'QuestionnaireResponse/evaluate': {
+        type: () => buildResponse(WELLS_LIKELY_ANSWERS),
+        instance: () => ['', undefined],
+        returns: 'RiskAssessment',
+      },
+      'QuestionnaireResponse/extract': {
+        type: () => buildResponse(WELLS_LIKELY_ANSWERS),
+        instance: () => [response.id!, {}],
+        returns: 'Bundle',
+      },
+      'Questionnaire/populate': {
+        type: () => populateInput(true),
+        instance: () => ['calf-pain', populateInput(false)],
+        returns: 'Parameters',
+      },
     };
     let count = 0;
     for (const declared of cs.rest![0].resource!) {
       for (const op of declared.operation ?? []) {
         const example = examples[`${declared.type}/${op.name}`];
-        expect({ op: `${declared.type}/${op.name}`, known: example !== undefined }).toEqual({ op: `${declared.type}/${op.name}`, known: true });
+        expect({ op: `${declared.type}/${op.name}`, known: example !== undefined }).toEqual({
+          op: `${declared.type}/${op.name}`,
+          known: true,
+        });
         const [type, id] = op.definition.slice(OWN_CANONICALS.length).split('/');
         const definition = (await request(t.app).get(`/fhir/${type}/${id}`).expect(200)).body;
         expect(definition.url).toBe(op.definition);
         expectValidR4(definition);
         if (definition.type) {
-          const res = await request(t.app).post(`/fhir/${declared.type}/$${op.name}`).set('Content-Type', FHIR).send(JSON.stringify(example.type())).expect(200);
+          const res = await request(t.app)
+            .post(`/fhir/${declared.type}/$${op.name}`)
+            .set('Content-Type', FHIR)
+            .send(JSON.stringify(example.type()))
+            .expect(200);
           expect(res.body.resourceType).toBe(example.returns);
           count++;
         }
         if (definition.instance) {
           const [instanceId, body] = example.instance();
-          const res = await request(t.app).post(`/fhir/${declared.type}/${instanceId}/$${op.name}`).set('Content-Type', FHIR).send(JSON.stringify(body)).expect(200);
+          const res = await request(t.app)
+            .post(`/fhir/${declared.type}/${instanceId}/$${op.name}`)
+            .set('Content-Type', FHIR)
+            .send(JSON.stringify(body))
+            .expect(200);
           expect(res.body.resourceType).toBe(example.returns);
           count++;
         } else {
@@ -169,7 +225,11 @@ describe('the CapabilityStatement is honest', () => {
         if (!param.definition!.startsWith(OWN_CANONICALS)) continue;
         const [type, id] = param.definition!.slice(OWN_CANONICALS.length).split('/');
         const definition = (await request(t.app).get(`/fhir/${type}/${id}`).expect(200)).body;
-        expect({ code: definition.code, type: definition.type, base: definition.base }).toEqual({ code: param.name, type: param.type, base: [declared.type] });
+        expect({ code: definition.code, type: definition.type, base: definition.base }).toEqual({
+          code: param.name,
+          type: param.type,
+          base: [declared.type],
+        });
       }
     }
   });
@@ -198,8 +258,24 @@ describe('the CapabilityStatement is honest', () => {
     const codes = cs.rest![0].interaction!.map((i) => i.code).sort();
     expect(codes).toEqual(['batch', 'history-system', 'transaction']);
     const entry = [{ request: { method: 'GET', url: 'Questionnaire/calf-pain' } }];
-    expect((await request(t.app).post('/fhir').set('Content-Type', FHIR).send(JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry })).expect(200)).body.type).toBe('batch-response');
-    expect((await request(t.app).post('/fhir').set('Content-Type', FHIR).send(JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry })).expect(200)).body.type).toBe('transaction-response');
+    expect(
+      (
+        await request(t.app)
+          .post('/fhir')
+          .set('Content-Type', FHIR)
+          .send(JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry }))
+          .expect(200)
+      ).body.type,
+    ).toBe('batch-response');
+    expect(
+      (
+        await request(t.app)
+          .post('/fhir')
+          .set('Content-Type', FHIR)
+          .send(JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }))
+          .expect(200)
+      ).body.type,
+    ).toBe('transaction-response');
     expect((await request(t.app).get('/fhir/_history?_count=1').expect(200)).body.type).toBe('history');
   });
 });

@@ -28,12 +28,21 @@ describe('seeding the bundled resources', () => {
 
     const store = createSqliteStore({ filename, indexer: indexResource });
     try {
-      const byUrl = () => store.search({ resourceType: 'ValueSet', criteria: [{ param: 'url', kind: 'exact', values: [catalog.valueSets[0].url!] }], sort: [], count: 1, offset: 0 });
+      const byUrl = () =>
+        store.search({
+          resourceType: 'ValueSet',
+          criteria: [{ param: 'url', kind: 'exact', values: [catalog.valueSets[0].url!] }],
+          sort: [],
+          count: 1,
+          offset: 0,
+        });
       expect((await byUrl()).total).toBe(0);
       await seedStore(store, catalog);
       expect((await byUrl()).total).toBe(1);
       // Nothing else changed: a second start writes no new versions.
-      const versions = async () => (await store.historyOf({ resourceTypes: ['Questionnaire', 'ValueSet', 'CodeSystem', 'PlanDefinition'], count: 0, offset: 0 })).total;
+      const versions = async () =>
+        (await store.historyOf({ resourceTypes: ['Questionnaire', 'ValueSet', 'CodeSystem', 'PlanDefinition'], count: 0, offset: 0 }))
+          .total;
       const before = await versions();
       await seedStore(store, catalog);
       expect(await versions()).toBe(before);

@@ -33,14 +33,28 @@ describe('FHIR API conventions clients rely on', () => {
     const header = `identifier=${identifier.system}|${identifier.value}`;
 
     it('creates on no match (201), returns the match on a retry (200) without a new RiskAssessment', async () => {
-      const first = await post(t, { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier }, { 'If-None-Exist': header }).expect(201);
-      const again = await post(t, { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier }, { 'If-None-Exist': header }).expect(200);
+      const first = await post(t, { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier }, { 'If-None-Exist': header }).expect(
+        201,
+      );
+      const again = await post(t, { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier }, { 'If-None-Exist': header }).expect(
+        200,
+      );
       expect(again.body.id).toBe(first.body.id);
       expect(again.headers.location).toBe(first.headers.location);
       expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 1, RiskAssessment: 1, Provenance: 1 });
       // The search parameter itself, and the `Type?` prefix some clients put in the header.
-      expect((await request(t.app).get(`/fhir/QuestionnaireResponse?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`)).body.total).toBe(1);
-      await post(t, { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier }, { 'If-None-Exist': `QuestionnaireResponse?${header}` }).expect(200);
+      expect(
+        (
+          await request(t.app).get(
+            `/fhir/QuestionnaireResponse?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`,
+          )
+        ).body.total,
+      ).toBe(1);
+      await post(
+        t,
+        { ...buildResponse(likely, { subject: 'Patient/c1' }), identifier },
+        { 'If-None-Exist': `QuestionnaireResponse?${header}` },
+      ).expect(200);
     });
 
     it('answers 412 when the criteria match several responses, and stores nothing', async () => {
@@ -64,10 +78,14 @@ describe('FHIR API conventions clients rely on', () => {
 
     it('creates when nothing matches, then updates the match and re-evaluates it', async () => {
       const created = await put({ ...buildResponse(likely, { subject: 'Patient/u1' }), identifier }).expect(201);
-      const updated = await put({ ...buildResponse({ ...likely, 'wells-alternative-diagnosis': true }, { subject: 'Patient/u1' }), identifier }).expect(200);
+      const updated = await put({
+        ...buildResponse({ ...likely, 'wells-alternative-diagnosis': true }, { subject: 'Patient/u1' }),
+        identifier,
+      }).expect(200);
       expect(updated.body.id).toBe(created.body.id);
       expect(updated.body.meta.versionId).toBe('2');
-      const ra = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`)).body.entry[0].resource as RiskAssessment;
+      const ra = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`)).body.entry[0]
+        .resource as RiskAssessment;
       expect(ra.meta!.versionId).toBe('2');
       expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 1, RiskAssessment: 1, Provenance: 2 });
     });
@@ -79,7 +97,10 @@ describe('FHIR API conventions clients rely on', () => {
       await put({ ...buildResponse(likely, { subject: 'Patient/u3' }), identifier }).expect(201);
       await put({ ...buildResponse(likely, { subject: 'Patient/u3', id: 'other' }), identifier }).expect(400);
       await put(buildResponse(likely, { subject: 'Patient/u3' }), '/fhir/QuestionnaireResponse').expect(400);
-      const res = await put(buildResponse(likely, { subject: 'Patient/u4', id: 'mine' }), '/fhir/QuestionnaireResponse?patient=Patient/u4').expect(405);
+      const res = await put(
+        buildResponse(likely, { subject: 'Patient/u4', id: 'mine' }),
+        '/fhir/QuestionnaireResponse?patient=Patient/u4',
+      ).expect(405);
       expect(res.headers.allow).toBe('GET, HEAD, POST, PUT');
       expect((await writtenCounts(t.store)).QuestionnaireResponse).toBe(3);
     });
@@ -104,10 +125,20 @@ describe('FHIR API conventions clients rely on', () => {
 
     it('return=representation (the default) on update as well', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
-      const res = await request(t.app).put(`/fhir/QuestionnaireResponse/${created.id}`).set('Content-Type', FHIR).set('Prefer', 'return=representation').send(JSON.stringify(created)).expect(200);
+      const res = await request(t.app)
+        .put(`/fhir/QuestionnaireResponse/${created.id}`)
+        .set('Content-Type', FHIR)
+        .set('Prefer', 'return=representation')
+        .send(JSON.stringify(created))
+        .expect(200);
       expect(res.body.meta.versionId).toBe('2');
       expect(res.headers['preference-applied']).toBe('return=representation');
-      const minimal = await request(t.app).put(`/fhir/QuestionnaireResponse/${created.id}`).set('Content-Type', FHIR).set('Prefer', 'return=minimal').send(JSON.stringify(created)).expect(200);
+      const minimal = await request(t.app)
+        .put(`/fhir/QuestionnaireResponse/${created.id}`)
+        .set('Content-Type', FHIR)
+        .set('Prefer', 'return=minimal')
+        .send(JSON.stringify(created))
+        .expect(200);
       expect(minimal.text).toBe('');
       expect(minimal.headers.etag).toBe('W/"3"');
     });
@@ -155,26 +186,44 @@ describe('FHIR API conventions clients rely on', () => {
     it('token |code matches only codings without a system', async () => {
       expect((await request(t.app).get('/fhir/RiskAssessment?risk=high')).body.total).toBe(2);
       expect((await request(t.app).get('/fhir/RiskAssessment?risk=|high')).body.total).toBe(0);
-      expect((await request(t.app).get('/fhir/RiskAssessment?risk=http://terminology.hl7.org/CodeSystem/risk-probability|high')).body.total).toBe(2);
+      expect(
+        (await request(t.app).get('/fhir/RiskAssessment?risk=http://terminology.hl7.org/CodeSystem/risk-probability|high')).body.total,
+      ).toBe(2);
     });
 
     it('questionnaire takes Questionnaire/{id}, a bare id and the canonical (with or without |version)', async () => {
       for (const value of ['Questionnaire/calf-pain', 'calf-pain', QUESTIONNAIRE_URL, `${QUESTIONNAIRE_URL}|1.0.0`]) {
-        expect({ value, total: (await request(t.app).get(`/fhir/QuestionnaireResponse?questionnaire=${encodeURIComponent(value)}`)).body.total }).toEqual({ value, total: 2 });
+        expect({
+          value,
+          total: (await request(t.app).get(`/fhir/QuestionnaireResponse?questionnaire=${encodeURIComponent(value)}`)).body.total,
+        }).toEqual({ value, total: 2 });
       }
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?questionnaire=Questionnaire/other')).body.total).toBe(0);
       expect((await request(t.app).get('/fhir/QuestionnaireResponse?questionnaire:Questionnaire=calf-pain')).body.total).toBe(2);
     });
 
     it('_include and _revinclude bring the response, its assessment and their Provenance, with search.mode include', async () => {
-      const qrs = await request(t.app).get('/fhir/QuestionnaireResponse?patient=Patient/a&_revinclude=RiskAssessment:basis&_revinclude=Provenance:entity').expect(200);
+      const qrs = await request(t.app)
+        .get('/fhir/QuestionnaireResponse?patient=Patient/a&_revinclude=RiskAssessment:basis&_revinclude=Provenance:entity')
+        .expect(200);
       const modes = (qrs.body as Bundle).entry!.map((e) => `${e.search!.mode} ${e.resource!.resourceType}`).sort();
       expect(modes).toEqual(['include Provenance', 'include RiskAssessment', 'match QuestionnaireResponse']);
       expect(qrs.body.total).toBe(1);
-      const ras = await request(t.app).get('/fhir/RiskAssessment?patient=Patient/b&_include=RiskAssessment:basis&_revinclude=Provenance:target').expect(200);
-      expect((ras.body as Bundle).entry!.map((e) => `${e.search!.mode} ${e.resource!.resourceType}`).sort()).toEqual(['include Provenance', 'include QuestionnaireResponse', 'match RiskAssessment']);
+      const ras = await request(t.app)
+        .get('/fhir/RiskAssessment?patient=Patient/b&_include=RiskAssessment:basis&_revinclude=Provenance:target')
+        .expect(200);
+      expect((ras.body as Bundle).entry!.map((e) => `${e.search!.mode} ${e.resource!.resourceType}`).sort()).toEqual([
+        'include Provenance',
+        'include QuestionnaireResponse',
+        'match RiskAssessment',
+      ]);
       expectValidR4(ras.body);
-      for (const url of ['/fhir/RiskAssessment?_include=*', '/fhir/RiskAssessment?_include=RiskAssessment:subject', '/fhir/QuestionnaireResponse?_revinclude=Observation:subject', '/fhir/RiskAssessment?_include:iterate=RiskAssessment:basis']) {
+      for (const url of [
+        '/fhir/RiskAssessment?_include=*',
+        '/fhir/RiskAssessment?_include=RiskAssessment:subject',
+        '/fhir/QuestionnaireResponse?_revinclude=Observation:subject',
+        '/fhir/RiskAssessment?_include:iterate=RiskAssessment:basis',
+      ]) {
         expect({ url, status: (await request(t.app).get(url)).status }).toEqual({ url, status: 400 });
       }
     });
@@ -187,7 +236,11 @@ describe('FHIR API conventions clients rely on', () => {
         .expect(200);
       expect(res.body.total).toBe(1);
       expect(res.body.entry).toHaveLength(1);
-      const refused = await request(t.app).post('/fhir/QuestionnaireResponse/_search').set('Content-Type', 'application/x-www-form-urlencoded').send('colour=blue').expect(400);
+      const refused = await request(t.app)
+        .post('/fhir/QuestionnaireResponse/_search')
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send('colour=blue')
+        .expect(400);
       expect(refused.body.resourceType).toBe('OperationOutcome');
       await request(t.app).post('/fhir/RiskAssessment/_search').expect(200);
       // A JSON body would be ignored: refused instead.
@@ -195,7 +248,12 @@ describe('FHIR API conventions clients rely on', () => {
     });
 
     it('refuses a bad _count, _total or _elements with 400', async () => {
-      for (const url of ['/fhir/QuestionnaireResponse?_count=-1', '/fhir/QuestionnaireResponse?_count=1e3', '/fhir/QuestionnaireResponse?_total=some', '/fhir/QuestionnaireResponse?_elements=a.b']) {
+      for (const url of [
+        '/fhir/QuestionnaireResponse?_count=-1',
+        '/fhir/QuestionnaireResponse?_count=1e3',
+        '/fhir/QuestionnaireResponse?_total=some',
+        '/fhir/QuestionnaireResponse?_elements=a.b',
+      ]) {
         expect({ url, status: (await request(t.app).get(url)).status }).toEqual({ url, status: 400 });
       }
     });
@@ -231,7 +289,10 @@ describe('FHIR API conventions clients rely on', () => {
       const system = await request(t.app).get('/fhir/_history?_since=2026-03-02T00:00:00Z&_count=2').expect(200);
       expect(system.body.total).toBe(3);
       // Written at the same instant: ordered by type, then id.
-      expect(system.body.entry.map((e: { resource: RiskAssessment }) => e.resource.resourceType)).toEqual(['Provenance', 'QuestionnaireResponse']);
+      expect(system.body.entry.map((e: { resource: RiskAssessment }) => e.resource.resourceType)).toEqual([
+        'Provenance',
+        'QuestionnaireResponse',
+      ]);
       expect(system.body.link.find((l: { relation: string }) => l.relation === 'next')).toBeDefined();
       expectValidR4(system.body);
     });
@@ -254,7 +315,9 @@ describe('FHIR API conventions clients rely on', () => {
       ['DELETE', '/fhir/_history', 'GET, HEAD'],
     ])('%s %s is 405 with Allow: %s', async (method, url, allow) => {
       const req = request(t.app)[method.toLowerCase() as 'get'](url);
-      const res = await (method === 'PATCH' ? req.set('Content-Type', 'application/json-patch+json').send('[{"op":"remove","path":"/status"}]') : req);
+      const res = await (method === 'PATCH'
+        ? req.set('Content-Type', 'application/json-patch+json').send('[{"op":"remove","path":"/status"}]')
+        : req);
       expect(res.status).toBe(405);
       expect(res.headers.allow).toBe(allow);
       expect(res.body.resourceType).toBe('OperationOutcome');

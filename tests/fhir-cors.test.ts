@@ -11,7 +11,11 @@ const PORTAL = 'https://portal.example.org';
 const MEDPLUM_HEADERS = 'authorization,content-type,prefer,if-none-exist,if-none-match,x-medplum';
 
 function preflight(t: TestApp, origin: string, headers = MEDPLUM_HEADERS) {
-  return request(t.app).options('/fhir/QuestionnaireResponse').set('Origin', origin).set('Access-Control-Request-Method', 'POST').set('Access-Control-Request-Headers', headers);
+  return request(t.app)
+    .options('/fhir/QuestionnaireResponse')
+    .set('Origin', origin)
+    .set('Access-Control-Request-Method', 'POST')
+    .set('Access-Control-Request-Headers', headers);
 }
 
 describe('CORS on /fhir for browser FHIR clients', () => {
@@ -30,7 +34,17 @@ describe('CORS on /fhir for browser FHIR clients', () => {
       expect(res.headers['access-control-allow-origin']).toBe('*');
       expect(res.headers['access-control-allow-credentials']).toBeUndefined();
       const allowed = res.headers['access-control-allow-headers'].toLowerCase().split(',');
-      for (const h of ['prefer', 'if-none-exist', 'if-none-match', 'if-modified-since', 'if-match', 'authorization', 'content-type', 'accept', 'x-medplum']) {
+      for (const h of [
+        'prefer',
+        'if-none-exist',
+        'if-none-match',
+        'if-modified-since',
+        'if-match',
+        'authorization',
+        'content-type',
+        'accept',
+        'x-medplum',
+      ]) {
         expect(allowed).toContain(h);
       }
       expect(res.headers['access-control-allow-methods']).toMatch(/PUT/);

@@ -26,7 +26,10 @@ describe('fhir-kit-client against the service', () => {
     t = await createDevAuthTestApp({ now, baseUrl: origin });
     server.on('request', t.app);
     base = `${origin}/fhir`;
-    token = await signDevClientJwt(base, { now, claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs user/Provenance.rs' } });
+    token = await signDevClientJwt(base, {
+      now,
+      claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs user/Provenance.rs' },
+    });
   });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));

@@ -37,7 +37,7 @@ describe('MedplumClient against the service', () => {
     await t.store.close();
   });
 
-  const qr = (subject: string) => buildResponse(WELLS_LIKELY_ANSWERS, { subject }) as unknown as QuestionnaireResponse;
+  const qr = (subject: string) => buildResponse(WELLS_LIKELY_ANSWERS, { subject });
 
   it('creates, reads, vreads, updates, reads history and searches with paging', async () => {
     const created = await medplum.createResource(qr('Patient/m1'));
@@ -51,7 +51,8 @@ describe('MedplumClient against the service', () => {
     await medplum.createResource(qr('Patient/m1'));
     await medplum.createResource(qr('Patient/m1'));
     const pages: number[] = [];
-    for await (const page of medplum.searchResourcePages('QuestionnaireResponse', { patient: 'Patient/m1', _count: 2 })) pages.push(page.length);
+    for await (const page of medplum.searchResourcePages('QuestionnaireResponse', { patient: 'Patient/m1', _count: 2 }))
+      pages.push(page.length);
     expect(pages).toEqual([2, 1]);
     const assessments = await medplum.searchResources('RiskAssessment', { basis: `QuestionnaireResponse/${created.id}` });
     expect(readAssessment(assessments[0] as unknown as Parameters<typeof readAssessment>[0]).score).toBe(3);
@@ -77,16 +78,20 @@ describe('MedplumClient against the service', () => {
         { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
         { resource: qr('Patient/m3'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
       ],
-    } as Bundle);
+    });
     expect((batch.entry as BundleEntry[]).map((e) => e.response?.status)).toEqual(['200 OK', '201 Created']);
     const transaction = await medplum.executeBatch({
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:6b7c1f2e-4d1a-4f3b-9a0c-2e5d7f8a9b10', resource: qr('Patient/m3'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        {
+          fullUrl: 'urn:uuid:6b7c1f2e-4d1a-4f3b-9a0c-2e5d7f8a9b10',
+          resource: qr('Patient/m3'),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
         { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:6b7c1f2e-4d1a-4f3b-9a0c-2e5d7f8a9b10' } },
       ],
-    } as Bundle);
+    });
     expect(transaction.type).toBe('transaction-response');
     expect((transaction.entry?.[1].resource as Bundle).total).toBe(1);
     const after = await writtenCounts(t.store);

@@ -18,11 +18,22 @@ describe('a patient/ token and batch, history, includes and conditional writes',
 
   beforeAll(async () => {
     t = await createDevAuthTestApp({ now: NOW, baseUrl: BASE });
-    own = await signDevClientJwt(`${BASE}/fhir`, { now: NOW, claims: { scope: 'patient/QuestionnaireResponse.cruds patient/RiskAssessment.rs patient/Provenance.rs', patient: 'mine' } });
+    own = await signDevClientJwt(`${BASE}/fhir`, {
+      now: NOW,
+      claims: { scope: 'patient/QuestionnaireResponse.cruds patient/RiskAssessment.rs patient/Provenance.rs', patient: 'mine' },
+    });
     staff = await signDevClientJwt(`${BASE}/fhir`, { now: NOW, claims: { scope: 'user/*.cruds' } });
     for (const subject of ['Patient/mine', 'Patient/other']) {
-      const body = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject }), identifier: { system: 'https://portal.example.org', value: 'shared-1' } };
-      await request(t.app).post('/fhir/QuestionnaireResponse').set('Authorization', `Bearer ${staff}`).set('Content-Type', FHIR).send(JSON.stringify(body)).expect(201);
+      const body = {
+        ...buildResponse(WELLS_LIKELY_ANSWERS, { subject }),
+        identifier: { system: 'https://portal.example.org', value: 'shared-1' },
+      };
+      await request(t.app)
+        .post('/fhir/QuestionnaireResponse')
+        .set('Authorization', `Bearer ${staff}`)
+        .set('Content-Type', FHIR)
+        .send(JSON.stringify(body))
+        .expect(201);
     }
   });
   afterAll(async () => {
@@ -48,14 +59,21 @@ describe('a patient/ token and batch, history, includes and conditional writes',
 
   it('includes only resources of its own patient', async () => {
     const res = await as(own).get('/fhir/QuestionnaireResponse?_revinclude=RiskAssessment:basis&_revinclude=Provenance:entity').expect(200);
-    const subjects = (res.body as Bundle).entry!.filter((e) => e.resource!.resourceType !== 'Provenance').map((e) => (e.resource as { subject?: { reference?: string } }).subject?.reference);
+    const subjects = (res.body as Bundle)
+      .entry!.filter((e) => e.resource!.resourceType !== 'Provenance')
+      .map((e) => (e.resource as { subject?: { reference?: string } }).subject?.reference);
     expect(subjects).toEqual(['Patient/mine', 'Patient/mine']);
   });
 
   it('conditional create sees only its compartment: the other patient’s identical identifier is not a match', async () => {
     const before = await writtenCounts(t.store);
-    const body = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/mine' }), identifier: { system: 'https://portal.example.org', value: 'shared-1' } };
-    const res = await as(own).post('/fhir/QuestionnaireResponse', body, { 'If-None-Exist': 'identifier=https://portal.example.org|shared-1' }).expect(200);
+    const body = {
+      ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/mine' }),
+      identifier: { system: 'https://portal.example.org', value: 'shared-1' },
+    };
+    const res = await as(own)
+      .post('/fhir/QuestionnaireResponse', body, { 'If-None-Exist': 'identifier=https://portal.example.org|shared-1' })
+      .expect(200);
     expect(res.body.subject.reference).toBe('Patient/mine');
     expect(await writtenCounts(t.store)).toEqual(before);
   });
@@ -68,14 +86,23 @@ describe('a patient/ token and batch, history, includes and conditional writes',
       type: 'batch',
       entry: [
         { request: { method: 'GET', url: `QuestionnaireResponse/${otherId}` } },
-        { resource: buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/other' }), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        {
+          resource: buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/other' }),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
         { request: { method: 'GET', url: 'QuestionnaireResponse' } },
       ],
     };
     const res = await as(own).post('/fhir', bundle).expect(200);
-    expect(res.body.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['403 Forbidden', '403 Forbidden', '200 OK']);
+    expect(res.body.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual([
+      '403 Forbidden',
+      '403 Forbidden',
+      '200 OK',
+    ]);
     expect(res.body.entry[2].resource.total).toBe(1);
-    const tx = await as(own).post('/fhir', { ...bundle, type: 'transaction' }).expect(403);
+    const tx = await as(own)
+      .post('/fhir', { ...bundle, type: 'transaction' })
+      .expect(403);
     // Creates run first in a transaction: the POST is the entry that fails.
     expect(tx.body.issue[0].diagnostics).toMatch(/^Bundle\.entry\[1\] \(POST QuestionnaireResponse\)/);
   });

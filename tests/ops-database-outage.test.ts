@@ -14,7 +14,12 @@ let pg: ThrowawayPostgres;
 let service: ServiceProcess;
 
 const qr = (n: number) =>
-  JSON.stringify(buildResponse({ 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true }, { subject: `Patient/outage-${n}`, authored: new Date().toISOString() }));
+  JSON.stringify(
+    buildResponse(
+      { 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true },
+      { subject: `Patient/outage-${n}`, authored: new Date().toISOString() },
+    ),
+  );
 
 beforeAll(async () => {
   pg = createThrowawayPostgres(await freePort());
@@ -40,7 +45,9 @@ describe('PostgreSQL outage', () => {
 
     const ready = await httpRequest(service.port, 'GET', '/readyz');
     expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body)).toEqual(expect.objectContaining({ status: 'not-ready', checks: expect.objectContaining({ database: 'failing' }) }));
+    expect(JSON.parse(ready.body)).toEqual(
+      expect.objectContaining({ status: 'not-ready', checks: expect.objectContaining({ database: 'failing' }) }),
+    );
     expect((await httpRequest(service.port, 'GET', '/healthz')).status).toBe(200);
 
     // Reads, searches and writes in parallel: each a 503 OperationOutcome, none slow.

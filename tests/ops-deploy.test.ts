@@ -23,7 +23,10 @@ interface ComposeService {
   healthcheck?: unknown;
 }
 
-const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+};
 /** Bind-mounted files the operator provides (their example is in the repository). */
 const OPERATOR_FILES: Record<string, string> = { './config/trusted-clients.json': 'config/trusted-clients.example.json' };
 

@@ -27,7 +27,15 @@ import { NOW, patientView, PATIENT_ID } from './fixtures/cds/harness';
 
 const evaluator = loadEvaluator();
 const catalog = loadCatalog();
-const OPS: OpsConfig = { rateLimitStore: 'memory', metricsHost: '127.0.0.1', metricsPublic: false, auditRetentionDays: 0, shutdownGraceMs: 1000, shutdownDrainMs: 0, readyTimeoutMs: 500 };
+const OPS: OpsConfig = {
+  rateLimitStore: 'memory',
+  metricsHost: '127.0.0.1',
+  metricsPublic: false,
+  auditRetentionDays: 0,
+  shutdownGraceMs: 1000,
+  shutdownDrainMs: 0,
+  readyTimeoutMs: 500,
+};
 const BASE = 'https://cds.calf-pain.example';
 const stores: Store[] = [];
 const dirs: string[] = [];
@@ -42,7 +50,13 @@ async function build(config: Partial<Config> = {}, options: Parameters<typeof cr
   const s = store ?? createSqliteStore({ filename: ':memory:', indexer: indexResource, now: () => NOW });
   stores.push(s);
   await seedStore(s, catalog);
-  const deps: AppDeps = { config: testConfig({ ops: OPS, ...config }), store: s, evaluator, logger: pino({ level: 'silent' }), now: () => NOW };
+  const deps: AppDeps = {
+    config: testConfig({ ops: OPS, ...config }),
+    store: s,
+    evaluator,
+    logger: pino({ level: 'silent' }),
+    now: () => NOW,
+  };
   return { app: createApp(deps, { catalog, ...options }), store: s, deps };
 }
 
@@ -51,11 +65,15 @@ afterAll(async () => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const qr = (patient: string) => buildResponse({ 'wells-active-cancer': true }, { subject: `Patient/${patient}`, authored: NOW.toISOString() });
+const qr = (patient: string) =>
+  buildResponse({ 'wells-active-cancer': true }, { subject: `Patient/${patient}`, authored: NOW.toISOString() });
 
 describe('liveness and readiness', () => {
   it('answers /healthz and /readyz without a token and without counting them against the rate limit', async () => {
-    const { app } = await build({ auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true }, rateLimitPerMinute: 1 });
+    const { app } = await build({
+      auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true },
+      rateLimitPerMinute: 1,
+    });
     for (let i = 0; i < 5; i++) {
       await request(app).get('/healthz').expect(200, { status: 'ok' });
       const ready = await request(app).get('/readyz').expect(200);
@@ -71,7 +89,9 @@ describe('liveness and readiness', () => {
     health.loaded('validators');
     await request(app).get('/readyz').expect(200);
     health.startShutdown();
-    expect((await request(app).get('/readyz').expect(503)).body).toEqual(expect.objectContaining({ status: 'not-ready', checks: expect.objectContaining({ shutdown: 'shutting-down', database: 'ok' }) }));
+    expect((await request(app).get('/readyz').expect(503)).body).toEqual(
+      expect.objectContaining({ status: 'not-ready', checks: expect.objectContaining({ shutdown: 'shutting-down', database: 'ok' }) }),
+    );
     await store.close();
     expect((await request(app).get('/readyz').expect(503)).body.checks.database).toBe('failing');
     // Liveness is only "the process answers".
@@ -82,7 +102,11 @@ describe('liveness and readiness', () => {
 describe('behind a load balancer', () => {
   it('keys unauthenticated callers by X-Forwarded-For only from a trusted proxy (TRUST_PROXY)', async () => {
     const limited = async (trustProxy?: string[]) => {
-      const { app } = await build({ rateLimitPerMinute: 1, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true }, ops: { ...OPS, trustProxy } });
+      const { app } = await build({
+        rateLimitPerMinute: 1,
+        auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true },
+        ops: { ...OPS, trustProxy },
+      });
       const a = await request(app).get('/fhir/metadata').set('X-Forwarded-For', '203.0.113.1');
       const b = await request(app).get('/fhir/metadata').set('X-Forwarded-For', '203.0.113.2');
       return [a.status, b.status];
@@ -96,7 +120,9 @@ describe('behind a load balancer', () => {
 describe('database faults', () => {
   it('recognises unreachable or restarting databases, and nothing else', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
-    expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(
+      true,
+    );
     expect(isDatabaseUnavailable(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe(true);
     expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
@@ -135,7 +161,9 @@ describe('CDS clients: what their developers see', () => {
     const jwt = await signDevClientJwt('http://localhost:8080/cds-services', { now: NOW });
     const res = await request(app).get('/cds-services').set('Authorization', `Bearer ${jwt}`).expect(401);
     expect(res.body.error).toBe('invalid_token');
-    expect(res.body.message).toBe(`The JWT's aud does not match this service's URL: aud must be exactly ${BASE}/cds-services (BASE_URL plus the path called)`);
+    expect(res.body.message).toBe(
+      `The JWT's aud does not match this service's URL: aud must be exactly ${BASE}/cds-services (BASE_URL plus the path called)`,
+    );
     expect(JSON.stringify(res.body)).not.toContain(jwt);
   });
 
@@ -148,7 +176,9 @@ describe('CDS clients: what their developers see', () => {
     const app = createApp(deps, { catalog });
     const jwt = await signDevClientJwt('http://localhost:8080/cds-services', { now: NOW });
     await request(app).get('/cds-services').set('Authorization', `Bearer ${jwt}`).expect(401);
-    const refusal = lines.map((l) => JSON.parse(l) as { level: number; msg: string; reason?: string }).find((l) => l.msg === 'CDS client JWT rejected');
+    const refusal = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string; reason?: string })
+      .find((l) => l.msg === 'CDS client JWT rejected');
     expect(refusal).toEqual(expect.objectContaining({ level: 40, reason: expect.stringContaining('"aud"') }));
     expect(lines.join('')).not.toContain(jwt);
   });
@@ -157,7 +187,10 @@ describe('CDS clients: what their developers see', () => {
     const { app } = await build({ baseUrl: BASE, auth });
     const doubled = '/cds-services//calf-pain-dvt';
     const jwt = await signDevClientJwt(`${BASE}${doubled}`, { now: NOW });
-    const res = await request(app).post(doubled).set('Authorization', `Bearer ${jwt}`).send(patientView({ prefetch: { calfPainResponse: { resourceType: 'Bundle', type: 'searchset', total: 0 } } }));
+    const res = await request(app)
+      .post(doubled)
+      .set('Authorization', `Bearer ${jwt}`)
+      .send(patientView({ prefetch: { calfPainResponse: { resourceType: 'Bundle', type: 'searchset', total: 0 } } }));
     expect(res.status).toBe(200);
     expect(Array.isArray(res.body.cards)).toBe(true);
   });
@@ -165,7 +198,9 @@ describe('CDS clients: what their developers see', () => {
   it('puts the reason of a 412 in the body', async () => {
     const { app } = await build();
     const res = await request(app).post('/cds-services/calf-pain-dvt').send(patientView()).expect(412);
-    expect(res.body).toEqual(expect.objectContaining({ error: 'precondition_failed', message: expect.stringContaining('cannot be obtained') }));
+    expect(res.body).toEqual(
+      expect.objectContaining({ error: 'precondition_failed', message: expect.stringContaining('cannot be obtained') }),
+    );
   });
 });
 
@@ -173,15 +208,27 @@ describe('audit trail', () => {
   it('records who read, searched and wrote which patient, and each CDS hook call, without tokens or answers', async () => {
     const dir = tempDir();
     const audit = createAuditTrail({ dir, retentionDays: 30, logger: pino({ level: 'silent' }), now: () => NOW, flushMs: 10_000 });
-    const { app } = await build({ baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true } }, { audit });
+    const { app } = await build(
+      { baseUrl: BASE, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true } },
+      { audit },
+    );
     const token = await signDevClientJwt(`${BASE}/fhir`, { now: NOW, claims: { sub: 'nurse-7', scope: 'user/*.cruds' } });
-    const created = await request(app).post('/fhir/QuestionnaireResponse').set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/fhir+json').send(qr('audit-1')).expect(201);
+    const created = await request(app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', 'application/fhir+json')
+      .send(qr('audit-1'))
+      .expect(201);
     const id = created.body.id as string;
     await request(app).get(`/fhir/QuestionnaireResponse/${id}`).set('Authorization', `Bearer ${token}`).expect(200);
     await request(app).get('/fhir/RiskAssessment?subject=Patient/audit-1').set('Authorization', `Bearer ${token}`).expect(200);
     await request(app).get('/fhir/RiskAssessment?subject=Patient/audit-2').expect(401);
     const cdsJwt = await signDevClientJwt(`${BASE}/cds-services/calf-pain-dvt`, { now: NOW, claims: { sub: 'dr-3' } });
-    await request(app).post('/cds-services/calf-pain-dvt').set('Authorization', `Bearer ${cdsJwt}`).send(patientView({ prefetch: { calfPainResponse: { resourceType: 'Bundle', type: 'searchset', total: 0 } } })).expect(200);
+    await request(app)
+      .post('/cds-services/calf-pain-dvt')
+      .set('Authorization', `Bearer ${cdsJwt}`)
+      .send(patientView({ prefetch: { calfPainResponse: { resourceType: 'Bundle', type: 'searchset', total: 0 } } }))
+      .expect(200);
     await audit.close();
 
     const records = await queryAudit(dir, { patient: 'audit-1' });
@@ -190,14 +237,26 @@ describe('audit trail', () => {
       ['read', 'QuestionnaireResponse', 200, 'nurse-7'],
       ['search', 'RiskAssessment', 200, 'nurse-7'],
     ]);
-    expect(records[1]).toEqual(expect.objectContaining({ id, surface: 'fhir', outcome: 'success', time: NOW.toISOString(), requestId: expect.any(String) }));
+    expect(records[1]).toEqual(
+      expect.objectContaining({ id, surface: 'fhir', outcome: 'success', time: NOW.toISOString(), requestId: expect.any(String) }),
+    );
     const refused = await queryAudit(dir, { patient: 'audit-2' });
     expect(refused).toEqual([expect.objectContaining({ action: 'search', status: 401, outcome: 'failure' })]);
     expect(refused[0].who).toBeUndefined();
     const hooks = await queryAudit(dir, { patient: PATIENT_ID });
-    expect(hooks).toEqual([expect.objectContaining({ surface: 'cds-hooks', action: 'hook:calf-pain-dvt', status: 200, who: { issuer: 'https://dev-client.calf-pain.example', subject: 'dr-3' } })]);
+    expect(hooks).toEqual([
+      expect.objectContaining({
+        surface: 'cds-hooks',
+        action: 'hook:calf-pain-dvt',
+        status: 200,
+        who: { issuer: 'https://dev-client.calf-pain.example', subject: 'dr-3' },
+      }),
+    ]);
 
-    const text = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+    const text = fs
+      .readdirSync(dir)
+      .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+      .join('');
     expect(text).not.toContain(token);
     expect(text).not.toContain(cdsJwt);
     expect(text).not.toContain('wells-active-cancer');
@@ -221,9 +280,25 @@ describe('SQLite backup', () => {
     const file = path.join(dir, 'live.db');
     const { app, store } = await build({}, {}, createSqliteStore({ filename: file, indexer: indexResource, now: () => NOW }));
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await request(app).post('/fhir/QuestionnaireResponse').set('Content-Type', 'application/fhir+json').send(qr(`backup-${i}`)).expect(201)).body.id as string);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (
+          await request(app)
+            .post('/fhir/QuestionnaireResponse')
+            .set('Content-Type', 'application/fhir+json')
+            .send(qr(`backup-${i}`))
+            .expect(201)
+        ).body.id as string,
+      );
     // Writes go on while the backup runs.
-    const writing = Promise.all(Array.from({ length: 5 }, (_, i) => request(app).post('/fhir/QuestionnaireResponse').set('Content-Type', 'application/fhir+json').send(qr(`during-${i}`))));
+    const writing = Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        request(app)
+          .post('/fhir/QuestionnaireResponse')
+          .set('Content-Type', 'application/fhir+json')
+          .send(qr(`during-${i}`)),
+      ),
+    );
     const { totalPages } = await backupSqlite(file, path.join(dir, 'backups', 'copy.db'));
     await writing;
     expect(totalPages).toBeGreaterThan(0);

@@ -47,7 +47,10 @@ async function app(limit: number) {
   const limits = await connectRedisRateLimit(`redis://127.0.0.1:${port}`, logger);
   shared.push(limits);
   const store = createSqliteStore({ filename: ':memory:', indexer: indexResource });
-  return createApp({ config: testConfig({ rateLimitPerMinute: limit }), store, evaluator, logger, now: () => new Date() }, { catalog, sharedRateLimit: limits });
+  return createApp(
+    { config: testConfig({ rateLimitPerMinute: limit }), store, evaluator, logger, now: () => new Date() },
+    { catalog, sharedRateLimit: limits },
+  );
 }
 
 beforeAll(async () => {

@@ -24,10 +24,16 @@ let env: Record<string, string>;
 const ports: number[] = [];
 const replicas: (ServiceProcess | undefined)[] = [];
 
-const apiToken = (subject: string) => signDevClientJwt(`${base}/fhir`, { now: new Date(), claims: { sub: subject, scope: 'system/*.cruds' } });
+const apiToken = (subject: string) =>
+  signDevClientJwt(`${base}/fhir`, { now: new Date(), claims: { sub: subject, scope: 'system/*.cruds' } });
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 const qr = (n: number) =>
-  JSON.stringify(buildResponse({ 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true }, { subject: `Patient/replica-${run}-${n}`, authored: new Date().toISOString() }));
+  JSON.stringify(
+    buildResponse(
+      { 'wells-active-cancer': n % 2 === 0, 'wells-previous-dvt': true },
+      { subject: `Patient/replica-${run}-${n}`, authored: new Date().toISOString() },
+    ),
+  );
 
 /** Waits until a replica is ready and the load balancer has seen it healthy twice (rise 2, every 300 ms). */
 async function inRotation(port: number): Promise<void> {
@@ -68,7 +74,9 @@ describe('two replicas behind a load balancer', () => {
     expect(created.status).toBe(201);
     const id = JSON.parse(created.body).id as string;
     expect((await httpRequest(ports[1], 'GET', `/fhir/QuestionnaireResponse/${id}`, { headers: auth(token) })).status).toBe(200);
-    const assessments = await httpRequest(lb.port, 'GET', `/fhir/RiskAssessment?basis=QuestionnaireResponse/${id}`, { headers: auth(token) });
+    const assessments = await httpRequest(lb.port, 'GET', `/fhir/RiskAssessment?basis=QuestionnaireResponse/${id}`, {
+      headers: auth(token),
+    });
     expect(JSON.parse(assessments.body).total).toBe(1);
   });
 
@@ -84,7 +92,9 @@ describe('two replicas behind a load balancer', () => {
       expect(res.status).toBe(429);
     }
     // Another client is not affected.
-    expect((await httpRequest(lb.port, 'GET', '/fhir/RiskAssessment?_count=1', { headers: auth(await apiToken(`calm-${run}`)) })).status).toBe(200);
+    expect(
+      (await httpRequest(lb.port, 'GET', '/fhir/RiskAssessment?_count=1', { headers: auth(await apiToken(`calm-${run}`)) })).status,
+    ).toBe(200);
   });
 
   it('refuses on the other replica a CDS client JWT already used on one', async () => {
@@ -101,7 +111,11 @@ describe('two replicas behind a load balancer', () => {
       return httpRequest(port, 'POST', path, { body: JSON.stringify(body), headers: { ...auth(jwt), 'content-type': 'application/json' } });
     };
     const hook = patientView({
-      prefetch: { calfPainResponse: searchset([response('likely', { authored: new Date().toISOString() })]), conditions: searchset([]), procedures: searchset([]) },
+      prefetch: {
+        calfPainResponse: searchset([response('likely', { authored: new Date().toISOString() })]),
+        conditions: searchset([]),
+        procedures: searchset([]),
+      },
     });
     const answered = await call(ports[0], '/cds-services/calf-pain-dvt', hook);
     expect(answered.status).toBe(200);
@@ -109,7 +123,9 @@ describe('two replicas behind a load balancer', () => {
     const feedback = { feedback: [{ card: card.uuid, outcome: 'overridden', outcomeTimestamp: new Date().toISOString() }] };
     expect((await call(ports[1], '/cds-services/calf-pain-dvt/feedback', feedback)).status).toBe(200);
     const jwt = await signDevClientJwt(`${base}/cds-services/feedback-summary`, { now: new Date() });
-    const summary = JSON.parse((await httpRequest(ports[0], 'GET', '/cds-services/feedback-summary', { headers: auth(jwt) })).body) as { byKind?: { kind: string; overridden: number }[] };
+    const summary = JSON.parse((await httpRequest(ports[0], 'GET', '/cds-services/feedback-summary', { headers: auth(jwt) })).body) as {
+      byKind?: { kind: string; overridden: number }[];
+    };
     // The card kind was resolved from the card the other replica issued (not "unknown").
     expect(summary.byKind?.find((k) => k.overridden === 1)?.kind).toMatch(/^dvt-/);
   });
@@ -162,7 +178,9 @@ describe('two replicas behind a load balancer', () => {
       if (res.status !== 200) missing.push(`${id}: ${res.status}`);
     }
     expect(missing).toEqual([]);
-    process.stdout.write(`replicas: ${acknowledged.length} creates acknowledged, ${failures.length} refused or cut (${failures.join(', ')})\n`);
+    process.stdout.write(
+      `replicas: ${acknowledged.length} creates acknowledged, ${failures.length} refused or cut (${failures.join(', ')})\n`,
+    );
     // Refusals during the kill are answers, not losses (the client was told); they stay few.
     expect(failures.length).toBeLessThanOrEqual(12);
   });

@@ -38,12 +38,20 @@ describe('graceful shutdown', () => {
     // METRICS_PORT: /metrics on its own listener, not on the API port.
     expect((await httpRequest(metricsPort, 'GET', '/metrics')).body).toContain('process_cpu_seconds_total');
     expect((await httpRequest(port, 'GET', '/metrics')).status).toBe(404);
-    const body = JSON.stringify(buildResponse({ 'wells-active-cancer': true }, { subject: 'Patient/shutdown-1', authored: new Date().toISOString() }));
+    const body = JSON.stringify(
+      buildResponse({ 'wells-active-cancer': true }, { subject: 'Patient/shutdown-1', authored: new Date().toISOString() }),
+    );
 
     // A create whose body is only half sent when SIGTERM arrives: in flight.
     const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/fhir/QuestionnaireResponse', headers: { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/fhir/QuestionnaireResponse',
+          headers: { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) },
+        },
         (res) => {
           let text = '';
           res.on('data', (c: Buffer) => (text += c.toString('utf8')));
@@ -80,7 +88,10 @@ describe('graceful shutdown', () => {
     } finally {
       await store.close();
     }
-    const audit = fs.readdirSync(path.join(dir, 'audit')).map((f) => fs.readFileSync(path.join(dir, 'audit', f), 'utf8')).join('');
+    const audit = fs
+      .readdirSync(path.join(dir, 'audit'))
+      .map((f) => fs.readFileSync(path.join(dir, 'audit', f), 'utf8'))
+      .join('');
     expect(audit).toContain(`"action":"create","resourceType":"QuestionnaireResponse"`);
     expect(audit).toContain('"patient":"shutdown-1"');
   });

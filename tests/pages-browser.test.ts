@@ -73,7 +73,7 @@ const STORIES: Record<string, { patient: string; answers: Answers }> = {
       'onset-sudden': true,
       'onset-during-activity': true,
       'snap-felt': true,
-      'bruising': true,
+      bruising: true,
       'recent-injury': true,
       'wells-active-cancer': false,
       'wells-paralysis-or-cast': false,
@@ -189,7 +189,9 @@ describeInBrowser('the web pages in Chromium', () => {
 
     async function storedAssessments(patient: string): Promise<RiskAssessment[]> {
       const token = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'system/*.rs' } });
-      const res = await fetch(`${served.origin}/fhir/RiskAssessment?patient=${patient}&_sort=-date`, { headers: { Authorization: `Bearer ${token}` } });
+      const res = await fetch(`${served.origin}/fhir/RiskAssessment?patient=${patient}&_sort=-date`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
       expect(res.status).toBe(200);
       const bundle = (await res.json()) as { entry?: { resource: RiskAssessment }[] };
       return (bundle.entry ?? []).map((e) => e.resource);
@@ -330,11 +332,20 @@ describeInBrowser('the web pages in Chromium', () => {
       await fillPortal(page, { 'wells-active-cancer': true });
       // A response whose cancer answer is not a boolean: the server's 422 names that answer.
       await page.evaluate(() => {
-        const util = (window as unknown as { LForms: { Util: { getFormFHIRData: (...a: unknown[]) => { item: { linkId: string; item?: { linkId: string; answer?: unknown[] }[] }[] } } } }).LForms.Util;
+        const util = (
+          window as unknown as {
+            LForms: {
+              Util: {
+                getFormFHIRData: (...a: unknown[]) => { item: { linkId: string; item?: { linkId: string; answer?: unknown[] }[] }[] };
+              };
+            };
+          }
+        ).LForms.Util;
         const original = util.getFormFHIRData.bind(util);
         util.getFormFHIRData = (...args: unknown[]) => {
           const qr = original(...args);
-          for (const group of qr.item) for (const item of group.item ?? []) if (item.linkId === 'wells-active-cancer') item.answer = [{ valueString: 'yes' }];
+          for (const group of qr.item)
+            for (const item of group.item ?? []) if (item.linkId === 'wells-active-cancer') item.answer = [{ valueString: 'yes' }];
           return qr;
         };
       });
@@ -443,7 +454,11 @@ describeInBrowser('the web pages in Chromium', () => {
     test('clinician view: risk assessments newest first, and card markdown never becomes HTML', async () => {
       const patient = STORIES.likely.patient;
       // A second, later assessment for the same patient, posted as a portal would.
-      const signIn = await fetch(`${served.origin}/dev/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ role: 'patient', patient }) });
+      const signIn = await fetch(`${served.origin}/dev/sign-in`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ role: 'patient', patient }),
+      });
       const { token } = (await signIn.json()) as { token: string };
       expect(await postRedFlagResponse(served.origin, patient, 'pe-coughing-blood', token)).toBe(201);
       const newest = (await storedAssessments(patient))[0];
@@ -505,7 +520,15 @@ describeInBrowser('the web pages in Chromium', () => {
       const patient = 'browser-embedded';
       const system = await signDevClientJwt(`${served.origin}/fhir`, { now: new Date(), claims: { scope: 'system/*.cruds' } });
       expect(await postRedFlagResponse(served.origin, patient, 'pe-coughing-blood', system)).toBe(201);
-      expect((await fetch(`${served.origin}/dev/sign-in`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"role":"clinician"}' })).status).toBe(404);
+      expect(
+        (
+          await fetch(`${served.origin}/dev/sign-in`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: '{"role":"clinician"}',
+          })
+        ).status,
+      ).toBe(404);
 
       const context = await newContext(browser);
       try {

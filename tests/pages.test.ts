@@ -12,30 +12,51 @@ const BASE_URL = 'http://localhost:8080';
 const authOn = { baseUrl: BASE_URL, auth: { mode: 'on' as const, trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true } };
 
 function directives(csp: string | undefined): Record<string, string> {
-  return Object.fromEntries((csp ?? '').split(';').map((d) => d.trim().split(/\s+(.*)/s).slice(0, 2) as [string, string]));
+  return Object.fromEntries(
+    (csp ?? '').split(';').map(
+      (d) =>
+        d
+          .trim()
+          .split(/\s+(.*)/s)
+          .slice(0, 2) as [string, string],
+    ),
+  );
 }
 
 describe('pages', () => {
   test('the landing page links to the portal, the clinician view, the FHIR base and CDS discovery', async () => {
     const { app } = await createTestApp({ config: authOn });
-    const res = await request(app).get('/').expect(200).expect('Content-Type', /text\/html/);
+    const res = await request(app)
+      .get('/')
+      .expect(200)
+      .expect('Content-Type', /text\/html/);
     expect(res.text).toContain('href="/fhir/metadata"');
     expect(res.text).toContain('/cds-services');
     expect(res.text).toContain('action="/portal"');
     expect(res.text).toContain('action="/clinician"');
     expect(directives(res.headers['content-security-policy'])['script-src']).toBe("'none'");
     expect(res.text).toContain('href="/readme"');
-    const readme = await request(app).get('/readme').expect(200).expect('Content-Type', /text\/plain/);
+    const readme = await request(app)
+      .get('/readme')
+      .expect(200)
+      .expect('Content-Type', /text\/plain/);
     expect(readme.text).toContain('## FHIR API');
   });
 
   test.each(['/portal', '/clinician'])('%s needs a valid patient id: 400 page, never the id echoed unescaped', async (path) => {
     const { app } = await createTestApp({ config: authOn });
-    await request(app).get(path).expect(400).expect('Content-Type', /text\/html/);
-    const res = await request(app).get(`${path}?patient=${encodeURIComponent('<script>x</script>')}`).expect(400);
+    await request(app)
+      .get(path)
+      .expect(400)
+      .expect('Content-Type', /text\/html/);
+    const res = await request(app)
+      .get(`${path}?patient=${encodeURIComponent('<script>x</script>')}`)
+      .expect(400);
     expect(res.text).not.toContain('<script>x');
     await request(app).get(`${path}?patient=a&patient=b`).expect(400);
-    await request(app).get(`${path}?patient=${'a'.repeat(65)}`).expect(400);
+    await request(app)
+      .get(`${path}?patient=${'a'.repeat(65)}`)
+      .expect(400);
   });
 
   test('the portal allows only its own origin for scripts and data; styles inline for LHC-Forms; no eval', async () => {
@@ -69,16 +90,28 @@ describe('pages', () => {
 
   test('LHC-Forms and the page scripts are served by the app; nothing else from node_modules', async () => {
     const { app } = await createTestApp({ config: authOn });
-    await request(app).get('/vendor/lforms/webcomponent/main.js').expect(200).expect('Content-Type', /javascript/);
+    await request(app)
+      .get('/vendor/lforms/webcomponent/main.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
     await request(app).get('/vendor/lforms/fhir/R4/lformsFHIR.js').expect(200);
     await request(app).get('/assets/portal.js').expect(200);
     await request(app).get('/vendor/lforms/../../package.json').expect(404);
-    await request(app).get('/vendor/lforms/webcomponent/..%2f..%2f..%2fpackage.json').expect((r) => expect([400, 403, 404]).toContain(r.status));
+    await request(app)
+      .get('/vendor/lforms/webcomponent/..%2f..%2f..%2fpackage.json')
+      .expect((r) => expect([400, 403, 404]).toContain(r.status));
     await request(app).get('/assets/nope.js').expect(404);
   });
 
   test('the page data block cannot be closed early by a patient id', () => {
-    const html = portalPage({ patient: '</script><script>alert(1)</script>', tokenSource: 'none', fhirBase: '/fhir', cdsBase: '/cds-services', questionnaire: 'calf-pain', patientViewService: 'calf-pain-dvt' });
+    const html = portalPage({
+      patient: '</script><script>alert(1)</script>',
+      tokenSource: 'none',
+      fhirBase: '/fhir',
+      cdsBase: '/cds-services',
+      questionnaire: 'calf-pain',
+      patientViewService: 'calf-pain-dvt',
+    });
     expect(html).not.toContain('</script><script>alert(1)');
     expect(escapeHtml(`<a href="x">'`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;');
   });
@@ -98,9 +131,13 @@ describe('development sign-in', () => {
     expect(res.body.expiresIn).toBeLessThanOrEqual(900);
     const token = res.body.token as string;
     await request(app).get('/fhir/RiskAssessment?patient=p1').set('Authorization', `Bearer ${token}`).expect(200);
-    await request(app).get('/fhir/RiskAssessment?patient=p2').set('Authorization', `Bearer ${token}`).expect((r) => expect([200, 403]).toContain(r.status)).then((r) => {
-      if (r.status === 200) expect(r.body.total ?? r.body.entry?.length ?? 0).toBe(0);
-    });
+    await request(app)
+      .get('/fhir/RiskAssessment?patient=p2')
+      .set('Authorization', `Bearer ${token}`)
+      .expect((r) => expect([200, 403]).toContain(r.status))
+      .then((r) => {
+        if (r.status === 200) expect(r.body.total ?? r.body.entry?.length ?? 0).toBe(0);
+      });
   });
 
   test('a clinician token reads risk assessments; a CDS token is single-use for the endpoint named', async () => {
@@ -109,7 +146,11 @@ describe('development sign-in', () => {
     await request(app).get('/fhir/RiskAssessment?patient=p1').set('Authorization', `Bearer ${clinician.body.token}`).expect(200);
     const cds = await request(app).post('/dev/cds-token').send({ endpoint: 'calf-pain-dvt' }).expect(200);
     expect(cds.body.expiresIn).toBeLessThanOrEqual(60);
-    const body = { hook: 'patient-view', hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea', context: { userId: 'Practitioner/x', patientId: 'nobody' } };
+    const body = {
+      hook: 'patient-view',
+      hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+      context: { userId: 'Practitioner/x', patientId: 'nobody' },
+    };
     const first = await request(app).post('/cds-services/calf-pain-dvt').set('Authorization', `Bearer ${cds.body.token}`).send(body);
     expect(first.status).not.toBe(401);
     await request(app).post('/cds-services/calf-pain-dvt').set('Authorization', `Bearer ${cds.body.token}`).send(body).expect(401);
@@ -132,12 +173,21 @@ describe('development sign-in', () => {
     await request(app).post('/dev/sign-in').set('Content-Type', 'application/json').send('[1]').expect(400);
     await request(app).post('/dev/cds-token').send({ endpoint: 'other-service' }).expect(400);
     await request(app).post('/dev/cds-token').send({ endpoint: 'calf-pain-dvt/../x' }).expect(400);
-    await request(app).post('/dev/sign-in').set('Content-Type', 'application/json').send('{"role":').expect((r) => expect(r.status).toBeGreaterThanOrEqual(400));
-    await request(app).post('/dev/sign-in').send({ role: 'clinician', pad: 'x'.repeat(5000) }).expect(413);
+    await request(app)
+      .post('/dev/sign-in')
+      .set('Content-Type', 'application/json')
+      .send('{"role":')
+      .expect((r) => expect(r.status).toBeGreaterThanOrEqual(400));
+    await request(app)
+      .post('/dev/sign-in')
+      .send({ role: 'clinician', pad: 'x'.repeat(5000) })
+      .expect(413);
   });
 
   test('does not exist in production (404), and the pages then take tokens from the embedding application', async () => {
-    const { app } = await createTestApp({ config: { ...authOn, production: true, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: false } } });
+    const { app } = await createTestApp({
+      config: { ...authOn, production: true, auth: { mode: 'on', trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: false } },
+    });
     await request(app).post('/dev/sign-in').send({ role: 'clinician' }).expect(404);
     await request(app).post('/dev/cds-token').send({ endpoint: 'calf-pain-dvt' }).expect(404);
     const page = await request(app).get('/clinician?patient=example').expect(200);

@@ -7,15 +7,29 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as fhirpath from 'fhirpath';
 import * as r4model from 'fhirpath/fhir-context/r4';
-import type { CodeSystem, Questionnaire, QuestionnaireItem, QuestionnaireResponse, QuestionnaireResponseItem, Resource, ValueSet } from 'fhir/r4';
+import type {
+  CodeSystem,
+  Questionnaire,
+  QuestionnaireItem,
+  QuestionnaireResponse,
+  QuestionnaireResponseItem,
+  Resource,
+  ValueSet,
+} from 'fhir/r4';
 import { CS_CALF_PAIN, QUESTIONNAIRE_URL } from '../src/clinical/types';
 import { validateR4 } from './support/r4-validator';
 
 const ROOT = path.resolve(__dirname, '..');
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 
-const questionnaireFiles = fs.readdirSync(path.join(ROOT, 'questionnaires')).filter((f) => f.endsWith('.json')).map((f) => path.join('questionnaires', f));
-const terminologyFiles = fs.readdirSync(path.join(ROOT, 'fhir-resources')).filter((f) => /^(CodeSystem|ValueSet)-.*\.json$/.test(f)).map((f) => path.join('fhir-resources', f));
+const questionnaireFiles = fs
+  .readdirSync(path.join(ROOT, 'questionnaires'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => path.join('questionnaires', f));
+const terminologyFiles = fs
+  .readdirSync(path.join(ROOT, 'fhir-resources'))
+  .filter((f) => /^(CodeSystem|ValueSet)-.*\.json$/.test(f))
+  .map((f) => path.join('fhir-resources', f));
 
 const questionnaire = readJson<Questionnaire>(path.join(ROOT, 'questionnaires', 'calf-pain.json'));
 const codeSystem = readJson<CodeSystem>(path.join(ROOT, 'fhir-resources', 'CodeSystem-calf-pain.json'));
@@ -87,12 +101,22 @@ const codesOf = (item: QuestionnaireItem) => (item.answerOption ?? []).map((o) =
 
 describe('calf-pain Questionnaire: identity', () => {
   it('is the active version 1.0.0 at the canonical url, for Patients, with SDC profiles', () => {
-    expect(questionnaire).toMatchObject({ resourceType: 'Questionnaire', id: 'calf-pain', url: QUESTIONNAIRE_URL, version: '1.0.0', status: 'active', subjectType: ['Patient'] });
-    for (const field of ['name', 'title', 'date', 'publisher', 'description', 'purpose', 'copyright'] as const) expect(questionnaire[field]).toBeTruthy();
+    expect(questionnaire).toMatchObject({
+      resourceType: 'Questionnaire',
+      id: 'calf-pain',
+      url: QUESTIONNAIRE_URL,
+      version: '1.0.0',
+      status: 'active',
+      subjectType: ['Patient'],
+    });
+    for (const field of ['name', 'title', 'date', 'publisher', 'description', 'purpose', 'copyright'] as const)
+      expect(questionnaire[field]).toBeTruthy();
     expect(questionnaire.copyright).toMatch(/349:1227/);
     expect(questionnaire.copyright).toMatch(/350:1795/);
     expect(questionnaire.copyright).toMatch(/NG158/);
-    expect(questionnaire.meta?.profile).toEqual(expect.arrayContaining(['http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire']));
+    expect(questionnaire.meta?.profile).toEqual(
+      expect.arrayContaining(['http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire']),
+    );
   });
 
   it('has unique linkIds', () => {
@@ -101,7 +125,10 @@ describe('calf-pain Questionnaire: identity', () => {
   });
 
   it('has the four groups at top level in order, then wells-score', () => {
-    expect((questionnaire.item ?? []).map((i) => [i.linkId, i.type])).toEqual([...GROUPS.map((g) => [g, 'group']), ['wells-score', 'integer']]);
+    expect((questionnaire.item ?? []).map((i) => [i.linkId, i.type])).toEqual([
+      ...GROUPS.map((g) => [g, 'group']),
+      ['wells-score', 'integer'],
+    ]);
   });
 });
 
@@ -203,7 +230,7 @@ describe('calf-pain Questionnaire: optional detail items and help', () => {
 
 // ---- The Wells calculation, evaluated as LHC-Forms does: root variables first, then the expression. ----
 
-const r4 = r4model as unknown as fhirpath.Model;
+const r4 = r4model;
 
 function response(answers: Record<string, boolean>): QuestionnaireResponse {
   const groupItems = (group: string): QuestionnaireResponseItem[] =>
@@ -215,7 +242,10 @@ function response(answers: Record<string, boolean>): QuestionnaireResponse {
     status: 'completed',
     questionnaire: `${QUESTIONNAIRE_URL}|1.0.0`,
     item: [
-      { linkId: 'history', item: [{ linkId: 'affected-side', answer: [{ valueCoding: { system: CS_CALF_PAIN, code: 'left', display: 'Left leg' } }] }] },
+      {
+        linkId: 'history',
+        item: [{ linkId: 'affected-side', answer: [{ valueCoding: { system: CS_CALF_PAIN, code: 'left', display: 'Left leg' } }] }],
+      },
       ...['risk-factors', 'examination'].map((g) => ({ linkId: g, item: groupItems(g) })).filter((g) => g.item.length > 0),
     ],
   };
@@ -224,7 +254,13 @@ function response(answers: Record<string, boolean>): QuestionnaireResponse {
 function calculatedScore(qr: QuestionnaireResponse): unknown[] {
   const env: Record<string, unknown> = { resource: qr };
   for (const ext of questionnaire.extension ?? []) {
-    if (ext.url !== VARIABLE || ext.valueExpression?.language !== 'text/fhirpath' || !ext.valueExpression.name || !ext.valueExpression.expression) continue;
+    if (
+      ext.url !== VARIABLE ||
+      ext.valueExpression?.language !== 'text/fhirpath' ||
+      !ext.valueExpression.name ||
+      !ext.valueExpression.expression
+    )
+      continue;
     env[ext.valueExpression.name] = fhirpath.evaluate(qr, ext.valueExpression.expression, { ...env }, r4);
   }
   const expression = get('wells-score').extension?.find((e) => e.url === CALCULATED)?.valueExpression?.expression ?? '';
@@ -233,14 +269,18 @@ function calculatedScore(qr: QuestionnaireResponse): unknown[] {
 
 /** Independent oracle: the published points; no score until every criterion is answered. */
 const oracle = (answers: Record<string, boolean>): number | undefined =>
-  WELLS_IDS.every((id) => id in answers) ? WELLS_IDS.reduce((sum, id) => sum + (answers[id] === true ? WELLS_POINTS[id] : 0), 0) : undefined;
+  WELLS_IDS.every((id) => id in answers)
+    ? WELLS_IDS.reduce((sum, id) => sum + (answers[id] === true ? WELLS_POINTS[id] : 0), 0)
+    : undefined;
 const allNo = Object.fromEntries(WELLS_IDS.map((id) => [id, false]));
 
 const yes = (...ids: string[]) => Object.fromEntries(ids.map((id) => [id, true]));
 
 describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
   it('declares one root fhirpath variable per Wells criterion', () => {
-    const variables = (questionnaire.extension ?? []).filter((e) => e.url === VARIABLE && e.valueExpression?.language === 'text/fhirpath').map((e) => e.valueExpression);
+    const variables = (questionnaire.extension ?? [])
+      .filter((e) => e.url === VARIABLE && e.valueExpression?.language === 'text/fhirpath')
+      .map((e) => e.valueExpression);
     expect(variables).toHaveLength(WELLS_IDS.length);
     for (const v of variables) {
       expect(v?.language).toBe('text/fhirpath');
@@ -257,10 +297,22 @@ describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
     ['every criterion yes (nine +1, alternative diagnosis -2)', 7, yes(...WELLS_IDS)],
     ['alternative diagnosis only, the rest no', -2, { ...allNo, ...yes('wells-alternative-diagnosis') }],
     ['every criterion answered no', 0, allNo],
-    ['all nine positive criteria, no alternative diagnosis (maximum)', 9, { ...allNo, ...yes(...WELLS_IDS.filter((id) => id !== 'wells-alternative-diagnosis')) }],
-    ['cancer + bedridden after surgery + calf swelling', 3, { ...allNo, ...yes('wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-calf-swelling-3cm') }],
+    [
+      'all nine positive criteria, no alternative diagnosis (maximum)',
+      9,
+      { ...allNo, ...yes(...WELLS_IDS.filter((id) => id !== 'wells-alternative-diagnosis')) },
+    ],
+    [
+      'cancer + bedridden after surgery + calf swelling',
+      3,
+      { ...allNo, ...yes('wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-calf-swelling-3cm') },
+    ],
     ['previous DVT but alternative diagnosis as likely', -1, { ...allNo, ...yes('wells-previous-dvt', 'wells-alternative-diagnosis') }],
-    ['tenderness + pitting oedema, other criteria answered no', 2, { ...allNo, ...yes('wells-tenderness-deep-veins', 'wells-pitting-edema') }],
+    [
+      'tenderness + pitting oedema, other criteria answered no',
+      2,
+      { ...allNo, ...yes('wells-tenderness-deep-veins', 'wells-pitting-edema') },
+    ],
     ['nothing answered: no score', undefined, {}],
     ['alternative diagnosis only, examination otherwise not done: no score', undefined, yes('wells-alternative-diagnosis')],
     ['risk factors only, examination not done: no score', undefined, yes('wells-active-cancer', 'wells-paralysis-or-cast')],
@@ -297,10 +349,24 @@ describe('terminology', () => {
     expect(codeSystem.count).toBe(codes.length);
     expect(codes).toEqual(
       expect.arrayContaining([
-        'wells-dvt', 'likely', 'unlikely',
-        'calf-muscle-strain', 'medial-gastrocnemius-strain', 'plantaris-rupture', 'achilles-tendinopathy-rupture', 'bakers-cyst', 'dvt', 'leg-cramps',
-        'left', 'right', 'both',
-        'calf-belly', 'inner-calf', 'behind-knee', 'heel-achilles', 'whole-leg',
+        'wells-dvt',
+        'likely',
+        'unlikely',
+        'calf-muscle-strain',
+        'medial-gastrocnemius-strain',
+        'plantaris-rupture',
+        'achilles-tendinopathy-rupture',
+        'bakers-cyst',
+        'dvt',
+        'leg-cramps',
+        'left',
+        'right',
+        'both',
+        'calf-belly',
+        'inner-calf',
+        'behind-knee',
+        'heel-achilles',
+        'whole-leg',
       ]),
     );
     for (const c of codeSystem.concept ?? []) expect(c.display).toBeTruthy();
@@ -317,26 +383,41 @@ describe('terminology', () => {
     }
   });
 
-  const valueSets = terminologyFiles.filter((f) => path.basename(f).startsWith('ValueSet-')).map((f) => readJson<ValueSet>(path.join(ROOT, f)));
+  const valueSets = terminologyFiles
+    .filter((f) => path.basename(f).startsWith('ValueSet-'))
+    .map((f) => readJson<ValueSet>(path.join(ROOT, f)));
 
-  it.each(valueSets.map((vs) => [vs.url, vs] as const))('%s lists each code once and only codes the calf-pain CodeSystem defines', (_url, vs) => {
-    const keys = (vs.compose?.include ?? []).flatMap((inc) => (inc.concept ?? []).map((c) => `${inc.system}|${c.code}`));
-    expect(keys.length).toBeGreaterThan(0);
-    expect(new Set(keys).size).toBe(keys.length);
-    const csCodes = new Map((codeSystem.concept ?? []).map((c) => [c.code, c.display]));
-    for (const inc of vs.compose?.include ?? []) {
-      if (inc.system !== CS_CALF_PAIN) continue;
-      for (const c of inc.concept ?? []) expect(csCodes.get(c.code)).toBe(c.display);
-    }
-  });
+  it.each(valueSets.map((vs) => [vs.url, vs] as const))(
+    '%s lists each code once and only codes the calf-pain CodeSystem defines',
+    (_url, vs) => {
+      const keys = (vs.compose?.include ?? []).flatMap((inc) => (inc.concept ?? []).map((c) => `${inc.system}|${c.code}`));
+      expect(keys.length).toBeGreaterThan(0);
+      expect(new Set(keys).size).toBe(keys.length);
+      const csCodes = new Map((codeSystem.concept ?? []).map((c) => [c.code, c.display]));
+      for (const inc of vs.compose?.include ?? []) {
+        if (inc.system !== CS_CALF_PAIN) continue;
+        for (const c of inc.concept ?? []) expect(csCodes.get(c.code)).toBe(c.display);
+      }
+    },
+  );
 
   it('the causes ValueSet covers all seven causes: by SNOMED CT where mapped, else by project code', () => {
     const vs = valueSets.find((v) => v.url === 'http://calfpain.example.org/fhir/ValueSet/calf-pain-causes');
     const included = new Set((vs?.compose?.include ?? []).flatMap((inc) => (inc.concept ?? []).map((c) => `${inc.system}|${c.code}`)));
-    const causes = ['calf-muscle-strain', 'medial-gastrocnemius-strain', 'plantaris-rupture', 'achilles-tendinopathy-rupture', 'bakers-cyst', 'dvt', 'leg-cramps'];
+    const causes = [
+      'calf-muscle-strain',
+      'medial-gastrocnemius-strain',
+      'plantaris-rupture',
+      'achilles-tendinopathy-rupture',
+      'bakers-cyst',
+      'dvt',
+      'leg-cramps',
+    ];
     for (const cause of causes) {
       const concept = codeSystem.concept?.find((c) => c.code === cause);
-      const snomed = (concept?.property ?? []).filter((p) => p.code === 'snomed-ct').map((p) => `${p.valueCoding?.system}|${p.valueCoding?.code}`);
+      const snomed = (concept?.property ?? [])
+        .filter((p) => p.code === 'snomed-ct')
+        .map((p) => `${p.valueCoding?.system}|${p.valueCoding?.code}`);
       if (snomed.length > 0) {
         for (const key of snomed) expect(included.has(key)).toBe(true);
         expect(included.has(`${CS_CALF_PAIN}|${cause}`)).toBe(false);

@@ -12,8 +12,7 @@ import { validateResponse, compileQuestionnaire } from '../src/clinical/validate
 import { resolveQuestionnaire, isProblem, compareVersions } from '../src/clinical/resolve-questionnaire';
 import type { Problem } from '../src/core/outcome';
 
-const fixture = <T>(name: string): T =>
-  JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'validation', name), 'utf8')) as T;
+const fixture = <T>(name: string): T => JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'validation', name), 'utf8')) as T;
 
 const types = fixture<Questionnaire>('answer-types.questionnaire.json');
 const enableWhen = fixture<Questionnaire>('enable-when.questionnaire.json');
@@ -38,7 +37,14 @@ const only = (problems: Problem[]) => {
 
 describe('QuestionnaireResponse item structure', () => {
   it('accepts a response whose items all exist, in place and in order', () => {
-    expect(validate(response([history(answer('weight', { valueDecimal: 71.5 })), group('choices', answer('side', { valueCoding: { system: 'http://example.org/sides', code: 'left' } }))]))).toEqual([]);
+    expect(
+      validate(
+        response([
+          history(answer('weight', { valueDecimal: 71.5 })),
+          group('choices', answer('side', { valueCoding: { system: 'http://example.org/sides', code: 'left' } })),
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('rejects a linkId that is not in the Questionnaire', () => {
@@ -55,10 +61,16 @@ describe('QuestionnaireResponse item structure', () => {
   });
 
   it("puts a question's children under answer.item, not item", () => {
-    const good = response([history(), { linkId: 'injury', answer: [{ valueBoolean: true, item: [answer('injury-details', { valueString: 'fell' })] }] }]);
+    const good = response([
+      history(),
+      { linkId: 'injury', answer: [{ valueBoolean: true, item: [answer('injury-details', { valueString: 'fell' })] }] },
+    ]);
     expect(validate(good)).toEqual([]);
 
-    const bad = response([history(), { linkId: 'injury', answer: [{ valueBoolean: true }], item: [answer('injury-details', { valueString: 'fell' })] }]);
+    const bad = response([
+      history(),
+      { linkId: 'injury', answer: [{ valueBoolean: true }], item: [answer('injury-details', { valueString: 'fell' })] },
+    ]);
     const problems = validate(bad);
     expect(problems).toContainEqual(
       expect.objectContaining({
@@ -83,11 +95,16 @@ describe('QuestionnaireResponse item structure', () => {
     expect(p.message).toBe('Item "score" appears more than once: give repeated answers in one item\'s answer list');
 
     const g = only(validate(response([history(), group('choices'), group('choices')])));
-    expect(g).toMatchObject({ expression: 'QuestionnaireResponse.item[2]', message: 'Group "choices" appears more than once but does not repeat' });
+    expect(g).toMatchObject({
+      expression: 'QuestionnaireResponse.item[2]',
+      message: 'Group "choices" appears more than once but does not repeat',
+    });
   });
 
   it('does not compare item text with the Questionnaire', () => {
-    const qr = response([{ linkId: 'history', text: 'Something else', item: [{ linkId: 'smoker', text: 'Fumeur ?', answer: [{ valueBoolean: true }] }] }]);
+    const qr = response([
+      { linkId: 'history', text: 'Something else', item: [{ linkId: 'smoker', text: 'Fumeur ?', answer: [{ valueBoolean: true }] }] },
+    ]);
     expect(validate(qr)).toEqual([]);
   });
 
@@ -99,7 +116,11 @@ describe('QuestionnaireResponse item structure', () => {
 
   it('rejects answers on a display item and warns when one appears', () => {
     const answered = only(validate(response([answer('intro', { valueString: 'ok' }), history()])));
-    expect(answered).toMatchObject({ severity: 'error', expression: 'QuestionnaireResponse.item[0].answer[0]', message: 'Display item "intro" cannot have answers' });
+    expect(answered).toMatchObject({
+      severity: 'error',
+      expression: 'QuestionnaireResponse.item[0].answer[0]',
+      message: 'Display item "intro" cannot have answers',
+    });
 
     const present = only(validate(response([{ linkId: 'intro', text: 'Answer what you can.' }, history()])));
     expect(present).toMatchObject({ severity: 'warning', expression: 'QuestionnaireResponse.item[0]' });
@@ -107,7 +128,10 @@ describe('QuestionnaireResponse item structure', () => {
   });
 
   it('reports every problem, not just the first', () => {
-    const qr = response([group('history', answer('weight', { valueString: 'heavy' }), answer('children', { valueInteger: 1 }, { valueInteger: 2 })), answer('nope', { valueBoolean: true })]);
+    const qr = response([
+      group('history', answer('weight', { valueString: 'heavy' }), answer('children', { valueInteger: 1 }, { valueInteger: 2 })),
+      answer('nope', { valueBoolean: true }),
+    ]);
     expect(errors(validate(qr)).map((p) => p.expression)).toEqual([
       'QuestionnaireResponse.item[0].item[0].answer[0].valueString',
       'QuestionnaireResponse.item[0].item[1].answer[1]',
@@ -162,9 +186,12 @@ describe('answer values', () => {
 
   it('requires exactly one value in each answer', () => {
     const none = only(validate(response([history(answer('weight', {}))])));
-    expect(none).toMatchObject({ expression: 'QuestionnaireResponse.item[0].item[1].answer[0]', message: 'Answer to "weight" has no value' });
+    expect(none).toMatchObject({
+      expression: 'QuestionnaireResponse.item[0].item[1].answer[0]',
+      message: 'Answer to "weight" has no value',
+    });
 
-    const two = only(validate(response([history(answer('weight', { valueDecimal: 1, valueString: 'one' } as QuestionnaireResponseItemAnswer))])));
+    const two = only(validate(response([history(answer('weight', { valueDecimal: 1, valueString: 'one' }))])));
     expect(two.message).toBe('Answer to "weight" has more than one value (valueDecimal, valueString)');
   });
 
@@ -197,7 +224,9 @@ describe('choice answers', () => {
   const choices = (...items: QuestionnaireResponseItem[]) => response([history(), group('choices', ...items)]);
 
   it('matches a Coding answerOption on system and code', () => {
-    expect(validate(choices(answer('side', { valueCoding: { system: 'http://example.org/sides', code: 'right', display: 'anything' } })))).toEqual([]);
+    expect(
+      validate(choices(answer('side', { valueCoding: { system: 'http://example.org/sides', code: 'right', display: 'anything' } }))),
+    ).toEqual([]);
     const p = only(validate(choices(answer('side', { valueCoding: { system: 'http://example.org/other', code: 'right' } }))));
     expect(p.expression).toBe('QuestionnaireResponse.item[1].item[0].answer[0].valueCoding');
     expect(p.message).toBe('Answer to "side" is not one of its answer options: http://example.org/other|right');
@@ -210,16 +239,22 @@ describe('choice answers', () => {
 
   it('accepts an answer Coding without a system when its code is an option (a different system is refused)', () => {
     expect(validate(choices(answer('side', { valueCoding: { code: 'right' } })))).toEqual([]);
-    expect(only(validate(choices(answer('side', { valueCoding: { code: 'middle' } })))).message).toBe('Answer to "side" is not one of its answer options: middle');
+    expect(only(validate(choices(answer('side', { valueCoding: { code: 'middle' } })))).message).toBe(
+      'Answer to "side" is not one of its answer options: middle',
+    );
   });
 
   it('takes valueString for a choice only when its options are strings', () => {
     expect(validate(choices(answer('colour', { valueString: 'pale' })))).toEqual([]);
-    expect(only(validate(choices(answer('colour', { valueString: 'blue' })))).message).toBe('Answer to "colour" is not one of its answer options: "blue"');
+    expect(only(validate(choices(answer('colour', { valueString: 'blue' })))).message).toBe(
+      'Answer to "colour" is not one of its answer options: "blue"',
+    );
     expect(only(validate(choices(answer('colour', { valueCoding: { code: 'pale' } })))).message).toBe(
       'Answer to "colour" (type choice) must be valueString, not valueCoding',
     );
-    expect(only(validate(choices(answer('side', { valueString: 'left' })))).message).toBe('Answer to "side" (type choice) must be valueCoding, not valueString');
+    expect(only(validate(choices(answer('side', { valueString: 'left' })))).message).toBe(
+      'Answer to "side" (type choice) must be valueCoding, not valueString',
+    );
   });
 
   it('accepts free text or an option Coding for open-choice', () => {
@@ -245,9 +280,9 @@ describe('choice answers', () => {
 
   it('resolves a contained answerValueSet', () => {
     expect(validate(choices(answer('local-side', { valueCoding: { system: 'http://example.org/sides', code: 'left' } })))).toEqual([]);
-    expect(only(validate(choices(answer('local-side', { valueCoding: { system: 'http://example.org/sides', code: 'both' } })))).message).toBe(
-      'Answer to "local-side" is not in ValueSet #local-sides: http://example.org/sides|both',
-    );
+    expect(
+      only(validate(choices(answer('local-side', { valueCoding: { system: 'http://example.org/sides', code: 'both' } })))).message,
+    ).toBe('Answer to "local-side" is not in ValueSet #local-sides: http://example.org/sides|both');
   });
 
   it('warns when the answerValueSet is not available', () => {
@@ -275,10 +310,17 @@ describe('required items', () => {
   it('requires items inside a present repeating group and inside an answer, not inside an absent group', () => {
     expect(validate(response([history()]))).toEqual([]); // medication groups absent
     const problems = validate(
-      response([history(), { linkId: 'injury', answer: [{ valueBoolean: true, item: [] }] }, group('medication', answer('medication-dose', { valueString: '1 mg' }))]),
+      response([
+        history(),
+        { linkId: 'injury', answer: [{ valueBoolean: true, item: [] }] },
+        group('medication', answer('medication-dose', { valueString: '1 mg' })),
+      ]),
     );
     expect(problems).toEqual([
-      expect.objectContaining({ expression: 'QuestionnaireResponse.item[1].answer[0]', message: 'Required item "injury-details" (What happened?) is not answered' }),
+      expect.objectContaining({
+        expression: 'QuestionnaireResponse.item[1].answer[0]',
+        message: 'Required item "injury-details" (What happened?) is not answered',
+      }),
       expect.objectContaining({ expression: 'QuestionnaireResponse.item[2]', message: 'Required item "medication-name" is not answered' }),
     ]);
   });
@@ -308,7 +350,10 @@ describe('enableWhen', () => {
   /** Answers the given triggers and the dependent item; returns the problems about the dependent. */
   function answerDependent(dependent: string, ...triggers: Trigger[]): Problem[] {
     const qr = response(
-      [group('triggers', ...triggers.map(([linkId, a]) => answer(linkId, a))), group('dependents', answer(dependent, { valueString: 'x' }))],
+      [
+        group('triggers', ...triggers.map(([linkId, a]) => answer(linkId, a))),
+        group('dependents', answer(dependent, { valueString: 'x' })),
+      ],
       'in-progress',
       enableWhen,
     );
@@ -344,7 +389,12 @@ describe('enableWhen', () => {
     ['string =, different', 'dep-string-eq', [['t-string', { valueString: 'Stairs' }]], false],
     ['quantity >, larger in the same unit', 'dep-quantity-gt', [['t-quantity', cm(4)]], true],
     ['quantity >, smaller', 'dep-quantity-gt', [['t-quantity', cm(2)]], false],
-    ['quantity >, other unit', 'dep-quantity-gt', [['t-quantity', { valueQuantity: { value: 40, unit: 'mm', system: 'http://unitsofmeasure.org', code: 'mm' } }]], false],
+    [
+      'quantity >, other unit',
+      'dep-quantity-gt',
+      [['t-quantity', { valueQuantity: { value: 40, unit: 'mm', system: 'http://unitsofmeasure.org', code: 'mm' } }]],
+      false,
+    ],
   ])('operator %s', (_name, dependent, triggers, enabled) => {
     const problems = answerDependent(dependent, ...triggers);
     if (enabled) {
@@ -379,14 +429,21 @@ describe('enableWhen', () => {
       response(
         [
           group('triggers', answer('t-bool', { valueBoolean: bool })),
-          group('followup', answer('followup-detail', { valueString: 'a' }), group('followup-more', answer('followup-more-detail', { valueString: 'b' }))),
+          group(
+            'followup',
+            answer('followup-detail', { valueString: 'a' }),
+            group('followup-more', answer('followup-more-detail', { valueString: 'b' })),
+          ),
         ],
         'in-progress',
         enableWhen,
       );
     expect(validateResponse(qr(true), enableWhen)).toEqual([]);
     expect(validateResponse(qr(false), enableWhen)).toEqual([
-      expect.objectContaining({ expression: 'QuestionnaireResponse.item[1].item[0].answer[0]', message: 'Item "followup-detail" must not be answered: it is inside "followup", which is disabled' }),
+      expect.objectContaining({
+        expression: 'QuestionnaireResponse.item[1].item[0].answer[0]',
+        message: 'Item "followup-detail" must not be answered: it is inside "followup", which is disabled',
+      }),
       expect.objectContaining({
         expression: 'QuestionnaireResponse.item[1].item[1].item[0].answer[0]',
         message: 'Item "followup-more-detail" must not be answered: it is inside "followup", which is disabled',
@@ -395,7 +452,8 @@ describe('enableWhen', () => {
   });
 
   it('looks up the enableWhen question in the same repeating group instance', () => {
-    const episode = (severe: boolean) => group('episode', answer('episode-severe', { valueBoolean: severe }), answer('episode-detail', { valueString: 'x' }));
+    const episode = (severe: boolean) =>
+      group('episode', answer('episode-severe', { valueBoolean: severe }), answer('episode-detail', { valueString: 'x' }));
     const problems = validateResponse(response([episode(true), episode(false)], 'in-progress', enableWhen), enableWhen);
     expect(only(problems).expression).toBe('QuestionnaireResponse.item[1].item[1].answer[0]');
   });
@@ -417,7 +475,13 @@ describe('compiled Questionnaire', () => {
 });
 
 describe('resolveQuestionnaire', () => {
-  const v = (version: string, id = `q-${version}`): Questionnaire => ({ resourceType: 'Questionnaire', id, status: 'active', url: 'http://example.org/q', version });
+  const v = (version: string, id = `q-${version}`): Questionnaire => ({
+    resourceType: 'Questionnaire',
+    id,
+    status: 'active',
+    url: 'http://example.org/q',
+    version,
+  });
   const all = [v('1.9.0'), v('1.10.0'), v('1.10.0-draft', 'draft'), v('0.1.0')];
 
   it('picks the latest version for a bare url', () => {
@@ -435,11 +499,17 @@ describe('resolveQuestionnaire', () => {
   it('requires QuestionnaireResponse.questionnaire', () => {
     const p = resolveQuestionnaire(undefined, all);
     expect(isProblem(p)).toBe(true);
-    expect(p).toMatchObject({ expression: 'QuestionnaireResponse.questionnaire', message: 'QuestionnaireResponse.questionnaire is required' });
+    expect(p).toMatchObject({
+      expression: 'QuestionnaireResponse.questionnaire',
+      message: 'QuestionnaireResponse.questionnaire is required',
+    });
   });
 
   it('names an unknown Questionnaire', () => {
-    expect(resolveQuestionnaire('http://example.org/other', all)).toMatchObject({ message: 'Unknown Questionnaire "http://example.org/other"', code: 'not-found' });
+    expect(resolveQuestionnaire('http://example.org/other', all)).toMatchObject({
+      message: 'Unknown Questionnaire "http://example.org/other"',
+      code: 'not-found',
+    });
     expect((resolveQuestionnaire('http://example.org/q|2.0.0', all) as Problem).message).toBe(
       'Unknown Questionnaire "http://example.org/q|2.0.0" (known versions: 1.9.0, 1.10.0, 1.10.0-draft, 0.1.0)',
     );

@@ -9,7 +9,14 @@ import request from 'supertest';
 import type { OperationOutcome, QuestionnaireResponse } from 'fhir/r4';
 import { createAuthTestApp, createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
-import { fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile, type GeneratedClient, type TrustedClientsFile } from './support/generated-client';
+import {
+  fhirApiToken,
+  generateClient,
+  trustedEntry,
+  writeTrustedClientsFile,
+  type GeneratedClient,
+  type TrustedClientsFile,
+} from './support/generated-client';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
 import { QUESTIONNAIRE_URL } from '../src/clinical/types';
@@ -20,7 +27,7 @@ const FHIR = 'application/fhir+json';
 const answers = { 'affected-side': 'left', 'onset-sudden': true, 'recent-injury': false };
 
 function response(extra: Record<string, unknown> = {}): QuestionnaireResponse {
-  return { ...buildResponse(answers, { subject: 'Patient/r1' }), ...extra } as QuestionnaireResponse;
+  return { ...buildResponse(answers, { subject: 'Patient/r1' }), ...extra };
 }
 
 async function stored(t: TestApp): Promise<number> {
@@ -48,20 +55,39 @@ describe('review: malformed input to the FHIR API', () => {
   });
 
   const post = (body: unknown, path = '/fhir/QuestionnaireResponse') =>
-    request(t.app).post(path).set('Content-Type', FHIR).send(typeof body === 'string' ? body : JSON.stringify(body));
+    request(t.app)
+      .post(path)
+      .set('Content-Type', FHIR)
+      .send(typeof body === 'string' ? body : JSON.stringify(body));
 
   it.each([
     ['a null element', response({ text: null }), /"text" is null/],
     ['an empty array', { ...response(), item: [] }, /"item" is an empty array/],
-    ['an empty answer list', { ...response(), item: [{ linkId: 'history', item: [{ linkId: 'onset-sudden', answer: [] }] }] }, /"answer" is an empty array/],
+    [
+      'an empty answer list',
+      { ...response(), item: [{ linkId: 'history', item: [{ linkId: 'onset-sudden', answer: [] }] }] },
+      /"answer" is an empty array/,
+    ],
     ['an empty extension list', response({ extension: [] }), /"extension" is an empty array/],
-    ['an extension with a value and nested extensions (ext-1)', response({ extension: [{ url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'y', valueString: 'b' }] }] }), /ext-1/],
+    [
+      'an extension with a value and nested extensions (ext-1)',
+      response({ extension: [{ url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'y', valueString: 'b' }] }] }),
+      /ext-1/,
+    ],
     ['an extension with neither (ext-1)', response({ extension: [{ url: 'http://example.org/x' }] }), /ext-1/],
     ['a contained resource nothing references (dom-3)', response({ contained: [{ resourceType: 'Patient', id: 'p1' }] }), /dom-3/],
     ['authored on a day that does not exist', response({ authored: '2025-02-30T10:00:00Z' }), /2025-02-30.*not a day of the calendar/],
     ['a control character in a string', response({ subject: { reference: 'Patient/r1', display: 'A\u0001B' } }), /control character/],
-    ['a lone surrogate in a string', `{"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"${QUESTIONNAIRE_URL}|1.0.0","subject":{"reference":"Patient/\\ud800"}}`, /unpaired surrogate/],
-    ['a subject that is not a Patient reference', response({ subject: { reference: 'Practitioner/1' } }), /must reference the patient as Patient\/\{id\}/],
+    [
+      'a lone surrogate in a string',
+      `{"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"${QUESTIONNAIRE_URL}|1.0.0","subject":{"reference":"Patient/\\ud800"}}`,
+      /unpaired surrogate/,
+    ],
+    [
+      'a subject that is not a Patient reference',
+      response({ subject: { reference: 'Practitioner/1' } }),
+      /must reference the patient as Patient\/\{id\}/,
+    ],
     ['a subject reference with path segments', response({ subject: { reference: 'Patient/../../x' } }), /must reference the patient/],
     ['a questionnaire canonical ending in "|"', response({ questionnaire: `${QUESTIONNAIRE_URL}|` }), /names no version/],
   ])('refuses %s with 422 and stores nothing', async (_name, body, message) => {
@@ -114,16 +140,40 @@ describe('review: malformed input to the FHIR API', () => {
   });
 
   it.each([
-    ['parameter is an object, not an array', { resourceType: 'Parameters', parameter: { name: 'questionnaire-response' } }, 422, /must be a JSON array/],
+    [
+      'parameter is an object, not an array',
+      { resourceType: 'Parameters', parameter: { name: 'questionnaire-response' } },
+      422,
+      /must be a JSON array/,
+    ],
     ['parameter holds null', { resourceType: 'Parameters', parameter: [null] }, 422, /is null/],
-    ['the parameter carries a value besides the resource (inv-1)', { resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response(), valueString: 'x' }] }, 422, /inv-1/],
-    ['two questionnaire-response parameters', { resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response() }, { name: 'questionnaire-response', resource: response() }] }, 400, /exactly one/],
+    [
+      'the parameter carries a value besides the resource (inv-1)',
+      { resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response(), valueString: 'x' }] },
+      422,
+      /inv-1/,
+    ],
+    [
+      'two questionnaire-response parameters',
+      {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'questionnaire-response', resource: response() },
+          { name: 'questionnaire-response', resource: response() },
+        ],
+      },
+      400,
+      /exactly one/,
+    ],
   ])('$evaluate refuses Parameters where %s (never a 500)', async (_name, body, status, message) => {
     expectOutcome(await post(body, '/fhir/QuestionnaireResponse/$evaluate'), status, message);
   });
 
   it('$evaluate still accepts a well-formed Parameters', async () => {
-    const res = await post({ resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response() }] }, '/fhir/QuestionnaireResponse/$evaluate');
+    const res = await post(
+      { resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response() }] },
+      '/fhir/QuestionnaireResponse/$evaluate',
+    );
     expect(res.status).toBe(200);
     expect(res.body.resourceType).toBe('RiskAssessment');
     expectValidR4(res.body);
@@ -139,9 +189,17 @@ describe('review: malformed input to the FHIR API', () => {
   it('refuses an If-Match with unbalanced quotes rather than reading a version from it', async () => {
     const created = await post(response());
     const body = { ...response(), id: created.body.id };
-    const res = await request(t.app).put(`/fhir/QuestionnaireResponse/${created.body.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1').send(JSON.stringify(body));
+    const res = await request(t.app)
+      .put(`/fhir/QuestionnaireResponse/${created.body.id}`)
+      .set('Content-Type', FHIR)
+      .set('If-Match', 'W/"1')
+      .send(JSON.stringify(body));
     expectOutcome(res, 400, /If-Match must be an ETag/);
-    const ok = await request(t.app).put(`/fhir/QuestionnaireResponse/${created.body.id}`).set('Content-Type', FHIR).set('If-Match', 'W/"1"').send(JSON.stringify(body));
+    const ok = await request(t.app)
+      .put(`/fhir/QuestionnaireResponse/${created.body.id}`)
+      .set('Content-Type', FHIR)
+      .set('If-Match', 'W/"1"')
+      .send(JSON.stringify(body));
     expect(ok.status).toBe(200);
   });
 
@@ -196,8 +254,15 @@ describe('review: $evaluate with a Parameters body when authentication is on', (
 
   const token = (scope: string, patient?: string) => fhirApiToken(client, { baseUrl: BASE, now: NOW, scope, patient });
   const evaluate = async (bearer: string, body: unknown) =>
-    request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', FHIR).set('Authorization', `Bearer ${bearer}`).send(JSON.stringify(body));
-  const wrapped = (subject: string) => ({ resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: buildResponse(answers, { subject }) }] });
+    request(t.app)
+      .post('/fhir/QuestionnaireResponse/$evaluate')
+      .set('Content-Type', FHIR)
+      .set('Authorization', `Bearer ${bearer}`)
+      .send(JSON.stringify(body));
+  const wrapped = (subject: string) => ({
+    resourceType: 'Parameters',
+    parameter: [{ name: 'questionnaire-response', resource: buildResponse(answers, { subject }) }],
+  });
 
   it('evaluates the wrapped response for a user token (not 403 because the wrapper is a Parameters)', async () => {
     const res = await evaluate(await token('user/QuestionnaireResponse.c'), wrapped('Patient/p1'));

@@ -48,7 +48,10 @@ describe('schema validation', () => {
   });
 
   it('rejects an unknown resourceType and one not accepted here', () => {
-    expect(only(validator.validate({ resourceType: 'Questionaire' }))).toMatchObject({ expression: 'resourceType', message: 'Unknown resourceType "Questionaire"' });
+    expect(only(validator.validate({ resourceType: 'Questionaire' }))).toMatchObject({
+      expression: 'resourceType',
+      message: 'Unknown resourceType "Questionaire"',
+    });
     const p = only(validator.validate({ resourceType: 'Observation', status: 'final', code: { text: 'x' } }));
     expect(p.message).toMatch(/^resourceType "Observation" is not accepted here \(accepted: QuestionnaireResponse, /);
     expect(p.code).toBe('not-supported');
@@ -83,14 +86,24 @@ describe('schema validation', () => {
 
   it('wants repeating elements as arrays', () => {
     const p = only(validator.validate(qr({ item: { linkId: 'a' } })));
-    expect(p).toMatchObject({ expression: 'QuestionnaireResponse.item', message: '"item" must be a JSON array (it repeats in FHIR), got an object' });
+    expect(p).toMatchObject({
+      expression: 'QuestionnaireResponse.item',
+      message: '"item" must be a JSON array (it repeats in FHIR), got an object',
+    });
   });
 
   it('checks the format of primitives', () => {
     const p = only(validator.validate(qr({ authored: '2024-13-01' })));
-    expect(p).toMatchObject({ expression: 'QuestionnaireResponse.authored', message: 'Invalid FHIR dateTime for "authored": string "2024-13-01"', code: 'value' });
+    expect(p).toMatchObject({
+      expression: 'QuestionnaireResponse.authored',
+      message: 'Invalid FHIR dateTime for "authored": string "2024-13-01"',
+      code: 'value',
+    });
     const date = only(validator.validate(qr({ item: [{ linkId: 'a', answer: [{ valueDate: '01/02/2024' }] }] })));
-    expect(date).toMatchObject({ expression: 'QuestionnaireResponse.item[0].answer[0].valueDate', message: 'Invalid FHIR date for "valueDate": string "01/02/2024"' });
+    expect(date).toMatchObject({
+      expression: 'QuestionnaireResponse.item[0].answer[0].valueDate',
+      message: 'Invalid FHIR date for "valueDate": string "01/02/2024"',
+    });
   });
 
   it('rejects empty strings', () => {
@@ -112,14 +125,21 @@ describe('schema validation', () => {
 
   it('wants whole numbers for integer, positiveInt and unsignedInt', () => {
     const p = only(validator.validate(qr({ item: [{ linkId: 'a', answer: [{ valueInteger: 1.5 }] }] })));
-    expect(p).toMatchObject({ expression: 'QuestionnaireResponse.item[0].answer[0].valueInteger', message: 'Wrong type for "valueInteger": expected an integer, got number 1.5' });
+    expect(p).toMatchObject({
+      expression: 'QuestionnaireResponse.item[0].answer[0].valueInteger',
+      message: 'Wrong type for "valueInteger": expected an integer, got number 1.5',
+    });
     const total = only(validator.validate({ resourceType: 'Bundle', type: 'searchset', total: -1 }));
     expect(total).toMatchObject({ expression: 'Bundle.total', message: 'Invalid FHIR unsignedInt for "total": number -1' });
   });
 
   it('requires the 1..1 primitives the official schema leaves optional', () => {
     const { status: _status, ...withoutStatus } = qr();
-    expect(only(validator.validate(withoutStatus))).toMatchObject({ expression: 'QuestionnaireResponse.status', message: 'Missing required property "status"', code: 'required' });
+    expect(only(validator.validate(withoutStatus))).toMatchObject({
+      expression: 'QuestionnaireResponse.status',
+      message: 'Missing required property "status"',
+      code: 'required',
+    });
     const p = only(validator.validate(qr({ item: [{ answer: [{ valueBoolean: true }] }] })));
     expect(p).toMatchObject({ expression: 'QuestionnaireResponse.item[0].linkId', message: 'Missing required property "linkId"' });
   });
@@ -131,12 +151,18 @@ describe('schema validation', () => {
 
   it('validates contained resources by their own type', () => {
     const resource = qr({
-      contained: [{ resourceType: 'Patient', id: 'p', birthDate: '1970-02-30x' }, { resourceType: 'Nope', id: 'n' }],
+      contained: [
+        { resourceType: 'Patient', id: 'p', birthDate: '1970-02-30x' },
+        { resourceType: 'Nope', id: 'n' },
+      ],
       subject: { reference: '#p' },
       author: { reference: '#n' },
     });
     expect(validator.validate(resource)).toEqual([
-      expect.objectContaining({ expression: 'QuestionnaireResponse.contained[0].birthDate', message: 'Invalid FHIR date for "birthDate": string "1970-02-30x"' }),
+      expect.objectContaining({
+        expression: 'QuestionnaireResponse.contained[0].birthDate',
+        message: 'Invalid FHIR date for "birthDate": string "1970-02-30x"',
+      }),
       expect.objectContaining({ expression: 'QuestionnaireResponse.contained[1].resourceType', message: 'Unknown resourceType "Nope"' }),
     ]);
   });
@@ -153,7 +179,10 @@ describe('schema validation', () => {
     };
     expect(validator.validate(bundle)).toEqual([
       expect.objectContaining({ expression: 'Bundle.entry[0].resource.status' }),
-      expect.objectContaining({ expression: 'Bundle.entry[2].resource.bogus', message: 'Unknown property "bogus" in Bundle.entry[2].resource' }),
+      expect.objectContaining({
+        expression: 'Bundle.entry[2].resource.bogus',
+        message: 'Unknown property "bogus" in Bundle.entry[2].resource',
+      }),
     ]);
   });
 
@@ -170,7 +199,9 @@ describe('schema validation', () => {
 
 describe('toExpression', () => {
   it('turns a JSON pointer into a FHIRPath-like location', () => {
-    expect(toExpression('QuestionnaireResponse', '/item/0/answer/0/valueBoolean')).toBe('QuestionnaireResponse.item[0].answer[0].valueBoolean');
+    expect(toExpression('QuestionnaireResponse', '/item/0/answer/0/valueBoolean')).toBe(
+      'QuestionnaireResponse.item[0].answer[0].valueBoolean',
+    );
     expect(toExpression('Bundle', '')).toBe('Bundle');
     expect(toExpression('Parameters', '/parameter/1/name~1x')).toBe('Parameters.parameter[1].name/x');
   });

@@ -4,7 +4,17 @@
  */
 import request from 'supertest';
 import type { Bundle, Parameters, QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
-import { cdsHarness, condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
+import {
+  cdsHarness,
+  condition,
+  daysAgo,
+  patientView,
+  procedure,
+  response,
+  searchset,
+  PATIENT_ID,
+  type CdsHarness,
+} from './fixtures/cds/harness';
 import { callHook } from './support/cds-call';
 import { findChartEvidence } from '../src/clinical/chart';
 import { loadCardRules } from '../src/clinical/card-rules';
@@ -19,11 +29,27 @@ afterEach(async () => {
 });
 
 const charts: [string, { conditions: Bundle; procedures: Bundle }, string[]][] = [
-  ['cancer, old DVT, recent surgery', {
-    conditions: searchset([condition('c1', 'Carcinoma of breast'), condition('d1', 'Deep vein thrombosis of right leg', { clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }] } })]),
-    procedures: searchset([procedure('p1', 'Total hip replacement', daysAgo(20)), procedure('p-old', 'Appendicectomy', daysAgo(200))]),
-  }, ['wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-previous-dvt']],
-  ['paralysis and a cast', { conditions: searchset([condition('h1', 'Left hemiplegia after stroke')]), procedures: searchset([procedure('cast', 'Below-knee plaster cast applied', daysAgo(10))]) }, ['wells-paralysis-or-cast']],
+  [
+    'cancer, old DVT, recent surgery',
+    {
+      conditions: searchset([
+        condition('c1', 'Carcinoma of breast'),
+        condition('d1', 'Deep vein thrombosis of right leg', {
+          clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }] },
+        }),
+      ]),
+      procedures: searchset([procedure('p1', 'Total hip replacement', daysAgo(20)), procedure('p-old', 'Appendicectomy', daysAgo(200))]),
+    },
+    ['wells-active-cancer', 'wells-bedridden-or-surgery', 'wells-previous-dvt'],
+  ],
+  [
+    'paralysis and a cast',
+    {
+      conditions: searchset([condition('h1', 'Left hemiplegia after stroke')]),
+      procedures: searchset([procedure('cast', 'Below-knee plaster cast applied', daysAgo(10))]),
+    },
+    ['wells-paralysis-or-cast'],
+  ],
   ['nothing relevant', { conditions: searchset([condition('htn', 'Essential hypertension')]), procedures: searchset([]) }, []],
 ];
 
@@ -31,7 +57,8 @@ function sources(qr: QuestionnaireResponse): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   const walk = (items: QuestionnaireResponseItem[] | undefined) => {
     for (const i of items ?? []) {
-      for (const a of i.answer ?? []) out[i.linkId] = (a.extension ?? []).filter((e) => e.url === EXT_POPULATE_SOURCE).map((e) => e.valueReference!.reference!);
+      for (const a of i.answer ?? [])
+        out[i.linkId] = (a.extension ?? []).filter((e) => e.url === EXT_POPULATE_SOURCE).map((e) => e.valueReference!.reference!);
       walk(i.item);
     }
   };
@@ -42,7 +69,14 @@ function sources(qr: QuestionnaireResponse): Record<string, string[]> {
 describe('patient-view and $populate agree on the chart', () => {
   it.each(charts)('%s', async (_name, chart, criteria) => {
     const rules = loadCardRules();
-    const findings = findChartEvidence(rules, { conditions: { resources: chart.conditions.entry?.map((e) => e.resource) as never, origin: 'prefetch' }, procedures: { resources: (chart.procedures.entry ?? []).map((e) => e.resource) as never, origin: 'prefetch' } }, h.deps.now());
+    const findings = findChartEvidence(
+      rules,
+      {
+        conditions: { resources: chart.conditions.entry?.map((e) => e.resource) as never, origin: 'prefetch' },
+        procedures: { resources: (chart.procedures.entry ?? []).map((e) => e.resource) as never, origin: 'prefetch' },
+      },
+      h.deps.now(),
+    );
     const fromCards: Record<string, string[]> = {};
     for (const f of findings) (fromCards[f.rule.linkId] ??= []).push(`${f.resourceType}/${f.id}`);
 
@@ -50,17 +84,39 @@ describe('patient-view and $populate agree on the chart', () => {
       resourceType: 'Parameters',
       parameter: [
         { name: 'subject', valueReference: { reference: `Patient/${PATIENT_ID}` } },
-        { name: 'context', part: [{ name: 'name', valueString: 'conditions' }, { name: 'content', resource: chart.conditions }] },
-        { name: 'context', part: [{ name: 'name', valueString: 'procedures' }, { name: 'content', resource: chart.procedures }] },
+        {
+          name: 'context',
+          part: [
+            { name: 'name', valueString: 'conditions' },
+            { name: 'content', resource: chart.conditions },
+          ],
+        },
+        {
+          name: 'context',
+          part: [
+            { name: 'name', valueString: 'procedures' },
+            { name: 'content', resource: chart.procedures },
+          ],
+        },
       ],
     };
-    const populated = (await request(h.app).post('/fhir/Questionnaire/calf-pain/$populate').set('Content-Type', 'application/fhir+json').send(body).expect(200)).body as Parameters;
+    const populated = (
+      await request(h.app)
+        .post('/fhir/Questionnaire/calf-pain/$populate')
+        .set('Content-Type', 'application/fhir+json')
+        .send(body)
+        .expect(200)
+    ).body as Parameters;
     const qr = populated.parameter!.find((p) => p.name === 'response')!.resource as QuestionnaireResponse;
     expect(Object.keys(fromCards).sort()).toEqual(criteria);
     expect(sources(qr)).toEqual(fromCards);
 
     // And the card the EHR sees names the same entries.
-    const { cards } = await callHook(h.app, '/cds-services/calf-pain-dvt', patientView({ prefetch: { calfPainResponse: response('unlikelyOne'), ...chart } }));
+    const { cards } = await callHook(
+      h.app,
+      '/cds-services/calf-pain-dvt',
+      patientView({ prefetch: { calfPainResponse: response('unlikelyOne'), ...chart } }),
+    );
     for (const f of findings) expect(cards[0].detail).toContain(f.label);
   });
 });

@@ -29,8 +29,16 @@ const NOW = new Date('2025-03-14T10:00:00Z');
 const PE = ['pe-shortness-of-breath', 'pe-chest-pain', 'pe-coughing-blood'];
 
 const flatten = (items: QuestionnaireItem[] | undefined): QuestionnaireItem[] => (items ?? []).flatMap((i) => [i, ...flatten(i.item)]);
-const codeOf = new Map(flatten(questionnaire.item).filter((i) => i.code?.length).map((i) => [i.linkId, i.code![0]]));
-const post = (t: TestApp, url: string, body: unknown) => request(t.app).post(url).set('Content-Type', 'application/fhir+json').send(body as object);
+const codeOf = new Map(
+  flatten(questionnaire.item)
+    .filter((i) => i.code?.length)
+    .map((i) => [i.linkId, i.code![0]]),
+);
+const post = (t: TestApp, url: string, body: unknown) =>
+  request(t.app)
+    .post(url)
+    .set('Content-Type', 'application/fhir+json')
+    .send(body as object);
 
 let t: TestApp;
 beforeEach(async () => {
@@ -55,7 +63,13 @@ describe('$extract for the vignettes', () => {
     const observations = observationsOf(bundle);
     for (const [i, o] of observations.entries()) {
       expect(bundle.entry![i].request).toEqual({ method: 'POST', url: 'Observation' });
-      expect(o).toMatchObject({ status: 'final', subject: { reference: 'Patient/v1' }, encounter: { reference: 'Encounter/e1' }, effectiveDateTime: response.authored, performer: [{ reference: 'Practitioner/dr-1' }] });
+      expect(o).toMatchObject({
+        status: 'final',
+        subject: { reference: 'Patient/v1' },
+        encounter: { reference: 'Encounter/e1' },
+        effectiveDateTime: response.authored,
+        performer: [{ reference: 'Practitioner/dr-1' }],
+      });
       expect(o.derivedFrom?.[0].type).toBe('QuestionnaireResponse');
     }
     // Round trip: each coded answer comes back as exactly one Observation with its value.
@@ -72,7 +86,16 @@ describe('$extract for the vignettes', () => {
 });
 
 describe('$extract of a stored response, persisted', () => {
-  const likely = () => buildResponse(Object.fromEntries([...WELLS_LINK_IDS.map((id) => [id, false]), ['wells-active-cancer', true], ['wells-calf-swelling-3cm', true], ['pe-chest-pain', false]]), { subject: 'Patient/p9' });
+  const likely = () =>
+    buildResponse(
+      Object.fromEntries([
+        ...WELLS_LINK_IDS.map((id) => [id, false]),
+        ['wells-active-cancer', true],
+        ['wells-calf-swelling-3cm', true],
+        ['pe-chest-pain', false],
+      ]),
+      { subject: 'Patient/p9' },
+    );
 
   async function storedResponseId(app: TestApp): Promise<string> {
     return (await post(app, '/fhir/QuestionnaireResponse', likely()).expect(201)).body.id as string;
@@ -80,7 +103,12 @@ describe('$extract of a stored response, persisted', () => {
 
   it('returns the Bundle without storing by default; persist=true stores every Observation once, derived from the response', async () => {
     const id = await storedResponseId(t);
-    const preview = (await post(t, `/fhir/QuestionnaireResponse/${id}/$extract`, { resourceType: 'Parameters', parameter: [{ name: 'persist', valueBoolean: false }] }).expect(200)).body as Bundle;
+    const preview = (
+      await post(t, `/fhir/QuestionnaireResponse/${id}/$extract`, {
+        resourceType: 'Parameters',
+        parameter: [{ name: 'persist', valueBoolean: false }],
+      }).expect(200)
+    ).body as Bundle;
     expect(preview.type).toBe('transaction');
     expect(await countResources(t.store, 'Observation')).toBe(0);
 
@@ -111,13 +139,18 @@ describe('$extract of a stored response, persisted', () => {
     expect(await search('date=lt2025-01-01')).toBe(0);
     expect(await search(`derived-from=QuestionnaireResponse/${id}`)).toBe(12);
     expect(await search('patient=Patient/other')).toBe(0);
-    const score = ((await request(t.app).get(`/fhir/Observation?code=wells-dvt`).expect(200)).body as Bundle).entry![0].resource as Observation;
+    const score = ((await request(t.app).get(`/fhir/Observation?code=wells-dvt`).expect(200)).body as Bundle).entry![0]
+      .resource as Observation;
     expect(score.valueInteger).toBe(2);
   });
 
   it('stores on PostgreSQL in one transaction too', async () => {
     const schemas = new TestSchemas();
-    const pg = await createPostgresStore({ connectionString: await postgresUrl(), indexer: indexResource, schema: schemas.newName('extract') });
+    const pg = await createPostgresStore({
+      connectionString: await postgresUrl(),
+      indexer: indexResource,
+      schema: schemas.newName('extract'),
+    });
     const app = await createTestApp({ now: NOW, store: pg });
     try {
       const id = await storedResponseId(app);
@@ -135,10 +168,25 @@ describe('$extract of a stored response, persisted', () => {
 describe('$extract refuses bad input with an OperationOutcome and stores nothing', () => {
   it.each([
     ['not a QuestionnaireResponse', '/fhir/QuestionnaireResponse/$extract', { resourceType: 'Patient' }, 400],
-    ['a response without subject', '/fhir/QuestionnaireResponse/$extract', { ...buildResponse({ 'wells-active-cancer': true }), subject: undefined }, 422],
-    ['a response to an unknown Questionnaire', '/fhir/QuestionnaireResponse/$extract', buildResponse({}, { questionnaire: 'http://example.org/Questionnaire/x' }), 422],
+    [
+      'a response without subject',
+      '/fhir/QuestionnaireResponse/$extract',
+      { ...buildResponse({ 'wells-active-cancer': true }), subject: undefined },
+      422,
+    ],
+    [
+      'a response to an unknown Questionnaire',
+      '/fhir/QuestionnaireResponse/$extract',
+      buildResponse({}, { questionnaire: 'http://example.org/Questionnaire/x' }),
+      422,
+    ],
     ['an unknown query parameter', '/fhir/QuestionnaireResponse/$extract?store=yes', buildResponse({ 'wells-active-cancer': true }), 400],
-    ['persist that is not a boolean', '/fhir/QuestionnaireResponse/$extract?persist=maybe', buildResponse({ 'wells-active-cancer': true }), 400],
+    [
+      'persist that is not a boolean',
+      '/fhir/QuestionnaireResponse/$extract?persist=maybe',
+      buildResponse({ 'wells-active-cancer': true }),
+      400,
+    ],
     ['an unknown stored response', '/fhir/QuestionnaireResponse/nope/$extract?persist=true', {}, 404],
     ['a response body at instance level', '/fhir/QuestionnaireResponse/x1/$extract', buildResponse({}), 400],
   ])('%s', async (_name, url, body, status) => {

@@ -22,7 +22,12 @@ function translatable(q: Questionnaire): { where: string; text: string; element:
     for (const item of items ?? []) {
       if (item.text) out.push({ where: `${item.linkId}.text`, text: item.text, element: item._text });
       for (const o of item.answerOption ?? []) {
-        if (o.valueCoding?.display) out.push({ where: `${item.linkId}.answerOption(${o.valueCoding.code}).display`, text: o.valueCoding.display, element: o.valueCoding._display });
+        if (o.valueCoding?.display)
+          out.push({
+            where: `${item.linkId}.answerOption(${o.valueCoding.code}).display`,
+            text: o.valueCoding.display,
+            element: o.valueCoding._display,
+          });
       }
       walk(item.item);
     }
@@ -64,7 +69,8 @@ describe('the calf-pain Questionnaire in Spanish', () => {
   it('the next steps of the assessment rules are translated too', () => {
     const plan = catalog.resources.find((r) => r.id === 'calf-pain-assessment') as PlanDefinition;
     const steps = plan.action!.find((a) => a.id === 'next-steps')!.action!;
-    for (const step of steps) expect({ id: step.id, es: Boolean(translationOf(step._textEquivalent, 'es')) }).toEqual({ id: step.id, es: true });
+    for (const step of steps)
+      expect({ id: step.id, es: Boolean(translationOf(step._textEquivalent, 'es')) }).toEqual({ id: step.id, es: true });
   });
 });
 
@@ -95,15 +101,28 @@ describe('the RiskAssessment and the portal follow the language', () => {
 
   it('a response in Spanish gets its next steps in Spanish, stored and returned; English otherwise', async () => {
     const es = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/es1' }), language: 'es' };
-    const created = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', 'application/fhir+json').send(es).expect(201);
-    const ra = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`).expect(200)).body.entry[0].resource as RiskAssessment;
+    const created = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Content-Type', 'application/fhir+json')
+      .send(es)
+      .expect(201);
+    const ra = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`).expect(200)).body.entry[0]
+      .resource as RiskAssessment;
     expectValidR4(ra);
     expect(ra.language).toBe('es');
     expect(ra.mitigation).toMatch(/^TVP probable \(NICE NG158 1\.1\.3\): ofrecer una ecografía/);
 
-    const evaluated = (await request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', 'application/fhir+json').send(es).expect(200)).body as RiskAssessment;
+    const evaluated = (
+      await request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', 'application/fhir+json').send(es).expect(200)
+    ).body as RiskAssessment;
     expect(evaluated.mitigation).toBe(ra.mitigation);
-    const english = (await request(t.app).post('/fhir/QuestionnaireResponse/$evaluate').set('Content-Type', 'application/fhir+json').send({ ...es, language: undefined }).expect(200)).body as RiskAssessment;
+    const english = (
+      await request(t.app)
+        .post('/fhir/QuestionnaireResponse/$evaluate')
+        .set('Content-Type', 'application/fhir+json')
+        .send({ ...es, language: undefined })
+        .expect(200)
+    ).body as RiskAssessment;
     expect(english.language).toBeUndefined();
     expect(english.mitigation).toMatch(/^DVT likely/);
   });
@@ -121,13 +140,20 @@ describe('the RiskAssessment and the portal follow the language', () => {
     expect((await evaluate(plain, 'en-US')).mitigation).toMatch(/^DVT likely/);
     expect((await evaluate({ ...plain, language: 'en' }, 'es')).mitigation).toMatch(/^DVT likely/);
     // A stored response's assessment follows only the response (the same response, whoever posts it).
-    const created = await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', 'application/fhir+json').set('Accept-Language', 'es').send(plain).expect(201);
-    const stored = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`).expect(200)).body.entry[0].resource as RiskAssessment;
+    const created = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Content-Type', 'application/fhir+json')
+      .set('Accept-Language', 'es')
+      .send(plain)
+      .expect(201);
+    const stored = (await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.body.id}`).expect(200)).body
+      .entry[0].resource as RiskAssessment;
     expect(stored.mitigation).toMatch(/^DVT likely/);
   });
 
   it('the portal page is in Spanish for Accept-Language es or ?lang=es, English otherwise', async () => {
-    const config = (html: string) => JSON.parse(/<script type="application\/json" id="page-config">(.*?)<\/script>/s.exec(html)![1]) as { language?: string };
+    const config = (html: string) =>
+      JSON.parse(/<script type="application\/json" id="page-config">(.*?)<\/script>/s.exec(html)![1]) as { language?: string };
     const es = await request(t.app).get('/portal?patient=p1').set('Accept-Language', 'es-MX,es;q=0.9').expect(200);
     expect(es.text).toContain('<html lang="es">');
     expect(config(es.text).language).toBe('es');

@@ -42,7 +42,12 @@ describe('the Wells chart ValueSets', () => {
 
   it('refuses what it cannot honour: a filter other than code regex, an include without system', () => {
     const base: ValueSet = { resourceType: 'ValueSet', id: 'x', url: 'http://example.org/vs', status: 'active' };
-    expect(() => compileValueSet({ ...base, compose: { include: [{ system: ICD10, filter: [{ property: 'concept', op: 'is-a', value: 'C00-C97' }] }] } })).toThrow(ValueSetError);
+    expect(() =>
+      compileValueSet({
+        ...base,
+        compose: { include: [{ system: ICD10, filter: [{ property: 'concept', op: 'is-a', value: 'C00-C97' }] }] },
+      }),
+    ).toThrow(ValueSetError);
     expect(() => compileValueSet({ ...base, compose: { include: [{ concept: [{ code: 'a' }] }] } })).toThrow(ValueSetError);
   });
 

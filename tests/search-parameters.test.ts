@@ -12,7 +12,13 @@ import { buildResponse } from './support/build-response';
 
 describe('search parameter expressions', () => {
   const evaluator = loadEvaluator();
-  const qr = { ...buildResponse({ 'wells-active-cancer': true, 'pe-chest-pain': true }, { id: 'qr-1', subject: 'Patient/p1', encounter: 'Encounter/e1' }), identifier: { system: 'urn:x', value: 'abc' } };
+  const qr = {
+    ...buildResponse(
+      { 'wells-active-cancer': true, 'pe-chest-pain': true },
+      { id: 'qr-1', subject: 'Patient/p1', encounter: 'Encounter/e1' },
+    ),
+    identifier: { system: 'urn:x', value: 'abc' },
+  };
   const { riskAssessment } = evaluator.evaluate(qr);
   const ra = { ...riskAssessment, id: 'ra-1' };
   const samples: Resource[] = [
@@ -42,7 +48,10 @@ describe('search parameter expressions', () => {
         const fast = compileSearchExpression(param.expression);
         const reference = fhirpath.compile(param.expression, r4Model);
         for (const resource of samples.filter((r) => r.resourceType === type)) {
-          expect({ param: `${type}.${param.name}`, values: fast(structuredClone(resource)) }).toEqual({ param: `${type}.${param.name}`, values: reference(structuredClone(resource)) });
+          expect({ param: `${type}.${param.name}`, values: fast(structuredClone(resource)) }).toEqual({
+            param: `${type}.${param.name}`,
+            values: reference(structuredClone(resource)),
+          });
           compared++;
         }
       }
@@ -51,7 +60,9 @@ describe('search parameter expressions', () => {
   });
 
   it('walks choice elements by their typed names', () => {
-    expect(compileSearchExpression('RiskAssessment.occurrence')({ resourceType: 'RiskAssessment', occurrenceDateTime: '2026-01-02' })).toEqual(['2026-01-02']);
+    expect(
+      compileSearchExpression('RiskAssessment.occurrence')({ resourceType: 'RiskAssessment', occurrenceDateTime: '2026-01-02' }),
+    ).toEqual(['2026-01-02']);
     expect(compileSearchExpression('RiskAssessment.occurrence')({ resourceType: 'Patient', occurrenceDateTime: '2026-01-02' })).toEqual([]);
   });
 });

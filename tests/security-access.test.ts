@@ -8,10 +8,23 @@ import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessC
 import { grantableScopes, parseScope, scopesFromClaims } from '../src/auth/scopes';
 import { outcomeStatusOf } from './support/outcome-errors';
 
-const ctx = (scopes: string[], patient?: string): AccessContext => ({ issuer: 'https://auth.example.org', subject: 'u', scopes, ...(patient ? { patient } : {}) });
+const ctx = (scopes: string[], patient?: string): AccessContext => ({
+  issuer: 'https://auth.example.org',
+  subject: 'u',
+  scopes,
+  ...(patient ? { patient } : {}),
+});
 
-const qr = (patient: string): QuestionnaireResponse => ({ resourceType: 'QuestionnaireResponse', status: 'completed', subject: { reference: `Patient/${patient}` } });
-const ra = (patient: string): RiskAssessment => ({ resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${patient}` } });
+const qr = (patient: string): QuestionnaireResponse => ({
+  resourceType: 'QuestionnaireResponse',
+  status: 'completed',
+  subject: { reference: `Patient/${patient}` },
+});
+const ra = (patient: string): RiskAssessment => ({
+  resourceType: 'RiskAssessment',
+  status: 'final',
+  subject: { reference: `Patient/${patient}` },
+});
 const prov = (...targets: string[]): Provenance => ({
   resourceType: 'Provenance',
   recorded: '2025-06-01T12:00:00Z',
@@ -41,7 +54,10 @@ describe('parseScope', () => {
   ])('%s', (scope, expected) => {
     const parsed = parseScope(scope);
     if (!expected) expect(parsed).toBeUndefined();
-    else expect(parsed && { level: parsed.level, resourceType: parsed.resourceType, interactions: [...parsed.interactions].join('') }).toEqual(expected);
+    else
+      expect(parsed && { level: parsed.level, resourceType: parsed.resourceType, interactions: [...parsed.interactions].join('') }).toEqual(
+        expected,
+      );
   });
 
   it('reads scope strings and scp arrays, deduplicated', () => {
@@ -50,10 +66,12 @@ describe('parseScope', () => {
   });
 
   it('keeps only requested scopes the issuer may grant', () => {
-    expect(grantableScopes(['system/*.rs', 'system/RiskAssessment.r', 'user/RiskAssessment.rs', 'patient/RiskAssessment.rs'], ['system/RiskAssessment.rs', 'user/*.read'])).toEqual([
-      'system/RiskAssessment.r',
-      'user/RiskAssessment.rs',
-    ]);
+    expect(
+      grantableScopes(
+        ['system/*.rs', 'system/RiskAssessment.r', 'user/RiskAssessment.rs', 'patient/RiskAssessment.rs'],
+        ['system/RiskAssessment.rs', 'user/*.read'],
+      ),
+    ).toEqual(['system/RiskAssessment.r', 'user/RiskAssessment.rs']);
   });
 });
 
@@ -96,18 +114,42 @@ describe('checkAccess: patient compartment', () => {
   type Row = [string, AccessContext, Interaction, Resource, number | 'allowed'];
   it.each<Row>([
     ['creates a QuestionnaireResponse for its patient', p1, 'c', qr('p1'), 'allowed'],
-    ["refuses to create one for another patient", p1, 'c', qr('p2'), 403],
-    ['refuses a QuestionnaireResponse without subject', p1, 'c', { resourceType: 'QuestionnaireResponse', status: 'completed' } as Resource, 403],
+    ['refuses to create one for another patient', p1, 'c', qr('p2'), 403],
+    [
+      'refuses a QuestionnaireResponse without subject',
+      p1,
+      'c',
+      { resourceType: 'QuestionnaireResponse', status: 'completed' } as Resource,
+      403,
+    ],
     ['refuses a subject that is a Group', p1, 'c', { ...qr('p1'), subject: { reference: 'Group/p1' } } as Resource, 403],
     ['reads its own RiskAssessment', p1, 'r', ra('p1'), 'allowed'],
     ["refuses another patient's RiskAssessment", p1, 'r', ra('p2'), 403],
-    ['accepts an absolute reference to its patient', p1, 'r', { ...ra('x'), subject: { reference: 'https://cds.example/fhir/Patient/p1' } } as Resource, 'allowed'],
+    [
+      'accepts an absolute reference to its patient',
+      p1,
+      'r',
+      { ...ra('x'), subject: { reference: 'https://cds.example/fhir/Patient/p1' } } as Resource,
+      'allowed',
+    ],
     ['refuses a patient id that only starts the same', p1, 'r', ra('p10'), 403],
     ['reads Provenance whose target is its patient', p1, 'r', prov('RiskAssessment/1', 'Patient/p1'), 'allowed'],
     ['refuses Provenance targeting only a RiskAssessment', p1, 'r', prov('RiskAssessment/1'), 403],
-    ['reads Provenance carrying its patient in the provenance-patient extension', p1, 'r', { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p1' } }] }, 'allowed'],
-    ["refuses Provenance whose extension names another patient", p1, 'r', { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p2' } }] }, 403],
-    ["refuses Provenance targeting another patient", p1, 'r', prov('Patient/p2'), 403],
+    [
+      'reads Provenance carrying its patient in the provenance-patient extension',
+      p1,
+      'r',
+      { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p1' } }] },
+      'allowed',
+    ],
+    [
+      'refuses Provenance whose extension names another patient',
+      p1,
+      'r',
+      { ...prov('RiskAssessment/1'), extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: 'Patient/p2' } }] },
+      403,
+    ],
+    ['refuses Provenance targeting another patient', p1, 'r', prov('Patient/p2'), 403],
     ['updates its own response', p1, 'u', qr('p1'), 'allowed'],
     ['cannot delete (scope lacks d)', p1, 'd', qr('p1'), 403],
     ['patient scope without a patient claim grants nothing', ctx(['patient/RiskAssessment.rs']), 'r', ra('p1'), 403],

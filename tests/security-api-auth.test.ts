@@ -26,7 +26,12 @@ beforeAll(async () => {
   const jwk = client.publicJwk;
   trusted = parseTrustedClients({
     clients: [
-      { iss: ISS, jwks: { keys: [jwk] }, cdsClient: false, apiScopes: ['patient/*.cruds', 'user/RiskAssessment.rs', 'system/Questionnaire.rs'] },
+      {
+        iss: ISS,
+        jwks: { keys: [jwk] },
+        cdsClient: false,
+        apiScopes: ['patient/*.cruds', 'user/RiskAssessment.rs', 'system/Questionnaire.rs'],
+      },
       { iss: 'https://cds-only.example.org', jwks: { keys: [jwk] } },
     ],
   });
@@ -80,7 +85,13 @@ describe('FHIR API: public requests', () => {
     ['GET', '/fhir'],
   ])('%s %s without a token is 401', async (method, url) => {
     const req = request(app());
-    const res = await (method === 'GET' ? req.get(url) : method === 'POST' ? req.post(url) : method === 'PUT' ? req.put(url) : req.delete(url));
+    const res = await (method === 'GET'
+      ? req.get(url)
+      : method === 'POST'
+        ? req.post(url)
+        : method === 'PUT'
+          ? req.put(url)
+          : req.delete(url));
     await expect401(res);
   });
 
@@ -147,7 +158,9 @@ describe('FHIR API: bearer tokens', () => {
     ['unknown kid', () => token({}, { kid: 'other' })],
     ['typ of an ID token', () => token({}, { typ: 'id_token+jwt' })],
   ])('401 for %s', async (_name, make) => {
-    const res = await request(app()).get('/fhir/RiskAssessment').set('Authorization', `Bearer ${await make()}`);
+    const res = await request(app())
+      .get('/fhir/RiskAssessment')
+      .set('Authorization', `Bearer ${await make()}`);
     await expect401(res);
   });
 

@@ -32,7 +32,9 @@ let trusted: TrustedClientsFile;
 
 beforeAll(async () => {
   client = await generateClient(ISS);
-  trusted = writeTrustedClientsFile('security-app-', 'trusted-clients.json', [trustedEntry(client, ['patient/*.cruds', 'user/*.cruds', 'system/*.rs'])]);
+  trusted = writeTrustedClientsFile('security-app-', 'trusted-clients.json', [
+    trustedEntry(client, ['patient/*.cruds', 'user/*.cruds', 'system/*.rs']),
+  ]);
 });
 
 afterAll(() => trusted.remove());
@@ -84,9 +86,10 @@ describe('security in the app (AUTH_MODE=on)', () => {
     const other = await request(t.app).get(`/fhir/RiskAssessment/${riskId}`).set('Authorization', `Bearer ${p2}`).expect(403);
     expect(other.body.issue[0].code).toBe('forbidden');
 
-    const search = (await request(t.app).get('/fhir/RiskAssessment').set('Authorization', `Bearer ${p2}`).expect(200)).body as Bundle<RiskAssessment>;
+    const search = (await request(t.app).get('/fhir/RiskAssessment').set('Authorization', `Bearer ${p2}`).expect(200))
+      .body as Bundle<RiskAssessment>;
     expect(search.total).toBe(1);
-    expect(search.entry!.map((e) => e.resource!.subject!.reference)).toEqual(['Patient/p2']);
+    expect(search.entry!.map((e) => e.resource!.subject.reference)).toEqual(['Patient/p2']);
   });
 
   it("refuses (403) a patient token writing another patient's response, and stores nothing", async () => {
@@ -131,10 +134,13 @@ describe('security in the app (AUTH_MODE=on)', () => {
     const before = await countStored(t.store, 'QuestionnaireResponse');
     const body = JSON.stringify(buildResponse(answers, { subject: 'Patient/p1' }));
     const polluted = body.replace('{', '{"__proto__":{"admin":true},');
-    const send = (text: string) => request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('Authorization', `Bearer ${writer}`).send(text);
+    const send = (text: string) =>
+      request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('Authorization', `Bearer ${writer}`).send(text);
     expect((await send(polluted)).status).toBe(400);
     expect((await send('{"a":'.repeat(100) + '1' + '}'.repeat(100))).status).toBe(400);
-    expect((await send(JSON.stringify({ resourceType: 'QuestionnaireResponse', item: new Array(20_000).fill({ linkId: 'x' }) }))).status).toBe(413);
+    expect(
+      (await send(JSON.stringify({ resourceType: 'QuestionnaireResponse', item: new Array(20_000).fill({ linkId: 'x' }) }))).status,
+    ).toBe(413);
     expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(before);
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });

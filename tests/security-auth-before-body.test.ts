@@ -52,7 +52,13 @@ describe.each([
 describe('with a valid token the body is still checked', () => {
   it('CDS: malformed JSON 400, too large 413, wrong media type 415', async () => {
     const send = async (type: string, body: string) =>
-      (await request(t.app).post(SERVICE).set('Authorization', `Bearer ${await token(`${BASE}${SERVICE}`)}`).set('Content-Type', type).send(body)).status;
+      (
+        await request(t.app)
+          .post(SERVICE)
+          .set('Authorization', `Bearer ${await token(`${BASE}${SERVICE}`)}`)
+          .set('Content-Type', type)
+          .send(body)
+      ).status;
     expect(await send('application/json', '{"hook":')).toBe(400);
     expect(await send('application/json', JSON.stringify({ pad: 'x'.repeat(20_000) }))).toBe(413);
     expect(await send('text/plain', 'hello')).toBe(415);
@@ -60,7 +66,11 @@ describe('with a valid token the body is still checked', () => {
 
   it('FHIR: malformed JSON is a 400 OperationOutcome', async () => {
     const jwt = await token(`${BASE}/fhir`, { scope: 'user/QuestionnaireResponse.cruds' });
-    const res = await request(t.app).post('/fhir/QuestionnaireResponse').set('Authorization', `Bearer ${jwt}`).set('Content-Type', 'application/fhir+json').send('{"resourceType":');
+    const res = await request(t.app)
+      .post('/fhir/QuestionnaireResponse')
+      .set('Authorization', `Bearer ${jwt}`)
+      .set('Content-Type', 'application/fhir+json')
+      .send('{"resourceType":');
     expect(res.status).toBe(400);
     expect(res.body.resourceType).toBe('OperationOutcome');
   });

@@ -60,7 +60,8 @@ beforeAll(async () => {
   const client = await generateClient(ISS);
   trusted = writeTrustedClientsFile('security-fuzz-', 'trusted-clients.json', [trustedEntry(client, ['user/*.cruds'])]);
   // Reusable (no jti) and valid for an hour: the fuzz run sends hundreds of requests with each.
-  const sign = (scope: string) => signClientJwt(client, { iss: ISS, aud: `${BASE}/fhir`, iat: NOW_S, exp: NOW_S + 3600, sub: 'fuzzer', scope });
+  const sign = (scope: string) =>
+    signClientJwt(client, { iss: ISS, aud: `${BASE}/fhir`, iat: NOW_S, exp: NOW_S + 3600, sub: 'fuzzer', scope });
   writer = await sign('user/QuestionnaireResponse.c');
   reader = await sign('user/*.rs');
 });
@@ -71,14 +72,22 @@ function bodyCases(r: ReturnType<typeof prng>): Case[] {
   const valid = buildResponse(answers, { subject: 'Patient/fuzz' }) as unknown as Record<string, unknown>;
   const validText = JSON.stringify(valid);
   const auth = { Authorization: `Bearer ${writer}`, 'Content-Type': FHIR };
-  const post = (name: string, body: string, headers: Record<string, string> = auth): Case => ({ name, method: 'post', url: '/fhir/QuestionnaireResponse', headers, body });
+  const post = (name: string, body: string, headers: Record<string, string> = auth): Case => ({
+    name,
+    method: 'post',
+    url: '/fhir/QuestionnaireResponse',
+    headers,
+    body,
+  });
   const cases: Case[] = [];
 
   for (let i = 0; i < 40; i++) cases.push(post(`truncated JSON #${i}`, validText.slice(0, r.int(1, validText.length - 1))));
   for (let i = 0; i < 30; i++) cases.push(post(`garbage #${i}`, `#${r.chars(PRINTABLE, r.int(0, 300))}`));
   for (let i = 0; i < 20; i++) {
     const depth = r.int(65, 3000);
-    cases.push(post(`nesting ${depth}`, r.next() < 0.5 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)));
+    cases.push(
+      post(`nesting ${depth}`, r.next() < 0.5 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)),
+    );
   }
   for (let i = 0; i < 15; i++) {
     const n = r.int(10_001, 30_000);
@@ -105,14 +114,23 @@ function bodyCases(r: ReturnType<typeof prng>): Case[] {
     if (['questionnaire', 'authored'].includes(field) && typeof value === 'string') value = 7;
     cases.push(post(`${field} = ${JSON.stringify(value)}`, JSON.stringify({ ...valid, [field]: value })));
   }
-  for (const scalar of ['1', '"text"', 'null', 'true', '[]', `[${validText}]`]) cases.push(post(`top-level ${scalar.slice(0, 12)}`, scalar));
-  for (const type of ['text/plain', 'application/xml', 'application/fhir+xml', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'image/png']) {
+  for (const scalar of ['1', '"text"', 'null', 'true', '[]', `[${validText}]`])
+    cases.push(post(`top-level ${scalar.slice(0, 12)}`, scalar));
+  for (const type of [
+    'text/plain',
+    'application/xml',
+    'application/fhir+xml',
+    'multipart/form-data; boundary=x',
+    'application/x-www-form-urlencoded',
+    'image/png',
+  ]) {
     cases.push(post(`content type ${type}`, validText, { Authorization: `Bearer ${writer}`, 'Content-Type': type }));
   }
   for (const charset of ['klingon', 'utf-32x', 'none']) {
     cases.push(post(`charset ${charset}`, validText, { Authorization: `Bearer ${writer}`, 'Content-Type': `${FHIR}; charset=${charset}` }));
   }
-  for (let i = 0; i < 10; i++) cases.push(post(`oversized #${i}`, JSON.stringify({ ...valid, text: 'x'.repeat(1_000_001 + r.int(0, 10_000)) })));
+  for (let i = 0; i < 10; i++)
+    cases.push(post(`oversized #${i}`, JSON.stringify({ ...valid, text: 'x'.repeat(1_000_001 + r.int(0, 10_000)) })));
   return cases;
 }
 
@@ -132,7 +150,8 @@ function headerCases(r: ReturnType<typeof prng>): Case[] {
     () => `Bearer ${h}.${flip(p)}.${s}`,
     () => `Bearer ${h}.${p}.${flip(s)}`,
     () => `Bearer ${h}.${p}.`,
-    () => `Bearer ${Buffer.from(JSON.stringify({ alg: r.pick(['none', 'HS256', 'HS384', 'RS256', 'ES256', 'XX']), kid: 'k1' })).toString('base64url')}.${p}.${s}`,
+    () =>
+      `Bearer ${Buffer.from(JSON.stringify({ alg: r.pick(['none', 'HS256', 'HS384', 'RS256', 'ES256', 'XX']), kid: 'k1' })).toString('base64url')}.${p}.${s}`,
     () => `Bearer ${h}.${p}.${s}.${r.chars(B64URL, 5)}`,
     () => `Bearer ${'A'.repeat(r.int(8200, 12_000))}.${p}.${s}`,
     () => `Bearer`,
@@ -140,7 +159,12 @@ function headerCases(r: ReturnType<typeof prng>): Case[] {
   ];
   for (let i = 0; i < 120; i++) {
     const value = r.pick(values)();
-    cases.push({ name: `fhir Authorization #${i}: ${value.slice(0, 40)}`, method: 'get', url: r.pick(['/fhir/RiskAssessment', '/fhir/QuestionnaireResponse', '/fhir/Provenance']), headers: { Authorization: value } });
+    cases.push({
+      name: `fhir Authorization #${i}: ${value.slice(0, 40)}`,
+      method: 'get',
+      url: r.pick(['/fhir/RiskAssessment', '/fhir/QuestionnaireResponse', '/fhir/Provenance']),
+      headers: { Authorization: value },
+    });
   }
   for (let i = 0; i < 60; i++) {
     const value = r.pick(values)();
@@ -178,7 +202,13 @@ function parameterCases(r: ReturnType<typeof prng>): Case[] {
     cases.push({ name: `search ?${query}`, method: 'get', url: `/fhir/${r.pick(types)}?${query}`, headers: auth });
   }
   for (let i = 0; i < 30; i++) {
-    const id = r.pick([`${r.chars('abc', 3)}!${r.chars('abc', 3)}`, 'x'.repeat(r.int(65, 200)), `${r.chars('abc', 2)}%20${r.chars('abc', 2)}`, '%00', `a$b${r.int(0, 9)}`]);
+    const id = r.pick([
+      `${r.chars('abc', 3)}!${r.chars('abc', 3)}`,
+      'x'.repeat(r.int(65, 200)),
+      `${r.chars('abc', 2)}%20${r.chars('abc', 2)}`,
+      '%00',
+      `a$b${r.int(0, 9)}`,
+    ]);
     cases.push({ name: `read id ${id.slice(0, 30)}`, method: 'get', url: `/fhir/${r.pick(types)}/${id}`, headers: auth });
   }
   for (let i = 0; i < 20; i++) {
@@ -217,7 +247,13 @@ describe('fuzzed requests (AUTH_MODE=on)', () => {
       // CDS refusals name the problem ({ error, message }) and never echo the credential sent.
       const credential = (c.headers.Authorization ?? c.headers.authorization ?? '').replace(/^\S+\s*/, '');
       const cdsBody = res.body as { error?: unknown; message?: unknown } | undefined;
-      if (c.url.startsWith('/cds-services') && (res.status !== 401 || typeof cdsBody?.error !== 'string' || typeof cdsBody?.message !== 'string' || (credential.length > 3 && text.includes(credential)))) {
+      if (
+        c.url.startsWith('/cds-services') &&
+        (res.status !== 401 ||
+          typeof cdsBody?.error !== 'string' ||
+          typeof cdsBody?.message !== 'string' ||
+          (credential.length > 3 && text.includes(credential)))
+      ) {
         problems.push(`cds answer ${res.status} ${text.slice(0, 60)}`);
       }
       if (/\n\s+at |node_modules|\.ts:\d+/.test(text)) problems.push('stack trace in body');
@@ -232,12 +268,19 @@ describe('fuzzed requests (AUTH_MODE=on)', () => {
   });
 
   // Names that exist on every object (Object.prototype) must not be mistaken for supported types.
-  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf'])('answers 4xx OperationOutcome for resource type "%s"', async (type) => {
-    for (const url of [`/fhir/${type}`, `/fhir/${type}/1`, `/fhir/${type}/1/_history`, `/fhir/${type}/1/_history/1`]) {
-      const res = await request(t.app).get(url).set('Authorization', `Bearer ${reader}`);
-      expect({ url, status: res.status, resourceType: res.body?.resourceType }).toEqual({ url, status: expect.any(Number), resourceType: 'OperationOutcome' });
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-    }
-  });
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf'])(
+    'answers 4xx OperationOutcome for resource type "%s"',
+    async (type) => {
+      for (const url of [`/fhir/${type}`, `/fhir/${type}/1`, `/fhir/${type}/1/_history`, `/fhir/${type}/1/_history/1`]) {
+        const res = await request(t.app).get(url).set('Authorization', `Bearer ${reader}`);
+        expect({ url, status: res.status, resourceType: res.body?.resourceType }).toEqual({
+          url,
+          status: expect.any(Number),
+          resourceType: 'OperationOutcome',
+        });
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+      }
+    },
+  );
 });

@@ -50,7 +50,8 @@ describe('parseJsonSafely', () => {
   });
 
   it('never lets a body touch Object.prototype', () => {
-    for (const text of ['{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{"polluted":1}}}']) statusOf(() => parseJsonSafely(text));
+    for (const text of ['{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{"polluted":1}}}'])
+      statusOf(() => parseJsonSafely(text));
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
@@ -76,11 +77,14 @@ describe('createJsonBodyParser', () => {
     return (type ? r.set('Content-Type', type) : r).send(body);
   };
 
-  it.each(['application/fhir+json', 'application/json', 'application/json; charset=utf-8', 'application/json+fhir'])('parses %s', async (type) => {
-    const res = await post('{"resourceType":"Patient"}', type);
-    expect(res.status).toBe(200);
-    expect(res.body.body).toEqual({ resourceType: 'Patient' });
-  });
+  it.each(['application/fhir+json', 'application/json', 'application/json; charset=utf-8', 'application/json+fhir'])(
+    'parses %s',
+    async (type) => {
+      const res = await post('{"resourceType":"Patient"}', type);
+      expect(res.status).toBe(200);
+      expect(res.body.body).toEqual({ resourceType: 'Patient' });
+    },
+  );
 
   it.each<[string, string, string | undefined, number]>([
     ['plain text', '{}', 'text/plain', 415],
@@ -192,7 +196,10 @@ describe('log redaction', () => {
       },
     });
     const logger = pino({ ...logRedaction() }, sink);
-    logger.info({ req: { headers: { authorization: 'Bearer SECRET-JWT', cookie: 'sid=SECRET-COOKIE', accept: 'application/json' } } }, 'request');
+    logger.info(
+      { req: { headers: { authorization: 'Bearer SECRET-JWT', cookie: 'sid=SECRET-COOKIE', accept: 'application/json' } } },
+      'request',
+    );
     logger.info({ body: { hook: 'patient-view', fhirAuthorization: { access_token: 'SECRET-AT', scope: 'x' } } }, 'cds');
     logger.info({ fhirAuthorization: { access_token: 'SECRET-AT2' } }, 'cds');
     logger.info({ access_token: 'SECRET-AT3', nested: { deeper: { access_token: 'SECRET-AT4' } } }, 'token');

@@ -199,7 +199,7 @@ describe('CDS client JWT: every bad token is a bare 401', () => {
   });
 
   it('HS256 signed with the public key as the HMAC secret', async () => {
-    const publicPem = (createPublicKey({ key: es.publicJwk as never, format: 'jwk' }) as KeyObject).export({ type: 'spki', format: 'pem' });
+    const publicPem = createPublicKey({ key: es.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
     const payload = { iss: ISS, aud: SERVICE_URL, iat: NOW_S, exp: NOW_S + 300, jti: randomUUID() };
     for (const secret of [publicPem, JSON.stringify(es.publicJwk)]) {
       const input = `${b64url({ alg: 'HS256', typ: 'JWT', kid: es.kid })}.${b64url(payload)}`;
@@ -219,7 +219,13 @@ describe('CDS client JWT: every bad token is a bare 401', () => {
   });
 
   it('wrong aud: another service, the base URL, another host, or a different scheme', async () => {
-    for (const aud of [`${BASE}/cds-services/other`, BASE, 'https://evil.example/cds-services/calf-pain', SERVICE_URL.replace('https', 'http'), `${SERVICE_URL}/`]) {
+    for (const aud of [
+      `${BASE}/cds-services/other`,
+      BASE,
+      'https://evil.example/cds-services/calf-pain',
+      SERVICE_URL.replace('https', 'http'),
+      `${SERVICE_URL}/`,
+    ]) {
       await expectRefused(await mint({ signer: es, claims: { aud } }));
     }
   });

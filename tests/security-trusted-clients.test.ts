@@ -51,17 +51,38 @@ describe('trusted clients file', () => {
     ['missing iss', { clients: [{ jwks: { keys: [] } }] }, /iss must be a non-empty string/],
     ['no keys at all', { clients: [{ iss: 'a' }] }, /needs keys/],
     ['alg none', { clients: [{ iss: 'a', jwks: { keys: [] }, algorithms: ['none'] }] }, /"none" is not allowed/],
-    ['HMAC algorithm', { clients: [{ iss: 'a', allowedJku: ['https://a/jwks'], algorithms: ['ES384', 'HS256'] }] }, /"HS256" is not allowed/],
+    [
+      'HMAC algorithm',
+      { clients: [{ iss: 'a', allowedJku: ['https://a/jwks'], algorithms: ['ES384', 'HS256'] }] },
+      /"HS256" is not allowed/,
+    ],
     ['empty algorithm list', { clients: [{ iss: 'a', allowedJku: ['https://a/jwks'], algorithms: [] }] }, /non-empty array/],
     ['symmetric key', { clients: [{ iss: 'a', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }] }, /symmetric key/],
     ['plain-http jwksUrl', { clients: [{ iss: 'a', jwksUrl: 'http://ehr.example.org/jwks' }] }, /must use https/],
     ['relative jku', { clients: [{ iss: 'a', allowedJku: ['/jwks'] }] }, /not an absolute URL/],
     ['unknown field (typo)', { clients: [{ iss: 'a', allowedJkus: ['https://a/jwks'] }] }, /allowedJkus is not a known field/],
-    ['duplicate issuer', { clients: [{ iss: 'a', allowedJku: ['https://a/j'] }, { iss: 'a', allowedJku: ['https://a/j'] }] }, /listed twice/],
+    [
+      'duplicate issuer',
+      {
+        clients: [
+          { iss: 'a', allowedJku: ['https://a/j'] },
+          { iss: 'a', allowedJku: ['https://a/j'] },
+        ],
+      },
+      /listed twice/,
+    ],
     ['invalid scope', { clients: [{ iss: 'a', allowedJku: ['https://a/j'], apiScopes: ['everything'] }] }, /not a SMART resource scope/],
-    ['cdsClient not boolean', { clients: [{ iss: 'a', allowedJku: ['https://a/j'], cdsClient: 'yes' }] }, /cdsClient must be true or false/],
+    [
+      'cdsClient not boolean',
+      { clients: [{ iss: 'a', allowedJku: ['https://a/j'], cdsClient: 'yes' }] },
+      /cdsClient must be true or false/,
+    ],
     ['empty tenant', { clients: [{ iss: 'a', allowedJku: ['https://a/j'], tenant: '' }] }, /tenant must be a non-empty string/],
-    ['garbage key', { clients: [{ iss: 'a', jwks: { keys: [{ kty: 'EC', crv: 'P-384', x: 'AA', y: 'AA' }] } }] }, /not a usable public key/],
+    [
+      'garbage key',
+      { clients: [{ iss: 'a', jwks: { keys: [{ kty: 'EC', crv: 'P-384', x: 'AA', y: 'AA' }] } }] },
+      /not a usable public key/,
+    ],
   ])('refuses %s', (_name, json, message) => {
     expect(problemsOf(json).join('\n')).toMatch(message);
   });
@@ -71,12 +92,19 @@ describe('trusted clients file', () => {
   });
 
   it('lists every problem of every client at once', () => {
-    const problems = problemsOf({ clients: [{ iss: '' , allowedJku: ['x'] }, { iss: 'b', algorithms: ['HS512'], jwks: {} }] });
+    const problems = problemsOf({
+      clients: [
+        { iss: '', allowedJku: ['x'] },
+        { iss: 'b', algorithms: ['HS512'], jwks: {} },
+      ],
+    });
     expect(problems.length).toBeGreaterThanOrEqual(4);
   });
 
   it('accepts http key URLs on loopback hosts (local development)', () => {
-    expect(problemsOf({ clients: [{ iss: 'a', jwksUrl: 'http://127.0.0.1:9999/jwks', allowedJku: ['http://localhost:9999/jwks'] }] })).toEqual([]);
+    expect(
+      problemsOf({ clients: [{ iss: 'a', jwksUrl: 'http://127.0.0.1:9999/jwks', allowedJku: ['http://localhost:9999/jwks'] }] }),
+    ).toEqual([]);
   });
 
   it('reports an unreadable or non-JSON file with its name', () => {

@@ -243,7 +243,12 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       const since = await store.historyOf({ resourceTypes: ['Observation'], since: '2024-05-01T10:00:01.000Z', count: 10, offset: 0 });
       expect(since.resources.map((r) => `${r.id}/${r.meta?.versionId}`)).toEqual(['o1/2', 'o2/1']);
       // Current at 10:00:01.5: o1 version 1 (replaced at :02) and o2 version 1.
-      const at = await store.historyOf({ resourceTypes: ['Observation'], at: { lo: '2024-05-01T10:00:01.500Z', hi: '2024-05-01T10:00:01.501Z' }, count: 10, offset: 0 });
+      const at = await store.historyOf({
+        resourceTypes: ['Observation'],
+        at: { lo: '2024-05-01T10:00:01.500Z', hi: '2024-05-01T10:00:01.501Z' },
+        count: 10,
+        offset: 0,
+      });
       expect(at.resources.map((r) => `${r.id}/${r.meta?.versionId}`)).toEqual(['o2/1', 'o1/1']);
       const one = await store.historyOf({ resourceTypes: ['Observation'], id: 'o1', count: 1, offset: 1 });
       expect({ total: one.total, ids: one.resources.map((r) => `${r.id}/${r.meta?.versionId}`) }).toEqual({ total: 2, ids: ['o1/1'] });
@@ -474,7 +479,9 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
         await tx.create(observation({ id: 'rolled-back' }));
         throw new Error('boom');
       });
-      const small = Array.from({ length: 20 }, (_, i) => store.recordJti('https://issuer', `jti-${i}`, new Date(clock.now().getTime() + 60_000)));
+      const small = Array.from({ length: 20 }, (_, i) =>
+        store.recordJti('https://issuer', `jti-${i}`, new Date(clock.now().getTime() + 60_000)),
+      );
       await expectStatus(conflicting, 409);
       await expect(failing).rejects.toThrow('boom');
       expect((await Promise.all(writes)).map((r) => r.id)).toEqual(Array.from({ length: 120 }, (_, i) => `g${i}`));
@@ -487,7 +494,11 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
 
     it('refuses a replayed jti within one group', async () => {
       const until = new Date(clock.now().getTime() + 60_000);
-      const results = await Promise.all([store.recordJti('iss', 'same', until), store.recordJti('iss', 'same', until), store.recordJti('iss', 'other', until)]);
+      const results = await Promise.all([
+        store.recordJti('iss', 'same', until),
+        store.recordJti('iss', 'same', until),
+        store.recordJti('iss', 'other', until),
+      ]);
       expect(results.filter(Boolean)).toHaveLength(2);
       expect(results[2]).toBe(true);
     });
@@ -650,7 +661,9 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
 
   describe('cards and feedback', () => {
     it('writes card records behind the call, and all of them by close', async () => {
-      await store.recordCards(Array.from({ length: 30 }, (_, i) => ({ uuid: `wb-${i}`, serviceId: 's', kind: `k${i}`, issuedAt: clock.iso() })));
+      await store.recordCards(
+        Array.from({ length: 30 }, (_, i) => ({ uuid: `wb-${i}`, serviceId: 's', kind: `k${i}`, issuedAt: clock.iso() })),
+      );
       expect(await store.cardKind('wb-7')).toBe('k7');
       if (location === ':memory:') return;
       await store.close();
@@ -714,12 +727,7 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
   });
 
   describe('hostile values', () => {
-    const nasty = [
-      "x' OR '1'='1",
-      "Patient/1'); DROP TABLE resources; --",
-      'Robert"; DELETE FROM search_index; --',
-      '%_\\ ? $1 :name @p',
-    ];
+    const nasty = ["x' OR '1'='1", "Patient/1'); DROP TABLE resources; --", 'Robert"; DELETE FROM search_index; --', '%_\\ ? $1 :name @p'];
 
     it('stores and searches SQL-looking values literally', async () => {
       await store.create(observation({ id: 'plain', status: 'final', subject: { reference: 'Patient/1' } }));

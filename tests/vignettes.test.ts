@@ -51,9 +51,7 @@ describe('the vignette table', () => {
     expect(vignettes.length).toBeGreaterThanOrEqual(36);
     for (const v of vignettes) {
       expect(typeof v.story).toBe('string');
-      expect(Object.keys(v.expect).sort()).toEqual(
-        ['pe', 'range', 'score', 'status', 'threeLevel', 'topCause', 'twoLevel'].sort(),
-      );
+      expect(Object.keys(v.expect).sort()).toEqual(['pe', 'range', 'score', 'status', 'threeLevel', 'topCause', 'twoLevel'].sort());
       expect(CAUSE_IDS).toContain(v.expect.topCause);
     }
   });
@@ -110,9 +108,7 @@ describe('building a response from vignette answers', () => {
     const qr = buildResponse(first.answers);
     expect(qr.item?.map((i) => i.linkId)).toEqual(['history', 'risk-factors', 'examination', 'red-flags']);
     const examination = qr.item?.find((i) => i.linkId === 'examination');
-    expect(examination?.item?.find((i) => i.linkId === 'wells-tenderness-deep-veins')?.answer).toEqual([
-      { valueBoolean: false },
-    ]);
+    expect(examination?.item?.find((i) => i.linkId === 'wells-tenderness-deep-veins')?.answer).toEqual([{ valueBoolean: false }]);
     expectValidR4(qr);
   });
 

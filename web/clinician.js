@@ -46,7 +46,9 @@
   }
 
   function closeCard(cardEl, message) {
-    Array.prototype.forEach.call(cardEl.querySelectorAll('button, select, textarea'), function (b) { b.disabled = true; });
+    Array.prototype.forEach.call(cardEl.querySelectorAll('button, select, textarea'), function (b) {
+      b.disabled = true;
+    });
     var outcome = cardEl.querySelector('.card-outcome');
     outcome.textContent = message;
     outcome.hidden = false;
@@ -65,10 +67,22 @@
     if (suggestion.uuid) entry.acceptedSuggestions = [{ id: suggestion.uuid }];
     sendFeedback(entry).then(
       function () {
-        var actions = (suggestion.actions || []).map(function (a) { return a.description; }).filter(Boolean);
-        closeCard(cardEl, 'Accepted: ' + suggestion.label + (actions.length ? ' (' + actions.join('; ') + ')' : '') + '. Feedback sent. This page is not an EHR: no order was placed.');
+        var actions = (suggestion.actions || [])
+          .map(function (a) {
+            return a.description;
+          })
+          .filter(Boolean);
+        closeCard(
+          cardEl,
+          'Accepted: ' +
+            suggestion.label +
+            (actions.length ? ' (' + actions.join('; ') + ')' : '') +
+            '. Feedback sent. This page is not an EHR: no order was placed.',
+        );
       },
-      function (e) { failed(cardEl, e); },
+      function (e) {
+        failed(cardEl, e);
+      },
     );
   }
 
@@ -79,7 +93,9 @@
     var commentId = 'override-comment-' + n;
     if (reasons.length) {
       var select = el('select', { id: selectId, name: 'reason' }, [el('option', { value: '' }, ['Choose a reason'])]);
-      reasons.forEach(function (r, i) { select.appendChild(el('option', { value: String(i) }, [r.display || r.code])); });
+      reasons.forEach(function (r, i) {
+        select.appendChild(el('option', { value: String(i) }, [r.display || r.code]));
+      });
       form.appendChild(el('label', { for: selectId }, ['Reason for dismissing']));
       form.appendChild(select);
     }
@@ -98,8 +114,12 @@
         if (comment) entry.overrideReason.userComment = comment;
       }
       sendFeedback(entry).then(
-        function () { closeCard(cardEl, 'Dismissed' + (reason ? ': ' + (reason.display || reason.code) : '') + '. Feedback sent.'); },
-        function (e) { failed(cardEl, e); },
+        function () {
+          closeCard(cardEl, 'Dismissed' + (reason ? ': ' + (reason.display || reason.code) : '') + '. Feedback sent.');
+        },
+        function (e) {
+          failed(cardEl, e);
+        },
       );
     });
     return form;
@@ -124,12 +144,18 @@
     }
     var actions = el('div', { className: 'card-actions' });
     (card.suggestions || []).forEach(function (s) {
-      var button = el('button', { type: 'button', className: s.isRecommended ? 'suggestion primary' : 'suggestion' }, [s.label + (s.isRecommended ? ' (recommended)' : '')]);
-      button.addEventListener('click', function () { acceptSuggestion(card, s, cardEl); });
+      var button = el('button', { type: 'button', className: s.isRecommended ? 'suggestion primary' : 'suggestion' }, [
+        s.label + (s.isRecommended ? ' (recommended)' : ''),
+      ]);
+      button.addEventListener('click', function () {
+        acceptSuggestion(card, s, cardEl);
+      });
       actions.appendChild(button);
     });
     (card.links || []).forEach(function (link) {
-      actions.appendChild(el('span', { className: 'card-link' }, [safeLink(link.url, link.label + (link.type === 'smart' ? ' (app)' : ''))]));
+      actions.appendChild(
+        el('span', { className: 'card-link' }, [safeLink(link.url, link.label + (link.type === 'smart' ? ' (app)' : ''))]),
+      );
     });
     var form = dismissForm(card, cardEl, n);
     var dismiss = el('button', { type: 'button', className: 'dismiss', 'aria-expanded': 'false' }, ['Dismiss…']);
@@ -158,27 +184,38 @@
       .then(function (res) {
         if (res.status === 412) {
           setStatus('No cards.');
-          cardsEl.appendChild(el('p', { className: 'empty' }, ['No calf-pain questionnaire response could be found for this patient, so the service has no advice. Ask the patient to complete the questionnaire.']));
+          cardsEl.appendChild(
+            el('p', { className: 'empty' }, [
+              'No calf-pain questionnaire response could be found for this patient, so the service has no advice. Ask the patient to complete the questionnaire.',
+            ]),
+          );
           return;
         }
         if (!res.ok || !res.body || !Array.isArray(res.body.cards)) throw new Error('The hook call failed: ' + P.problemText(res));
         var cards = res.body.cards;
         setStatus(cards.length ? cards.length + (cards.length === 1 ? ' card.' : ' cards.') : 'No cards.');
-        if (!cards.length) cardsEl.appendChild(el('p', { className: 'empty' }, ['No cards: no recent calf-pain questionnaire response for this patient.']));
-        cards.forEach(function (card, n) { cardsEl.appendChild(renderCard(card, n)); });
+        if (!cards.length)
+          cardsEl.appendChild(el('p', { className: 'empty' }, ['No cards: no recent calf-pain questionnaire response for this patient.']));
+        cards.forEach(function (card, n) {
+          cardsEl.appendChild(renderCard(card, n));
+        });
       })
       .catch(function (e) {
         setStatus('');
         cardsEl.appendChild(el('p', { className: 'problems', role: 'alert' }, [e.message]));
       })
-      .then(function () { refreshButton.disabled = false; });
+      .then(function () {
+        refreshButton.disabled = false;
+      });
   }
 
   // ---------------------------------------------------------------------------------------------
   // RiskAssessment history
 
   function extensionOf(resource, name) {
-    return ((resource && resource.extension) || []).filter(function (x) { return x.url === EXT + name; })[0];
+    return ((resource && resource.extension) || []).filter(function (x) {
+      return x.url === EXT + name;
+    })[0];
   }
 
   function codeOf(concept) {
@@ -192,16 +229,26 @@
     var range = extensionOf(ra, 'wells-score-range');
     var twoLevel = extensionOf(dvt, 'wells-two-level');
     var pe = predictions.some(function (p) {
-      return ((p.outcome && p.outcome.coding) || []).some(function (c) { return c.system === SNOMED && c.code === '59282003'; });
+      return ((p.outcome && p.outcome.coding) || []).some(function (c) {
+        return c.system === SNOMED && c.code === '59282003';
+      });
     });
     var top = predictions
-      .filter(function (p) { return extensionOf(p, 'differential-rank'); })
-      .sort(function (a, b) { return extensionOf(a, 'differential-rank').valueInteger - extensionOf(b, 'differential-rank').valueInteger; })[0];
+      .filter(function (p) {
+        return extensionOf(p, 'differential-rank');
+      })
+      .sort(function (a, b) {
+        return extensionOf(a, 'differential-rank').valueInteger - extensionOf(b, 'differential-rank').valueInteger;
+      })[0];
     return {
       date: ra.occurrenceDateTime,
       status: ra.status,
-      score: score ? String(score.valueInteger) : range ? range.valueRange.low.value + ' to ' + range.valueRange.high.value + ' (range)' : '',
-      category: twoLevel ? (twoLevel.valueCodeableConcept.text || codeOf(twoLevel.valueCodeableConcept)) : 'not determined',
+      score: score
+        ? String(score.valueInteger)
+        : range
+          ? range.valueRange.low.value + ' to ' + range.valueRange.high.value + ' (range)'
+          : '',
+      category: twoLevel ? twoLevel.valueCodeableConcept.text || codeOf(twoLevel.valueCodeableConcept) : 'not determined',
       risk: dvt.qualitativeRisk ? dvt.qualitativeRisk.text || codeOf(dvt.qualitativeRisk) : '',
       pe: pe,
       top: top && top.outcome ? top.outcome.text || (top.outcome.coding && top.outcome.coding[0].display) : '',
@@ -215,7 +262,9 @@
     return P.fhirRequest(config, 'clinician', 'GET', query)
       .then(function (res) {
         if (!res.ok || !res.body) throw new Error('Risk assessments could not be read: ' + P.problemText(res));
-        var rows = (res.body.entry || []).map(function (e) { return e.resource; });
+        var rows = (res.body.entry || []).map(function (e) {
+          return e.resource;
+        });
         if (!rows.length) {
           historyEl.appendChild(el('p', { className: 'empty' }, ['No risk assessments for this patient yet.']));
           return;
@@ -235,12 +284,20 @@
             ]),
           );
         });
-        var head = el('tr', {}, ['Date', 'Status', 'Wells score', 'Two-level category', 'PE red flag', 'Most likely cause', 'Resource'].map(function (h) {
-          return el('th', { scope: 'col' }, [h]);
-        }));
+        var head = el(
+          'tr',
+          {},
+          ['Date', 'Status', 'Wells score', 'Two-level category', 'PE red flag', 'Most likely cause', 'Resource'].map(function (h) {
+            return el('th', { scope: 'col' }, [h]);
+          }),
+        );
         historyEl.appendChild(
           el('div', { className: 'table-scroll', role: 'region', 'aria-labelledby': 'history-heading', tabindex: '0' }, [
-            el('table', { id: 'history-table' }, [el('caption', { className: 'small' }, [rows.length + ' risk assessment' + (rows.length === 1 ? '' : 's') + ', newest first']), el('thead', {}, [head]), tbody]),
+            el('table', { id: 'history-table' }, [
+              el('caption', { className: 'small' }, [rows.length + ' risk assessment' + (rows.length === 1 ? '' : 's') + ', newest first']),
+              el('thead', {}, [head]),
+              tbody,
+            ]),
           ]),
         );
       })

@@ -11,7 +11,8 @@
 
   /** Inline markup -> nodes appended to parent. */
   function inline(doc, parent, text) {
-    var pattern = /(\*\*([^*]+)\*\*|__([^_]+)__|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*([^*\s][^*]*)\*|(^|[^A-Za-z0-9])_([^_\s][^_]*)_(?![A-Za-z0-9]))/;
+    var pattern =
+      /(\*\*([^*]+)\*\*|__([^_]+)__|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*([^*\s][^*]*)\*|(^|[^A-Za-z0-9])_([^_\s][^_]*)_(?![A-Za-z0-9]))/;
     var rest = text;
     while (rest.length) {
       var m = pattern.exec(rest);
@@ -49,18 +50,24 @@
 
   function cells(line) {
     var trimmed = line.trim().replace(/^\|/, '').replace(/\|$/, '');
-    return trimmed.split(/(?<!\\)\|/).map(function (c) { return c.trim().replace(/\\\|/g, '|'); });
+    return trimmed.split(/(?<!\\)\|/).map(function (c) {
+      return c.trim().replace(/\\\|/g, '|');
+    });
   }
 
   function isTableStart(lines, i) {
-    return /^\s*\|.*\|\s*$/.test(lines[i]) && i + 1 < lines.length && /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(lines[i + 1]);
+    return (
+      /^\s*\|.*\|\s*$/.test(lines[i]) && i + 1 < lines.length && /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(lines[i + 1])
+    );
   }
 
   /** Markdown text -> a DocumentFragment. */
   function render(markdown, doc) {
     doc = doc || root.document;
     var fragment = doc.createDocumentFragment();
-    var lines = String(markdown || '').replace(/\r\n?/g, '\n').split('\n');
+    var lines = String(markdown || '')
+      .replace(/\r\n?/g, '\n')
+      .split('\n');
     var i = 0;
     while (i < lines.length) {
       var line = lines[i];
@@ -124,7 +131,14 @@
         continue;
       }
       var paragraph = [];
-      while (i < lines.length && lines[i].trim() && !/^(#{1,6})\s/.test(lines[i]) && !bullet.test(lines[i]) && !numbered.test(lines[i]) && !isTableStart(lines, i)) {
+      while (
+        i < lines.length &&
+        lines[i].trim() &&
+        !/^(#{1,6})\s/.test(lines[i]) &&
+        !bullet.test(lines[i]) &&
+        !numbered.test(lines[i]) &&
+        !isTableStart(lines, i)
+      ) {
         paragraph.push(lines[i].trim());
         i++;
       }

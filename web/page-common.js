@@ -16,7 +16,11 @@
     crypto.getRandomValues(b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join('');
+    var h = Array.prototype.map
+      .call(b, function (x) {
+        return (x + 0x100).toString(16).slice(1);
+      })
+      .join('');
     return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
   }
 
@@ -26,7 +30,8 @@
     Object.keys(props || {}).forEach(function (key) {
       var value = props[key];
       if (value === undefined || value === null || value === false) return;
-      if (key === 'className' || key === 'textContent' || key === 'hidden' || key === 'disabled' || key === 'type' || key === 'value') node[key] = value;
+      if (key === 'className' || key === 'textContent' || key === 'hidden' || key === 'disabled' || key === 'type' || key === 'value')
+        node[key] = value;
       else node.setAttribute(key, value === true ? '' : String(value));
     });
     (children || []).forEach(function (child) {
@@ -43,10 +48,12 @@
   var cache = {};
 
   function devSignIn(path, body) {
-    return fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(function (res) {
-      if (!res.ok) throw new Error('Sign-in failed (HTTP ' + res.status + ')');
-      return res.json();
-    });
+    return fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(
+      function (res) {
+        if (!res.ok) throw new Error('Sign-in failed (HTTP ' + res.status + ')');
+        return res.json();
+      },
+    );
   }
 
   /**
@@ -66,7 +73,8 @@
       }, EMBED_TIMEOUT_MS);
       function onMessage(event) {
         var data = event.data;
-        if (event.source !== target || !data || data.type !== 'calf-pain-cds/token' || data.id !== id || typeof data.token !== 'string') return;
+        if (event.source !== target || !data || data.type !== 'calf-pain-cds/token' || data.id !== id || typeof data.token !== 'string')
+          return;
         clearTimeout(timer);
         window.removeEventListener('message', onMessage);
         resolve({ token: data.token, expiresIn: Number(data.expiresIn) || 60 });
@@ -96,8 +104,16 @@
   /** CDS Hooks JWTs authenticate one call each (aud = the exact endpoint): a new one every time. */
   function cdsToken(config, endpoint) {
     if (config.tokenSource === 'none') return Promise.resolve(undefined);
-    if (config.tokenSource === 'dev-sign-in') return devSignIn('/dev/cds-token', { endpoint: endpoint }).then(function (m) { return m.token; });
-    return askEmbeddingApp({ kind: 'cds', role: 'clinician', patient: config.patient, audience: location.origin + config.cdsBase + '/' + endpoint }).then(function (m) {
+    if (config.tokenSource === 'dev-sign-in')
+      return devSignIn('/dev/cds-token', { endpoint: endpoint }).then(function (m) {
+        return m.token;
+      });
+    return askEmbeddingApp({
+      kind: 'cds',
+      role: 'clinician',
+      patient: config.patient,
+      audience: location.origin + config.cdsBase + '/' + endpoint,
+    }).then(function (m) {
       return m.token;
     });
   }
@@ -112,7 +128,11 @@
     return fetch(url, options).then(function (res) {
       return res.text().then(function (text) {
         var body;
-        try { body = text ? JSON.parse(text) : undefined; } catch (e) { body = undefined; }
+        try {
+          body = text ? JSON.parse(text) : undefined;
+        } catch (e) {
+          body = undefined;
+        }
         return { status: res.status, ok: res.ok, body: body, headers: res.headers };
       });
     });
@@ -122,7 +142,11 @@
     return fhirToken(config, role).then(function (token) {
       var headers = withAuth(Object.assign({ Accept: 'application/fhir+json' }, extraHeaders || {}), token);
       if (resource) headers['Content-Type'] = 'application/fhir+json';
-      return requestJson(config.fhirBase + path, { method: method, headers: headers, body: resource ? JSON.stringify(resource) : undefined });
+      return requestJson(config.fhirBase + path, {
+        method: method,
+        headers: headers,
+        body: resource ? JSON.stringify(resource) : undefined,
+      });
     });
   }
 
@@ -140,7 +164,11 @@
   function problemText(response) {
     var body = response.body || {};
     if (body.resourceType === 'OperationOutcome' && body.issue && body.issue.length) {
-      return body.issue.map(function (i) { return i.diagnostics || i.code; }).join('; ');
+      return body.issue
+        .map(function (i) {
+          return i.diagnostics || i.code;
+        })
+        .join('; ');
     }
     return body.message || 'HTTP ' + response.status;
   }
@@ -149,7 +177,15 @@
     if (!iso) return '';
     var d = new Date(iso);
     if (isNaN(d.getTime())) return iso;
-    return d.toLocaleString('en-GB', { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' });
+    return d.toLocaleString('en-GB', {
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone: 'UTC',
+      timeZoneName: 'short',
+    });
   }
 
   window.CalfPainPages = {

@@ -93,7 +93,9 @@
     } catch (e) {
       return;
     }
-    var answered = wellsLinkIds.filter(function (id) { return answers[id]; }).length;
+    var answered = wellsLinkIds.filter(function (id) {
+      return answers[id];
+    }).length;
     var score = answers['wells-score'] && answers['wells-score'][0].valueInteger;
     if (typeof score !== 'number') {
       // The calculated item as LHC-Forms displays it (read-only field).
@@ -104,12 +106,20 @@
     scoreEl.hidden = false;
     scoreEl.textContent = '';
     if (typeof score === 'number') {
-      scoreEl.appendChild(el('p', {}, [el('strong', {}, ['Wells DVT score: ' + score]), ' (all ten Wells questions answered). Press Submit to see what it means.']));
+      scoreEl.appendChild(
+        el('p', {}, [
+          el('strong', {}, ['Wells DVT score: ' + score]),
+          ' (all ten Wells questions answered). Press Submit to see what it means.',
+        ]),
+      );
     } else {
       scoreEl.appendChild(
         el('p', {}, [
           el('strong', {}, ['Wells DVT score: not yet calculated. ']),
-          answered + ' of ' + wellsLinkIds.length + ' Wells questions answered; the score appears when all are answered (the examination questions are for a clinician).',
+          answered +
+            ' of ' +
+            wellsLinkIds.length +
+            ' Wells questions answered; the score appears when all are answered (the examination questions are for a clinician).',
         ]),
       );
     }
@@ -122,9 +132,18 @@
 
   function translated(element, lang) {
     var found = ((element && element.extension) || []).filter(function (e) {
-      return e.url === TRANSLATION && (e.extension || []).some(function (x) { return x.url === 'lang' && x.valueCode === lang; });
+      return (
+        e.url === TRANSLATION &&
+        (e.extension || []).some(function (x) {
+          return x.url === 'lang' && x.valueCode === lang;
+        })
+      );
     })[0];
-    var content = found && found.extension.filter(function (x) { return x.url === 'content'; })[0];
+    var content =
+      found &&
+      found.extension.filter(function (x) {
+        return x.url === 'content';
+      })[0];
     return content && content.valueString;
   }
 
@@ -161,7 +180,9 @@
         if (item.answerOption) {
           copy.answerOption = item.answerOption.map(function (o) {
             if (!o.valueCoding || !o.valueCoding.display) return o;
-            return Object.assign({}, o, { valueCoding: Object.assign({}, o.valueCoding, { display: translated(o.valueCoding._display, lang) || o.valueCoding.display }) });
+            return Object.assign({}, o, {
+              valueCoding: Object.assign({}, o.valueCoding, { display: translated(o.valueCoding._display, lang) || o.valueCoding.display }),
+            });
           });
         }
         if (item.item) copy.item = items(item.item);
@@ -194,12 +215,17 @@
    * look for it (same patient, same authored instant, same identifier) before posting again.
    */
   function findStored(p) {
-    var query = '/QuestionnaireResponse?patient=' + encodeURIComponent(config.patient) + '&authored=' + encodeURIComponent(p.authored) + '&_count=50';
+    var query =
+      '/QuestionnaireResponse?patient=' + encodeURIComponent(config.patient) + '&authored=' + encodeURIComponent(p.authored) + '&_count=50';
     return P.fhirRequest(config, 'patient', 'GET', query).then(function (res) {
       if (!res.ok || !res.body || !res.body.entry) return undefined;
-      var hit = res.body.entry.map(function (e) { return e.resource; }).filter(function (r) {
-        return r && r.identifier && r.identifier.value === p.identifier;
-      })[0];
+      var hit = res.body.entry
+        .map(function (e) {
+          return e.resource;
+        })
+        .filter(function (r) {
+          return r && r.identifier && r.identifier.value === p.identifier;
+        })[0];
       return hit;
     });
   }
@@ -231,10 +257,16 @@
     var before = attempt.tried ? findStored(attempt) : Promise.resolve(undefined);
     before
       .then(function (stored) {
-        if (stored) return assessmentFor(stored.id).then(function (ra) { return { stored: stored, ra: ra }; });
+        if (stored)
+          return assessmentFor(stored.id).then(function (ra) {
+            return { stored: stored, ra: ra };
+          });
         attempt.tried = true;
         return P.fhirRequest(config, 'patient', 'POST', '/QuestionnaireResponse', qr).then(function (res) {
-          if (res.status === 201) return assessmentFor(res.body.id).then(function (ra) { return { stored: res.body, ra: ra }; });
+          if (res.status === 201)
+            return assessmentFor(res.body.id).then(function (ra) {
+              return { stored: res.body, ra: ra };
+            });
           if (res.status === 422 || res.status === 400) {
             // Refused for certain: nothing was stored, so the next Submit is a new submission.
             pending = null;
@@ -242,7 +274,10 @@
             setStatus('Please check the answers marked below, then press Submit again.');
             return undefined;
           }
-          if (res.status >= 500) throw new Error('The service had a problem (HTTP ' + res.status + '). Press Submit again: your answers will not be stored twice.');
+          if (res.status >= 500)
+            throw new Error(
+              'The service had a problem (HTTP ' + res.status + '). Press Submit again: your answers will not be stored twice.',
+            );
           pending = null;
           throw new Error(P.problemText(res));
         });
@@ -276,7 +311,9 @@
   function clearProblems() {
     problemsEl.hidden = true;
     problemsEl.textContent = '';
-    Array.prototype.forEach.call(document.querySelectorAll('.answer-problem'), function (n) { n.remove(); });
+    Array.prototype.forEach.call(document.querySelectorAll('.answer-problem'), function (n) {
+      n.remove();
+    });
   }
 
   /** `QuestionnaireResponse.item[1].item[0].answer[0]` -> the linkId of the item it points at, in the response sent. */
@@ -327,11 +364,15 @@
   // The result, in plain language
 
   function extension(resource, name) {
-    return (resource.extension || []).filter(function (x) { return x.url === EXT + name; })[0];
+    return (resource.extension || []).filter(function (x) {
+      return x.url === EXT + name;
+    })[0];
   }
 
   function hasCode(concept, system, code) {
-    return !!(concept && concept.coding || []).some(function (c) { return c.system === system && c.code === code; });
+    return !!((concept && concept.coding) || []).some(function (c) {
+      return c.system === system && c.code === code;
+    });
   }
 
   function riskCode(prediction) {
@@ -366,8 +407,12 @@
     if (!m) return [];
     return m[1]
       .split('; ')
-      .filter(function (part) { return /\(\+\d+(\.\d+)?\)$/.test(part); })
-      .map(function (part) { return part.replace(/\s*\(\+\d+(\.\d+)?\)$/, ''); });
+      .filter(function (part) {
+        return /\(\+\d+(\.\d+)?\)$/.test(part);
+      })
+      .map(function (part) {
+        return part.replace(/\s*\(\+\d+(\.\d+)?\)$/, '');
+      });
   }
 
   /** The red flags answered yes, from the PE prediction's rationale ("...answered yes: A; B. Emergency..."). */
@@ -381,9 +426,15 @@
     setStatus('Your answers were sent.');
     resultEl.textContent = '';
     var predictions = ra.prediction || [];
-    var pe = predictions.filter(function (p) { return hasCode(p.outcome, SNOMED, PE_CODE); })[0];
+    var pe = predictions.filter(function (p) {
+      return hasCode(p.outcome, SNOMED, PE_CODE);
+    })[0];
     var dvt = predictions[0];
-    var twoLevelExt = dvt && (dvt.extension || []).filter(function (x) { return x.url === EXT + 'wells-two-level'; })[0];
+    var twoLevelExt =
+      dvt &&
+      (dvt.extension || []).filter(function (x) {
+        return x.url === EXT + 'wells-two-level';
+      })[0];
     var twoLevel = twoLevelExt && twoLevelExt.valueCodeableConcept.coding[0].code;
     var scoreExt = extension(ra, 'wells-score');
     var rangeExt = extension(ra, 'wells-score-range');
@@ -396,8 +447,14 @@
       resultEl.appendChild(
         el('div', { className: 'emergency', role: 'alert' }, [
           el('h3', {}, ['Emergency: call emergency services now (999, 112 or 911)']),
-          el('p', {}, ['You said you have a warning sign of a blood clot in the lungs (pulmonary embolism): ' + redFlags(pe.rationale) + '.']),
-          el('p', {}, [el('strong', {}, ['This can be life-threatening. Call an ambulance or go to the emergency department now. Do not drive yourself.'])]),
+          el('p', {}, [
+            'You said you have a warning sign of a blood clot in the lungs (pulmonary embolism): ' + redFlags(pe.rationale) + '.',
+          ]),
+          el('p', {}, [
+            el('strong', {}, [
+              'This can be life-threatening. Call an ambulance or go to the emergency department now. Do not drive yourself.',
+            ]),
+          ]),
         ]),
       );
     }
@@ -405,9 +462,19 @@
       el('h3', {}, [words.heading]),
       el('p', {}, [words.text]),
       score
-        ? el('p', {}, ['Wells DVT score: ', el('strong', { 'data-testid': 'wells-score' }, [score]), ' (2 or more means a clot is likely).'])
+        ? el('p', {}, [
+            'Wells DVT score: ',
+            el('strong', { 'data-testid': 'wells-score' }, [score]),
+            ' (2 or more means a clot is likely).',
+          ])
         : rangeExt
-          ? el('p', {}, ['Wells DVT score: between ' + rangeExt.valueRange.low.value + ' and ' + rangeExt.valueRange.high.value + ', depending on the examination.'])
+          ? el('p', {}, [
+              'Wells DVT score: between ' +
+                rangeExt.valueRange.low.value +
+                ' and ' +
+                rangeExt.valueRange.high.value +
+                ', depending on the examination.',
+            ])
           : null,
       el('h4', {}, ['What happens next']),
       el('p', {}, [words.next.replace('{score}', score)]),
@@ -415,8 +482,12 @@
     resultEl.appendChild(summary);
 
     var causes = predictions
-      .filter(function (p) { return extension(p, 'differential-rank'); })
-      .sort(function (a, b) { return extension(a, 'differential-rank').valueInteger - extension(b, 'differential-rank').valueInteger; })
+      .filter(function (p) {
+        return extension(p, 'differential-rank');
+      })
+      .sort(function (a, b) {
+        return extension(a, 'differential-rank').valueInteger - extension(b, 'differential-rank').valueInteger;
+      })
       .slice(0, 3);
     if (causes.length) {
       var list = el('ol', { className: 'causes' });
@@ -436,7 +507,11 @@
       resultEl.appendChild(list);
     }
     resultEl.appendChild(
-      el('p', { className: 'small' }, ['This is decision support, not a diagnosis: a clinician decides. Reference: ', el('code', {}, ['QuestionnaireResponse/' + stored.id]), '.']),
+      el('p', { className: 'small' }, [
+        'This is decision support, not a diagnosis: a clinician decides. Reference: ',
+        el('code', {}, ['QuestionnaireResponse/' + stored.id]),
+        '.',
+      ]),
     );
     resultEl.hidden = false;
     resultEl.focus();
@@ -457,12 +532,15 @@
 
   submitButton.addEventListener('click', submit);
   // Capture phase: the form's radio buttons stop their clicks from bubbling.
-  ['click', 'change', 'keyup'].forEach(function (type) { formEl.addEventListener(type, scheduleScore, true); });
+  ['click', 'change', 'keyup'].forEach(function (type) {
+    formEl.addEventListener(type, scheduleScore, true);
+  });
 
   Promise.all([P.fhirRequest(config, 'patient', 'GET', '/Questionnaire/' + encodeURIComponent(config.questionnaire)), waitForLForms()])
     .then(function (loaded) {
       var res = loaded[0];
-      if (!res.ok || !res.body || res.body.resourceType !== 'Questionnaire') throw new Error('The questionnaire could not be loaded (' + P.problemText(res) + ').');
+      if (!res.ok || !res.body || res.body.resourceType !== 'Questionnaire')
+        throw new Error('The questionnaire could not be loaded (' + P.problemText(res) + ').');
       questionnaire = localize(withoutChartPopulation(res.body), config.language);
       wellsLinkIds = wellsCriteria(questionnaire);
       return LForms.Util.addFormToPage(questionnaire, formEl, { fhirVersion: 'R4' });

@@ -32,7 +32,9 @@ export interface ApiAuthOptions {
 
 const ID = '[A-Za-z0-9\\-.]{1,64}';
 /** What anyone may read without a token, below the FHIR base: the CapabilityStatement and the published artefacts. */
-const PUBLIC_PATH = new RegExp(`^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`);
+const PUBLIC_PATH = new RegExp(
+  `^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`,
+);
 
 /** True for requests anyone may make without a token. */
 export function isPublicFhirRequest(req: Request, basePath = '/fhir'): boolean {
@@ -47,7 +49,13 @@ export function apiAudience(config: Config, basePath = '/fhir'): string {
   return `${config.baseUrl}${basePath}`;
 }
 
-export function createApiAuth({ config, trustedClients, now = () => new Date(), logger, basePath = '/fhir' }: ApiAuthOptions): RequestHandler {
+export function createApiAuth({
+  config,
+  trustedClients,
+  now = () => new Date(),
+  logger,
+  basePath = '/fhir',
+}: ApiAuthOptions): RequestHandler {
   if (config.auth.mode === 'off') return (_req, _res, next) => next();
   const audience = apiAudience(config, basePath);
 

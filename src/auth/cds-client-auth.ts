@@ -34,7 +34,13 @@ export function endpointUrl(baseUrl: string, req: Request): string {
   return `${baseUrl}${path}`;
 }
 
-export function createCdsClientAuth({ config, store, trustedClients, now = () => new Date(), logger }: CdsClientAuthOptions): RequestHandler {
+export function createCdsClientAuth({
+  config,
+  store,
+  trustedClients,
+  now = () => new Date(),
+  logger,
+}: CdsClientAuthOptions): RequestHandler {
   if (config.auth.mode === 'off') return (_req, _res, next) => next();
 
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -74,11 +80,14 @@ export function createCdsClientAuth({ config, store, trustedClients, now = () =>
  * claim-check messages); none carries the token, a key or a secret. `audience` is this service's own URL.
  */
 export function explainRejection(reason: string, audience: string): string {
-  if (/"aud"/.test(reason)) return `The JWT's aud does not match this service's URL: aud must be exactly ${audience} (BASE_URL plus the path called)`;
+  if (/"aud"/.test(reason))
+    return `The JWT's aud does not match this service's URL: aud must be exactly ${audience} (BASE_URL plus the path called)`;
   if (/ERR_JWT_EXPIRED/.test(reason)) return "The JWT has expired (exp is in the past; check the client's clock)";
   if (/"nbf"|iat in the future/.test(reason)) return "The JWT is not valid yet (nbf or iat is in the future; check the client's clock)";
-  if (/ERR_JWS_SIGNATURE_VERIFICATION_FAILED|ERR_JWKS_NO_MATCHING_KEY/.test(reason)) return "The JWT's signature does not verify with the keys registered for its issuer";
-  if (reason === 'untrusted iss' || reason === 'missing iss') return "The JWT's iss is not a CDS client this service trusts (TRUSTED_CLIENTS_FILE)";
+  if (/ERR_JWS_SIGNATURE_VERIFICATION_FAILED|ERR_JWKS_NO_MATCHING_KEY/.test(reason))
+    return "The JWT's signature does not verify with the keys registered for its issuer";
+  if (reason === 'untrusted iss' || reason === 'missing iss')
+    return "The JWT's iss is not a CDS client this service trusts (TRUSTED_CLIENTS_FILE)";
   if (reason === 'replayed jti') return "The JWT's jti was already used: sign a new JWT (new jti) for every call";
   if (reason === 'jku not allow-listed') return "The JWT's jku is not allow-listed for its issuer";
   if (reason === 'not a compact JWS' || reason === 'undecodable header or payload') return 'The bearer token is not a signed JWT';

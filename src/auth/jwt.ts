@@ -4,7 +4,14 @@
  * or throws JwtRejected. The reason in JwtRejected is for debug logs only — responses never carry it,
  * and nothing here ever logs or echoes the token itself.
  */
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTHeaderParameters, type ProtectedHeaderParameters } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JWTPayload,
+  type JWTHeaderParameters,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import type { Store } from '../storage/store';
 import type { TrustedClient, TrustedClients, JwtVerifyKeySet } from './trusted-clients';
 
@@ -68,7 +75,8 @@ export async function verifyClientJwt(token: string, trusted: TrustedClients, re
   if (typeof unverified.iss !== 'string') throw new JwtRejected('missing iss');
   const client = trusted.get(unverified.iss);
   if (!client) throw new JwtRejected('untrusted iss');
-  if (req.purpose === 'cds' ? !client.cdsClient : !client.apiScopes) throw new JwtRejected(`issuer not allowed on the ${req.purpose} surface`);
+  if (req.purpose === 'cds' ? !client.cdsClient : !client.apiScopes)
+    throw new JwtRejected(`issuer not allowed on the ${req.purpose} surface`);
 
   if (typeof header.alg !== 'string' || !client.algorithms.includes(header.alg)) throw new JwtRejected('algorithm not allowed');
   if (header.crit !== undefined) throw new JwtRejected('crit header not supported');
@@ -105,7 +113,8 @@ export async function verifyClientJwt(token: string, trusted: TrustedClients, re
   if (client.tenant !== undefined && payload.tenant !== client.tenant) throw new JwtRejected('tenant mismatch');
 
   if (req.cdsRules) {
-    if ((payload.exp as number) > nowSeconds + MAX_CDS_TOKEN_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) throw new JwtRejected('exp too far in the future');
+    if ((payload.exp as number) > nowSeconds + MAX_CDS_TOKEN_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS)
+      throw new JwtRejected('exp too far in the future');
     const jti = payload.jti;
     if (typeof jti !== 'string' || !jti || jti.length > MAX_JTI_LENGTH) throw new JwtRejected('bad jti');
     if (!req.store) throw new JwtRejected('no store for jti replay check');
@@ -114,7 +123,7 @@ export async function verifyClientJwt(token: string, trusted: TrustedClients, re
     const until = new Date(((payload.exp as number) + CLOCK_SKEW_SECONDS) * 1000);
     if (!(await req.store.recordJti(client.iss, jti, until))) throw new JwtRejected('replayed jti');
   }
-  return { client, payload: payload as VerifiedJwt['payload'], header: verifiedHeader };
+  return { client, payload: payload, header: verifiedHeader };
 }
 
 /**

@@ -27,7 +27,19 @@ import { parseScope } from './scopes';
 export type JwtVerifyKeySet = ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
 
 /** Asymmetric JWS algorithms a client may be configured with. `none` and HMAC (HS*) never are. */
-export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'] as const;
+export const ASYMMETRIC_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 export const DEFAULT_ALGORITHMS = ['ES384', 'RS384'];
 
 export interface TrustedClient {
@@ -122,7 +134,11 @@ export function trustedClientsForConfig(config: Config, remoteOptions?: RemoteJw
 
 const KNOWN_FIELDS = new Set(['iss', 'description', 'jwks', 'jwksUrl', 'allowedJku', 'algorithms', 'tenant', 'cdsClient', 'apiScopes']);
 
-export function parseTrustedClients(json: unknown, source = '(inline)', remoteOptions: RemoteJwksOptions = DEFAULT_REMOTE_JWKS_OPTIONS): TrustedClients {
+export function parseTrustedClients(
+  json: unknown,
+  source = '(inline)',
+  remoteOptions: RemoteJwksOptions = DEFAULT_REMOTE_JWKS_OPTIONS,
+): TrustedClients {
   const problems: string[] = [];
   if (!isObject(json) || !Array.isArray(json.clients)) {
     throw new TrustedClientsError(source, ['expected an object with a "clients" array']);
@@ -184,7 +200,8 @@ export function parseTrustedClients(json: unknown, source = '(inline)', remoteOp
       problems.push(`${at} needs keys: "jwks", "jwksUrl" or "allowedJku"`);
     }
 
-    if (raw.tenant !== undefined && (typeof raw.tenant !== 'string' || !raw.tenant)) problems.push(`${at}.tenant must be a non-empty string`);
+    if (raw.tenant !== undefined && (typeof raw.tenant !== 'string' || !raw.tenant))
+      problems.push(`${at}.tenant must be a non-empty string`);
     if (raw.description !== undefined && typeof raw.description !== 'string') problems.push(`${at}.description must be a string`);
     if (raw.cdsClient !== undefined && typeof raw.cdsClient !== 'boolean') problems.push(`${at}.cdsClient must be true or false`);
 
@@ -251,7 +268,8 @@ function checkKeyUrl(value: unknown): string | undefined {
 }
 
 function checkJwks(value: unknown, at: string): string[] {
-  if (!isObject(value) || !Array.isArray(value.keys) || !value.keys.length) return [`${at} must be a JWKS: {"keys": [ ...at least one key ]}`];
+  if (!isObject(value) || !Array.isArray(value.keys) || !value.keys.length)
+    return [`${at} must be a JWKS: {"keys": [ ...at least one key ]}`];
   const problems: string[] = [];
   value.keys.forEach((key: unknown, i: number) => {
     const where = `${at}.keys[${i}]`;
@@ -262,7 +280,8 @@ function checkJwks(value: unknown, at: string): string[] {
     if (key.kty === 'oct') problems.push(`${where} is a symmetric key (kty "oct"); only public keys are accepted`);
     else if ('d' in key || 'p' in key || 'q' in key) problems.push(`${where} contains private key material; publish only the public key`);
     else if (key.kid !== undefined && typeof key.kid !== 'string') problems.push(`${where}.kid must be a string`);
-    else if (key.alg !== undefined && !(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(key.alg)) problems.push(`${where}.alg "${String(key.alg)}" is not an allowed algorithm`);
+    else if (key.alg !== undefined && !(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(key.alg))
+      problems.push(`${where}.alg "${String(key.alg)}" is not an allowed algorithm`);
     else {
       try {
         createPublicKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });

@@ -175,7 +175,7 @@ export function compileCardRules(plan: PlanDefinition, population: PopulationPla
       };
     });
 
-  const contained = (plan.contained ?? []) as Resource[];
+  const contained = plan.contained ?? [];
   const activity = (id: string): ActivityDefinition => {
     const found = contained.find((r) => r.resourceType === 'ActivityDefinition' && r.id === id) as ActivityDefinition | undefined;
     if (!found?.code?.coding?.length) throw new CardRulesError(`${where}: contained ActivityDefinition "${id}" with a code is required`);

@@ -29,7 +29,11 @@ const SUMMARY_LIMIT = 139;
  * where the examination items can be answered, not the Questionnaire's JSON.
  */
 export function questionnaireLink(baseUrl: string, patientId: string): Link {
-  return { label: 'Complete the calf-pain questionnaire for this patient', url: `${baseUrl}/portal?patient=${encodeURIComponent(patientId)}`, type: 'absolute' };
+  return {
+    label: 'Complete the calf-pain questionnaire for this patient',
+    url: `${baseUrl}/portal?patient=${encodeURIComponent(patientId)}`,
+    type: 'absolute',
+  };
 }
 
 function summaryText(text: CardText, values: Record<string, string | number>, suffix = ''): string {
@@ -73,14 +77,20 @@ function provenanceLine(input: CardInput): string {
 export function scoreBreakdown(summary: AssessmentSummary, input: CardInput, options: { withCategory: boolean }): string {
   const lines: string[] = [];
   if (summary.wellsScore !== undefined) {
-    const category = options.withCategory && summary.twoLevel ? ` (two-level: DVT ${summary.twoLevel}${summary.threeLevel ? `; three-level: ${summary.threeLevel}` : ''})` : '';
+    const category =
+      options.withCategory && summary.twoLevel
+        ? ` (two-level: DVT ${summary.twoLevel}${summary.threeLevel ? `; three-level: ${summary.threeLevel}` : ''})`
+        : '';
     lines.push(`**Wells DVT score ${summary.wellsScore}**${category}`);
   } else {
     const category = options.withCategory && summary.twoLevel ? ` Two-level category already certain: DVT ${summary.twoLevel}.` : '';
-    lines.push(`**Wells DVT score not final**: possible range ${summary.scoreRange.min} to ${summary.scoreRange.max}; ${summary.unanswered.length} criteria not answered.${category}`);
+    lines.push(
+      `**Wells DVT score not final**: possible range ${summary.scoreRange.min} to ${summary.scoreRange.max}; ${summary.unanswered.length} criteria not answered.${category}`,
+    );
   }
   lines.push('', '| Wells criterion | Points | Source |', '|---|---|---|');
-  for (const c of summary.counted) lines.push(`| ${cell(c.title)} | ${signed(c.points)} | questionnaire (${ORIGIN_LABEL[input.found.origin]}) |`);
+  for (const c of summary.counted)
+    lines.push(`| ${cell(c.title)} | ${signed(c.points)} | questionnaire (${ORIGIN_LABEL[input.found.origin]}) |`);
   for (const u of summary.unanswered) lines.push(`| ${cell(u.title)} | not answered | missing |`);
   if (summary.counted.length === 0 && summary.unanswered.length === 0) lines.push('| (none answered yes) | 0 | questionnaire |');
   lines.push('', 'Criteria not listed were answered no.', '', provenanceLine(input));
@@ -94,7 +104,12 @@ function differential(summary: AssessmentSummary): string {
     return `${i + 1}. ${d.text} (${d.qualitativeRisk} likelihood)${why}`;
   });
   const rest = summary.differential.slice(3).map((d) => d.text);
-  return ['**Differential of calf pain** (most likely first)', '', ...top, ...(rest.length ? ['', `Also considered: ${rest.join(', ')}.`] : [])].join('\n');
+  return [
+    '**Differential of calf pain** (most likely first)',
+    '',
+    ...top,
+    ...(rest.length ? ['', `Also considered: ${rest.join(', ')}.`] : []),
+  ].join('\n');
 }
 
 function withAnswersYes(response: QuestionnaireResponse, linkIds: string[]): QuestionnaireResponse {
@@ -103,7 +118,12 @@ function withAnswersYes(response: QuestionnaireResponse, linkIds: string[]): Que
   const find = (items: QuestionnaireResponseItem[] | undefined, linkId: string): QuestionnaireResponseItem | undefined => {
     for (const item of items ?? []) {
       if (item.linkId === linkId) return item;
-      const inner = find(item.item, linkId) ?? find(item.answer?.flatMap((a) => a.item ?? []), linkId);
+      const inner =
+        find(item.item, linkId) ??
+        find(
+          item.answer?.flatMap((a) => a.item ?? []),
+          linkId,
+        );
       if (inner) return inner;
     }
     return undefined;
@@ -141,11 +161,14 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: C
     lines.push('**What the chart adds** (not counted in the score above)', '');
     for (const f of missed) {
       const answer = unanswered.has(f.rule.linkId) ? 'not answered in the questionnaire' : 'answered no in the questionnaire';
-      lines.push(`- ${f.rule.title}: "${f.label}" (${f.resourceType}${f.date ? `, ${f.date.slice(0, 10)}` : ''}, ${ORIGIN_LABEL[f.origin]}); ${answer}. ${f.rule.description}`);
+      lines.push(
+        `- ${f.rule.title}: "${f.label}" (${f.resourceType}${f.date ? `, ${f.date.slice(0, 10)}` : ''}, ${ORIGIN_LABEL[f.origin]}); ${answer}. ${f.rule.description}`,
+      );
     }
   }
   const unchecked = [!chart.conditions && 'Conditions', !chart.procedures && 'Procedures'].filter(Boolean);
-  if (unchecked.length) lines.push(...(lines.length ? [''] : []), `_Chart not checked: ${unchecked.join(' and ')} could not be obtained from the EHR._`);
+  if (unchecked.length)
+    lines.push(...(lines.length ? [''] : []), `_Chart not checked: ${unchecked.join(' and ')} could not be obtained from the EHR._`);
   if (!lines.length) return undefined;
 
   let changesCategoryTo: ChartReview['changesCategoryTo'];
@@ -154,7 +177,10 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: C
     try {
       const what = input.evaluator.evaluate(withAnswersYes(input.found.response, linkIds), { now: input.now }).summary;
       const score = what.wellsScore !== undefined ? `${what.wellsScore}` : `${what.scoreRange.min} to ${what.scoreRange.max}`;
-      lines.push('', `If the chart is right, the Wells score would be ${score}${what.twoLevel ? ` (DVT ${what.twoLevel})` : ''}. Confirm with the patient and update the questionnaire.`);
+      lines.push(
+        '',
+        `If the chart is right, the Wells score would be ${score}${what.twoLevel ? ` (DVT ${what.twoLevel})` : ''}. Confirm with the patient and update the questionnaire.`,
+      );
       if (what.twoLevel === 'likely' && summary.twoLevel !== 'likely') changesCategoryTo = 'likely';
     } catch {
       // The hypothetical is a courtesy; the findings above are already stated.
@@ -174,19 +200,31 @@ function serviceRequest(def: ActivityDefinition, input: CardInput, reason: strin
     code: def.code,
     subject: { reference: `Patient/${input.patientId}` },
     ...(input.encounterId ? { encounter: { reference: `Encounter/${input.encounterId}` } } : {}),
-    ...(hours ? { occurrencePeriod: { start: input.now.toISOString(), end: new Date(input.now.getTime() + hours * 3600_000).toISOString() } } : {}),
+    ...(hours
+      ? { occurrencePeriod: { start: input.now.toISOString(), end: new Date(input.now.getTime() + hours * 3600_000).toISOString() } }
+      : {}),
     reasonCode: [{ coding: [DVT_TOPIC], text: reason }],
     ...(ref ? { supportingInfo: [{ reference: ref, display: 'Calf-pain questionnaire' }] } : {}),
     note: [{ text: def.description ?? def.title ?? 'Suggested by calf-pain decision support' }],
   };
 }
 
-function suggestion(label: string, def: ActivityDefinition, input: CardInput, reason: string, isRecommended: boolean, extra: Action[] = []): Suggestion {
+function suggestion(
+  label: string,
+  def: ActivityDefinition,
+  input: CardInput,
+  reason: string,
+  isRecommended: boolean,
+  extra: Action[] = [],
+): Suggestion {
   return {
     label,
     uuid: randomUUID(),
     isRecommended,
-    actions: [{ type: 'create', description: `Add ${def.title ?? 'order'} to the orders`, resource: serviceRequest(def, input, reason) }, ...extra],
+    actions: [
+      { type: 'create', description: `Add ${def.title ?? 'order'} to the orders`, resource: serviceRequest(def, input, reason) },
+      ...extra,
+    ],
   };
 }
 
@@ -227,7 +265,13 @@ export function dvtCard(input: CardInput, review: ChartReview | undefined): Issu
       card: card(text, summaryText(text, { score: scoreLabel(summary) }), detail, {
         suggestions: [
           suggestion('Order proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, input, reason, true),
-          suggestion('Order D-dimer (after a negative scan, or now with interim anticoagulation if the scan is delayed)', rules.dDimer, input, reason, false),
+          suggestion(
+            'Order D-dimer (after a negative scan, or now with interim anticoagulation if the scan is delayed)',
+            rules.dDimer,
+            input,
+            reason,
+            false,
+          ),
         ],
         selectionBehavior: 'any',
         overrideReasons: rules.overrideReasons,
@@ -258,7 +302,9 @@ export function dvtCard(input: CardInput, review: ChartReview | undefined): Issu
     review?.markdown,
     differential(summary),
   );
-  const built = card(text, summaryText(text, { count: missing.length }, chartNote), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] });
+  const built = card(text, summaryText(text, { count: missing.length }, chartNote), detail, {
+    links: [questionnaireLink(input.baseUrl, input.patientId)],
+  });
   return { kind: 'preliminary', card: review?.changesCategoryTo ? { ...built, indicator: 'warning' } : built };
 }
 
@@ -269,12 +315,24 @@ export interface SelectedOrders {
 }
 
 /** Cards for a D-dimer / ultrasound selection given the assessment (undefined: no recent assessment). */
-export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found' | 'evaluation'> & Partial<Pick<CardInput, 'found' | 'evaluation'>>, windowDays: number): IssuedCardDraft[] {
+export function orderCards(
+  orders: SelectedOrders,
+  input: Omit<CardInput, 'found' | 'evaluation'> & Partial<Pick<CardInput, 'found' | 'evaluation'>>,
+  windowDays: number,
+): IssuedCardDraft[] {
   const { rules } = input;
   if (!input.found || !input.evaluation) {
     const text = rules.cards['order-no-assessment'];
-    const detail = join(fillTemplate(text.lead, { days: windowDays }), 'Ask the patient to complete the calf-pain questionnaire (history and risk factors) and complete the examination items; the service then gives the two-level Wells category.');
-    return [{ kind: 'order-no-assessment', card: card(text, summaryText(text, { days: windowDays }), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] }) }];
+    const detail = join(
+      fillTemplate(text.lead, { days: windowDays }),
+      'Ask the patient to complete the calf-pain questionnaire (history and risk factors) and complete the examination items; the service then gives the two-level Wells category.',
+    );
+    return [
+      {
+        kind: 'order-no-assessment',
+        card: card(text, summaryText(text, { days: windowDays }), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] }),
+      },
+    ];
   }
   const full = input as CardInput;
   const { summary } = full.evaluation;
@@ -287,27 +345,44 @@ export function orderCards(orders: SelectedOrders, input: Omit<CardInput, 'found
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT likely)`;
     drafts.push({
       kind: 'order-ultrasound-needed',
-      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true })), {
-        suggestions: [suggestion('Add proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, full, reason, true)],
-        selectionBehavior: 'at-most-one',
-        overrideReasons: rules.overrideReasons,
-      }),
+      card: card(
+        text,
+        summaryText(text, { score: scoreLabel(summary) }),
+        join(text.lead, scoreBreakdown(summary, full, { withCategory: true })),
+        {
+          suggestions: [suggestion('Add proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, full, reason, true)],
+          selectionBehavior: 'at-most-one',
+          overrideReasons: rules.overrideReasons,
+        },
+      ),
     });
   } else if (summary.twoLevel === 'unlikely' && summary.status === 'final' && orders.ultrasound.length && !orders.dDimer.length) {
     const text = rules.cards['order-d-dimer-first'];
     const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT unlikely)`;
     const removeScans: Action[] = orders.ultrasound
       .filter((o) => typeof o.id === 'string' && FHIR_ID.test(o.id))
-      .map((o) => ({ type: 'delete', description: 'Remove the leg vein ultrasound from the draft orders', resourceId: `ServiceRequest/${o.id}` }));
-    const suggestions: Suggestion[] = [suggestion('Add D-dimer first; keep the ultrasound for a positive result', rules.dDimer, full, reason, true)];
-    if (removeScans.length) suggestions.push(suggestion('Order D-dimer instead of the ultrasound', rules.dDimer, full, reason, false, removeScans));
+      .map((o) => ({
+        type: 'delete',
+        description: 'Remove the leg vein ultrasound from the draft orders',
+        resourceId: `ServiceRequest/${o.id}`,
+      }));
+    const suggestions: Suggestion[] = [
+      suggestion('Add D-dimer first; keep the ultrasound for a positive result', rules.dDimer, full, reason, true),
+    ];
+    if (removeScans.length)
+      suggestions.push(suggestion('Order D-dimer instead of the ultrasound', rules.dDimer, full, reason, false, removeScans));
     drafts.push({
       kind: 'order-d-dimer-first',
-      card: card(text, summaryText(text, { score: scoreLabel(summary) }), join(text.lead, scoreBreakdown(summary, full, { withCategory: true })), {
-        suggestions,
-        selectionBehavior: 'at-most-one',
-        overrideReasons: rules.overrideReasons,
-      }),
+      card: card(
+        text,
+        summaryText(text, { score: scoreLabel(summary) }),
+        join(text.lead, scoreBreakdown(summary, full, { withCategory: true })),
+        {
+          suggestions,
+          selectionBehavior: 'at-most-one',
+          overrideReasons: rules.overrideReasons,
+        },
+      ),
     });
   } else if (!summary.twoLevel || (summary.twoLevel === 'unlikely' && summary.status !== 'final')) {
     const text = rules.cards['order-incomplete'];

@@ -16,7 +16,6 @@ export interface Catalog {
   resources: Resource[];
 }
 
-
 function readJsonDir(dir: string): Resource[] {
   if (!fs.existsSync(dir)) return [];
   return fs
@@ -51,8 +50,17 @@ function withoutMeta(resource: Resource): string {
  */
 async function indexedInFull(store: Store, resource: Resource): Promise<boolean> {
   for (const entry of indexResource(resource)) {
-    const criterion = entry.lo !== undefined && entry.hi !== undefined ? { param: entry.param, kind: 'date' as const, prefix: 'eq' as const, lo: entry.lo, hi: entry.hi } : { param: entry.param, kind: 'exact' as const, values: [entry.value] };
-    const found = await store.search({ resourceType: resource.resourceType, criteria: [{ param: '_id', kind: 'exact', values: [resource.id!] }, criterion], sort: [], count: 0, offset: 0 });
+    const criterion =
+      entry.lo !== undefined && entry.hi !== undefined
+        ? { param: entry.param, kind: 'date' as const, prefix: 'eq' as const, lo: entry.lo, hi: entry.hi }
+        : { param: entry.param, kind: 'exact' as const, values: [entry.value] };
+    const found = await store.search({
+      resourceType: resource.resourceType,
+      criteria: [{ param: '_id', kind: 'exact', values: [resource.id!] }, criterion],
+      sort: [],
+      count: 0,
+      offset: 0,
+    });
     if (found.total === 0) return false;
   }
   return true;

@@ -62,7 +62,10 @@ export class PopulationError extends Error {
 
 type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
-function expressionOf(extensions: Extension[] | undefined, url: string): { name?: string; expression: string; language: string } | undefined {
+function expressionOf(
+  extensions: Extension[] | undefined,
+  url: string,
+): { name?: string; expression: string; language: string } | undefined {
   const e = extensions?.find((x) => x.url === url)?.valueExpression;
   if (!e?.expression || !e.language) return undefined;
   return { name: e.name, expression: e.expression, language: e.language };
@@ -92,7 +95,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
   const where = `Questionnaire/${questionnaire.id}`;
   const compile = (expression: string, at: string): Compiled => {
     try {
-      return fhirpath.compile(expression, r4Model, { userInvocationTable: functions } as never) as unknown as Compiled;
+      return fhirpath.compile(expression, r4Model, { userInvocationTable: functions } as never);
     } catch (err) {
       throw new PopulationError(`${at}: FHIRPath does not compile: ${(err as Error).message}`);
     }
@@ -120,7 +123,8 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     const initial = expressionOf(item.extension, EXT_INITIAL_EXPRESSION);
     if (!initial) return [];
     const at = `${where} item ${item.linkId}`;
-    for (const e of [context, initial]) if (e && e.language !== 'text/fhirpath') throw new PopulationError(`${at}: only text/fhirpath population expressions are supported`);
+    for (const e of [context, initial])
+      if (e && e.language !== 'text/fhirpath') throw new PopulationError(`${at}: only text/fhirpath population expressions are supported`);
     // A value set the server does not hold would make the item silently never match: refuse to start instead.
     for (const e of [context, initial]) {
       for (const m of e?.expression.matchAll(/inValueSet\(\s*'([^']+)'\s*\)/g) ?? []) {
@@ -157,7 +161,11 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     }
   };
   const evidenceOf = (plan: (typeof plans)[number], env: Record<string, unknown>): Resource[] =>
-    plan.context ? (run(plan.context, env).map(plain).filter((r) => typeof r === 'object' && r !== null) as Resource[]) : [];
+    plan.context
+      ? (run(plan.context, env)
+          .map(plain)
+          .filter((r) => typeof r === 'object' && r !== null) as Resource[])
+      : [];
 
   const evidenceCache = new Map<string, Resource[]>();
   return {

@@ -18,7 +18,11 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 function conceptLabel(concept: CodeableConcept | undefined): string {
   const codings = Array.isArray(concept?.coding) ? concept.coding.filter((c) => typeof c === 'object' && c !== null) : [];
   const coding = codings.find((c) => str(c.display)) ?? codings.find((c) => str(c.code));
-  return str(concept?.text) ?? str(coding?.display) ?? (coding && str(coding.code) ? `${str(coding.system) ?? ''}|${coding.code}` : 'unnamed entry');
+  return (
+    str(concept?.text) ??
+    str(coding?.display) ??
+    (coding && str(coding.code) ? `${str(coding.system) ?? ''}|${coding.code}` : 'unnamed entry')
+  );
 }
 
 function entryDate(resource: Condition | Procedure): string | undefined {
@@ -44,7 +48,14 @@ export function findChartEvidence(rules: CardRules, chart: ChartData, now: Date)
       const source = resource.resourceType === 'Condition' ? chart.conditions : chart.procedures;
       if (!source) continue;
       const date = entryDate(resource);
-      findings.push({ rule, resourceType: resource.resourceType, id: resource.id, label: conceptLabel(resource.code), ...(date ? { date } : {}), origin: source.origin });
+      findings.push({
+        rule,
+        resourceType: resource.resourceType,
+        id: resource.id,
+        label: conceptLabel(resource.code),
+        ...(date ? { date } : {}),
+        origin: source.origin,
+      });
     }
   }
   return findings;

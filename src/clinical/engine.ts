@@ -274,9 +274,7 @@ function summarise(rules: CompiledRules, run: Run): AssessmentSummary {
   }
   const dvtProbability = possible.size ? { low: Math.min(...possible), high: Math.max(...possible) } : undefined;
 
-  const peRedFlags = rules.peRedFlags
-    .filter((flag) => run.truth(flag) === true)
-    .map((flag) => ({ linkId: flag.id, title: flag.title }));
+  const peRedFlags = rules.peRedFlags.filter((flag) => run.truth(flag) === true).map((flag) => ({ linkId: flag.id, title: flag.title }));
 
   const differential = rules.causes
     .map((cause, order) => {
@@ -338,7 +336,9 @@ const percent = (value: number) => ({ value, unit: '%', system: UCUM, code: '%' 
  * decimal <= 100). Where no published figure exists the range is the whole 0-100 %: stated as
  * not quantified rather than left out, since some validators require probability[x] (ras-2).
  */
-function probability(range: { low: number; high: number } | undefined): Pick<RiskAssessmentPrediction, 'probabilityDecimal' | 'probabilityRange'> {
+function probability(
+  range: { low: number; high: number } | undefined,
+): Pick<RiskAssessmentPrediction, 'probabilityDecimal' | 'probabilityRange'> {
   if (range && range.low === range.high) return { probabilityDecimal: range.low };
   const { low, high } = range ?? { low: 0, high: 100 };
   return { probabilityRange: { low: percent(low), high: percent(high) } };
@@ -366,12 +366,16 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
   if (summary.twoLevel) {
     parts.push(rules.categories.get(summary.twoLevel)!.description!);
   } else {
-    parts.push('Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.');
+    parts.push(
+      'Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.',
+    );
   }
   if (summary.threeLevel) {
     parts.push(`${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence in percent.`);
   } else if (summary.dvtProbability) {
-    parts.push(`Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% to ${summary.dvtProbability.high}% (probabilityRange).`);
+    parts.push(
+      `Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% to ${summary.dvtProbability.high}% (probabilityRange).`,
+    );
   } else {
     parts.push('Three-level Wells: not determined.');
   }
@@ -382,10 +386,20 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
   const twoLevel = summary.twoLevel ? rules.categories.get(summary.twoLevel)! : undefined;
   return {
     extension: [
-      ...(twoLevel ? [{ url: EXT_WELLS_TWO_LEVEL, valueCodeableConcept: { coding: [{ ...twoLevel.code, system: CS_CALF_PAIN }], text: twoLevel.title } }] : []),
+      ...(twoLevel
+        ? [
+            {
+              url: EXT_WELLS_TWO_LEVEL,
+              valueCodeableConcept: { coding: [{ ...twoLevel.code, system: CS_CALF_PAIN }], text: twoLevel.title },
+            },
+          ]
+        : []),
       ...scoreExtensions(summary),
     ],
-    outcome: { coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }], text: 'Deep vein thrombosis (Wells DVT score)' },
+    outcome: {
+      coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }],
+      text: 'Deep vein thrombosis (Wells DVT score)',
+    },
     ...probability(summary.dvtProbability),
     ...(summary.threeLevel ? { qualitativeRisk: riskConcept(summary.threeLevel, category!.title) } : {}),
     rationale: parts.join(' '),
@@ -437,11 +451,24 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
     basis: [basis],
     prediction: predictions,
     mitigation: summary.nextSteps.join('\n\n'),
-    note: [{ text: 'Decision support, not a diagnosis. Rules: PlanDefinition calf-pain-assessment ' + (rules.plan.version ?? '') + ' (sources cited there).' }],
+    note: [
+      {
+        text:
+          'Decision support, not a diagnosis. Rules: PlanDefinition calf-pain-assessment ' +
+          (rules.plan.version ?? '') +
+          ' (sources cited there).',
+      },
+    ],
   };
 }
 
-function evaluate(rules: CompiledRules, groups: Groups, shared: Shared | undefined, response: QuestionnaireResponse, options: EvaluateOptions = {}): Evaluation {
+function evaluate(
+  rules: CompiledRules,
+  groups: Groups,
+  shared: Shared | undefined,
+  response: QuestionnaireResponse,
+  options: EvaluateOptions = {},
+): Evaluation {
   // Rules read the response and never change it (fhirpath.js marks only the objects it returns, and
   // rules return booleans): no copy is needed.
   const summary = summarise(rules, new Run(response, groups, shared));
@@ -455,12 +482,20 @@ function provenance(riskAssessment: RiskAssessment, response: QuestionnaireRespo
     resourceType: 'Provenance',
     // Which patient the target is about: indexed as Provenance `patient` (search and compartment checks).
     ...(patient ? { extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: patient.reference } }] } : {}),
-    target: [{ reference: `RiskAssessment/${riskAssessment.id}${riskAssessment.meta?.versionId ? `/_history/${riskAssessment.meta.versionId}` : ''}` }],
+    target: [
+      {
+        reference: `RiskAssessment/${riskAssessment.id}${riskAssessment.meta?.versionId ? `/_history/${riskAssessment.meta.versionId}` : ''}`,
+      },
+    ],
     recorded: now.toISOString(),
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
     agent: [
       {
-        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' }] },
+        type: {
+          coding: [
+            { system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' },
+          ],
+        },
         who: SERVICE_DEVICE,
       },
     ],

@@ -59,13 +59,20 @@ export function localizeQuestionnaire(questionnaire: Questionnaire, lang: Langua
       ...(item.answerOption
         ? {
             answerOption: item.answerOption.map((o) =>
-              o.valueCoding?.display ? { ...o, valueCoding: { ...o.valueCoding, display: translationOf(o.valueCoding._display, lang) ?? o.valueCoding.display } } : o,
+              o.valueCoding?.display
+                ? { ...o, valueCoding: { ...o.valueCoding, display: translationOf(o.valueCoding._display, lang) ?? o.valueCoding.display } }
+                : o,
             ),
           }
         : {}),
       ...(item.item ? { item: items(item.item) } : {}),
     }));
-  return { ...questionnaire, language: lang, ...(questionnaire.title ? { title: translationOf(questionnaire._title, lang) ?? questionnaire.title } : {}), item: items(questionnaire.item) };
+  return {
+    ...questionnaire,
+    language: lang,
+    ...(questionnaire.title ? { title: translationOf(questionnaire._title, lang) ?? questionnaire.title } : {}),
+    item: items(questionnaire.item),
+  };
 }
 
 /** English next step -> its translations, from the PlanDefinition's next-steps actions. */

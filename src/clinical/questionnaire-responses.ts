@@ -46,10 +46,14 @@ export interface CreateOptions extends WriteOptions {
 const PATIENT_REFERENCE = /^(?:https?:\/\/[^\s#?]+\/)?Patient\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 function requireResourceType<T extends Resource>(body: unknown, resourceType: T['resourceType']): T {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`The body must be a ${resourceType} resource (a JSON object)`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest(`The body must be a ${resourceType} resource (a JSON object)`);
   const actual = (body as { resourceType?: unknown }).resourceType;
   if (actual !== resourceType) {
-    throw badRequest(`Expected resourceType ${resourceType}, got ${typeof actual === 'string' ? JSON.stringify(actual).slice(0, 80) : 'none'}`, 'resourceType');
+    throw badRequest(
+      `Expected resourceType ${resourceType}, got ${typeof actual === 'string' ? JSON.stringify(actual).slice(0, 80) : 'none'}`,
+      'resourceType',
+    );
   }
   return body as T;
 }
@@ -70,11 +74,16 @@ const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
 export function createResponseService(deps: ResponseServiceDeps) {
   const { store, evaluator, catalog, schema, now } = deps;
-  const assessmentPlan = catalog.resources.find((r): r is PlanDefinition => r.resourceType === 'PlanDefinition' && r.id === 'calf-pain-assessment');
+  const assessmentPlan = catalog.resources.find(
+    (r): r is PlanDefinition => r.resourceType === 'PlanDefinition' && r.id === 'calf-pain-assessment',
+  );
   const localizer = assessmentPlan ? createRiskAssessmentLocalizer(assessmentPlan) : undefined;
 
   /** Every problem with the response, or its Questionnaire. Throws 400/422 listing them all. */
-  function validate(body: unknown, options: { requireSubject: boolean }): { response: QuestionnaireResponse; questionnaire: Questionnaire } {
+  function validate(
+    body: unknown,
+    options: { requireSubject: boolean },
+  ): { response: QuestionnaireResponse; questionnaire: Questionnaire } {
     const response = requireResourceType<QuestionnaireResponse>(body, 'QuestionnaireResponse');
     const structural = schema.validate(response);
     // Past a structural failure the content cannot be walked safely: report what the schema found.
@@ -85,7 +94,11 @@ export function createResponseService(deps: ResponseServiceDeps) {
     if (isProblem(questionnaire)) throw unprocessable([questionnaire]);
     problems.push(...validateResponse(response, questionnaire, { valueSets: catalog.valueSets }));
     if (options.requireSubject && !response.subject?.reference) {
-      problems.push({ expression: 'QuestionnaireResponse.subject', code: 'required', message: 'QuestionnaireResponse.subject (a reference to the patient) is required to store a response and its RiskAssessment' });
+      problems.push({
+        expression: 'QuestionnaireResponse.subject',
+        code: 'required',
+        message: 'QuestionnaireResponse.subject (a reference to the patient) is required to store a response and its RiskAssessment',
+      });
     } else if (response.subject?.reference !== undefined && !PATIENT_REFERENCE.test(response.subject.reference)) {
       // The subject is copied to the RiskAssessment (subject: Reference(Patient|Group)) and indexed for
       // patient searches and compartments: a Wells score is about one patient, named by a resolvable reference.
@@ -98,7 +111,11 @@ export function createResponseService(deps: ResponseServiceDeps) {
     const authored = response.authored ? parseDateRange(response.authored) : undefined;
     if (authored && Date.parse(authored.lo) > now().getTime() + CLOCK_SKEW_MS) {
       // A future date would rank this response above every real one ("most recent" for CDS cards).
-      problems.push({ expression: 'QuestionnaireResponse.authored', code: 'value', message: `QuestionnaireResponse.authored (${response.authored}) is in the future` });
+      problems.push({
+        expression: 'QuestionnaireResponse.authored',
+        code: 'value',
+        message: `QuestionnaireResponse.authored (${response.authored}) is in the future`,
+      });
     }
     if (problems.some((p) => (p.severity ?? 'error') === 'error' || p.severity === 'fatal')) throw unprocessable(problems);
     return { response, questionnaire };
@@ -148,7 +165,13 @@ export function createResponseService(deps: ResponseServiceDeps) {
       }
       // inv-1: a parameter carries a value, a resource or parts: exactly one of them.
       if (Object.keys(matching[0]).some((k) => /^value[A-Z]/.test(k) || k === 'part')) {
-        throw unprocessable([{ expression: 'Parameters.parameter', code: 'invariant', message: 'The "questionnaire-response" parameter must carry only a resource, not also a value or parts (inv-1)' }]);
+        throw unprocessable([
+          {
+            expression: 'Parameters.parameter',
+            code: 'invariant',
+            message: 'The "questionnaire-response" parameter must carry only a resource, not also a value or parts (inv-1)',
+          },
+        ]);
       }
       candidate = matching[0].resource;
     }
@@ -177,23 +200,28 @@ export function createResponseService(deps: ResponseServiceDeps) {
         if (options.ifNoneExist) {
           // In the same transaction as the write, so two retries of one submission cannot both create.
           const found = await tx.search({ ...options.ifNoneExist, count: 2, offset: 0 });
-          if (found.total > 1) throw preconditionFailed(`If-None-Exist matches ${found.total} QuestionnaireResponses: the criteria must select at most one`);
+          if (found.total > 1)
+            throw preconditionFailed(`If-None-Exist matches ${found.total} QuestionnaireResponses: the criteria must select at most one`);
           if (found.total === 1) {
             const existing = found.resources[0] as QuestionnaireResponse;
             return { response: existing, riskAssessment: await findAssessment(tx, existing.id!), created: false };
           }
         }
-        const stored = await tx.create<QuestionnaireResponse>({ ...content, ...(options.id ? { id: options.id } : {}) } as QuestionnaireResponse);
+        const stored = await tx.create<QuestionnaireResponse>({
+          ...content,
+          ...(options.id ? { id: options.id } : {}),
+        });
         return { response: stored, riskAssessment: await record(tx, stored), created: true };
       });
     },
 
     async update(id: string, body: unknown, ifMatch?: string, options: WriteOptions = {}): Promise<StoredAssessment> {
       const { response } = validate(body, { requireSubject: true });
-      if (response.id !== id) throw badRequest(`The resource id (${response.id ?? 'missing'}) must match the id in the URL (${id})`, 'QuestionnaireResponse.id');
+      if (response.id !== id)
+        throw badRequest(`The resource id (${response.id ?? 'missing'}) must match the id in the URL (${id})`, 'QuestionnaireResponse.id');
       return (options.store ?? store).transaction(async (tx) => {
         const content = withClientMeta(response);
-        const stored = await tx.update<QuestionnaireResponse>(content as QuestionnaireResponse, { ifMatch, mustExist: true });
+        const stored = await tx.update<QuestionnaireResponse>(content, { ifMatch, mustExist: true });
         return { response: stored, riskAssessment: await record(tx, stored, await findAssessment(tx, id)), created: false };
       });
     },

@@ -25,7 +25,11 @@ export function resolveQuestionnaire(canonical: string | undefined, questionnair
   const url = bar < 0 ? ref : ref.slice(0, bar);
   const version = bar < 0 ? undefined : ref.slice(bar + 1);
   if (version === '') {
-    return { expression: EXPRESSION, message: `"${ref}" ends with "|" but names no version: use url|version or the bare url`, code: 'value' };
+    return {
+      expression: EXPRESSION,
+      message: `"${ref}" ends with "|" but names no version: use url|version or the bare url`,
+      code: 'value',
+    };
   }
   const candidates = questionnaires.filter((q) => q.url === url);
   if (version !== undefined) {

@@ -166,7 +166,8 @@ function rule(action: PlanDefinitionAction, where: string, context: RuleContext)
   const at = `${where}/${action.id}`;
   const text = expression.expression;
   const itemExtensions = action.extension?.filter((e) => e.url === EXT_RULE_ITEM) ?? [];
-  if (itemExtensions.some((e) => typeof e.valueString !== 'string' || !e.valueString)) throw new RuleError(`${at}: rule-item needs a valueString linkId`);
+  if (itemExtensions.some((e) => typeof e.valueString !== 'string' || !e.valueString))
+    throw new RuleError(`${at}: rule-item needs a valueString linkId`);
   const items = itemExtensions.map((e) => e.valueString as string);
   const focused = items.length > 0;
   const evaluate = compile(text, at, focused ? 'item' : 'resource');
@@ -218,7 +219,9 @@ function riskTable(expression: string, where: string): RiskTable {
     for (const threeLevel of [undefined, ...LEVELS]) {
       const [value] = fn({}, { weightRisk, threeLevel: threeLevel ?? [] });
       if (typeof value !== 'string' || !(LEVELS as readonly string[]).includes(value)) {
-        throw new RuleError(`${where}: risk-expression gives ${JSON.stringify(value)} for weightRisk ${weightRisk}, threeLevel ${JSON.stringify(threeLevel ?? [])}`);
+        throw new RuleError(
+          `${where}: risk-expression gives ${JSON.stringify(value)} for weightRisk ${weightRisk}, threeLevel ${JSON.stringify(threeLevel ?? [])}`,
+        );
       }
       table.set(`${weightRisk}|${threeLevel ?? ''}`, value as Level);
     }
@@ -239,7 +242,12 @@ export function compileRules(plan: PlanDefinition, context: RuleContext = {}): C
   for (const a of group(plan, 'wells-categories').action ?? []) {
     const code = a.code?.[0]?.coding?.[0];
     if (!code) throw new RuleError(`${where}/${a.id}: category without code`);
-    categories.set(a.id!, { ...rule(a, where, context), code, probability: numberExtension(a, EXT_PROBABILITY), citations: a.documentation ?? [] });
+    categories.set(a.id!, {
+      ...rule(a, where, context),
+      code,
+      probability: numberExtension(a, EXT_PROBABILITY),
+      citations: a.documentation ?? [],
+    });
   }
   for (const id of ['likely', 'unlikely', 'high', 'moderate', 'low']) {
     if (!categories.has(id)) throw new RuleError(`${where}: category "${id}" is missing`);

@@ -16,9 +16,7 @@ export interface FhirServerAccess {
   maxPages?: number;
 }
 
-export type SearchOutcome =
-  | { ok: true; resources: Resource[]; complete: boolean }
-  | { ok: false; reason: string };
+export type SearchOutcome = { ok: true; resources: Resource[]; complete: boolean } | { ok: false; reason: string };
 
 const DEFAULT_MAX_PAGES = 10;
 

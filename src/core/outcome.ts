@@ -31,7 +31,10 @@ export interface Problem {
  * surrogates there would make the OperationOutcome itself invalid FHIR, so they are shown as U+FFFD.
  */
 export function fhirString(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return text.replace(
+    /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+    '\uFFFD',
+  );
 }
 
 export function operationOutcome(problems: Problem[], defaultCode: IssueCode = 'processing'): OperationOutcome {
@@ -55,7 +58,11 @@ export const notFound = (message = 'Resource not found') => error(404, 'not-foun
 export const gone = (message = 'Resource deleted') => error(410, 'deleted', message);
 /** 405 with the `Allow` header listing what the URL does accept (RFC 9110 15.5.6). */
 export function methodNotAllowed(message = 'Method not allowed', allow: readonly string[] = []): OperationOutcomeError {
-  return new OperationOutcomeError(405, operationOutcome([{ message, code: 'not-supported' }]), allow.length ? { Allow: allow.join(', ') } : {});
+  return new OperationOutcomeError(
+    405,
+    operationOutcome([{ message, code: 'not-supported' }]),
+    allow.length ? { Allow: allow.join(', ') } : {},
+  );
 }
 export const notAcceptable = (message: string) => error(406, 'not-supported', message);
 export const conflict = (message: string) => error(409, 'conflict', message);

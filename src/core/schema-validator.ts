@@ -113,7 +113,11 @@ function loadSchema(): { schema: JsonSchema; id: string; definitionNames: Map<un
 
   // The whole-number primitives appear both as definitions and inlined (e.g. answer.valueInteger).
   const wholeNumbers = new Map<string, JsonSchema>();
-  for (const [name, minimum] of [['integer', undefined], ['positiveInt', 1], ['unsignedInt', 0]] as const) {
+  for (const [name, minimum] of [
+    ['integer', undefined],
+    ['positiveInt', 1],
+    ['unsignedInt', 0],
+  ] as const) {
     wholeNumbers.set(official.definitions[name].pattern as string, { type: 'integer', ...(minimum === undefined ? {} : { minimum }) });
   }
   const datePatterns = new Set(['date', 'dateTime', 'instant'].map((name) => official.definitions[name].pattern as string));
@@ -258,11 +262,15 @@ function buildCompiler(): (resourceType: string) => { validator: ValidateFunctio
     const rt = (data as { resourceType?: unknown }).resourceType;
     let errors: Partial<ErrorObject>[];
     if (typeof rt !== 'string') {
-      errors = [{ keyword: 'required', instancePath: base, params: { missingProperty: 'resourceType' }, message: 'must have resourceType' }];
+      errors = [
+        { keyword: 'required', instancePath: base, params: { missingProperty: 'resourceType' }, message: 'must have resourceType' },
+      ];
     } else {
       const v = validatorFor(rt);
       if (!v) {
-        errors = [{ keyword: 'resourceType', instancePath: `${base}/resourceType`, params: { resourceType: rt }, message: 'unknown resourceType' }];
+        errors = [
+          { keyword: 'resourceType', instancePath: `${base}/resourceType`, params: { resourceType: rt }, message: 'unknown resourceType' },
+        ];
       } else if (v(data)) {
         return true;
       } else {
@@ -274,7 +282,12 @@ function buildCompiler(): (resourceType: string) => { validator: ValidateFunctio
     return false;
   };
   ajv.addKeyword({ keyword: NESTED_RESOURCE_KEYWORD, schemaType: 'boolean', errors: true, validate: nestedResource });
-  ajv.addKeyword({ keyword: CALENDAR_DATE_KEYWORD, schemaType: 'boolean', errors: false, validate: (_schema: unknown, data: unknown) => isCalendarDate(data) });
+  ajv.addKeyword({
+    keyword: CALENDAR_DATE_KEYWORD,
+    schemaType: 'boolean',
+    errors: false,
+    validate: (_schema: unknown, data: unknown) => isCalendarDate(data),
+  });
   ajv.addSchema(schema);
 
   return (resourceType) => ({ validator: validatorFor(resourceType), definitionNames });
@@ -349,7 +362,10 @@ function toProblems(resourceType: string, errors: ErrorObject[], definitionNames
       }
       case 'pattern': {
         if (hasTypeError(typeErrorPaths, path)) break;
-        const primitive = primitiveName(path, definitionNames.get(e.parentSchema) ?? definitionNames.get((e.params as { pattern: string }).pattern));
+        const primitive = primitiveName(
+          path,
+          definitionNames.get(e.parentSchema) ?? definitionNames.get((e.params as { pattern: string }).pattern),
+        );
         const message =
           e.data === ''
             ? `Empty string for "${lastSegment(path)}": FHIR forbids empty strings; omit the element`
@@ -404,7 +420,8 @@ function hasTypeError(typeErrorPaths: Set<string>, path: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // FHIR JSON rules the official schema cannot express (R4 json.html, datatypes.html, invariants)
 
-const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CONTROL_OR_LONE_SURROGATE =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Walks the whole resource (nested resources included) for what the schema lets through:
@@ -428,7 +445,8 @@ export function jsonRuleProblems(resource: unknown, resourceType: string): Probl
       return;
     }
     if (typeof value === 'string') {
-      if (CONTROL_OR_LONE_SURROGATE.test(value)) add(path, `"${name}" contains a control character or an unpaired surrogate (not valid FHIR string content)`, 'value');
+      if (CONTROL_OR_LONE_SURROGATE.test(value))
+        add(path, `"${name}" contains a control character or an unpaired surrogate (not valid FHIR string content)`, 'value');
       return;
     }
     if (Array.isArray(value)) {
@@ -447,7 +465,13 @@ export function jsonRuleProblems(resource: unknown, resourceType: string): Probl
       const hasValue = keys.some((k) => /^value[A-Z]/.test(k));
       const hasNested = object.extension !== undefined;
       if (hasValue === hasNested) {
-        add(path, hasValue ? 'Extension has both a value and nested extensions (ext-1: one or the other)' : 'Extension has neither a value nor nested extensions (ext-1)', 'invariant');
+        add(
+          path,
+          hasValue
+            ? 'Extension has both a value and nested extensions (ext-1: one or the other)'
+            : 'Extension has neither a value nor nested extensions (ext-1)',
+          'invariant',
+        );
       }
     }
     if (typeof object.resourceType === 'string' && Array.isArray(object.contained)) checkContained(object, path);
@@ -484,7 +508,11 @@ export function jsonRuleProblems(resource: unknown, resourceType: string): Probl
       const r = c as Record<string, unknown>;
       if (r.contained !== undefined) add(`${path}.contained[${i}]`, 'A contained resource cannot contain resources (dom-2)', 'invariant');
       if (!referencesContainer[i] && (typeof r.id !== 'string' || !references.has(r.id))) {
-        add(`${path}.contained[${i}]`, `Contained resource${typeof r.id === 'string' ? ` "#${r.id}"` : ''} is not referenced from the resource (dom-3): reference it as "#id" or leave it out`, 'invariant');
+        add(
+          `${path}.contained[${i}]`,
+          `Contained resource${typeof r.id === 'string' ? ` "#${r.id}"` : ''} is not referenced from the resource (dom-3): reference it as "#id" or leave it out`,
+          'invariant',
+        );
       }
     });
   };

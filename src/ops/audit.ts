@@ -203,13 +203,33 @@ export function createAuditTrail(options: AuditOptions): AuditTrail {
             const relative = started.replace(/^\/fhir/, '');
             const described = describeFhirRequest(req.method, relative);
             const patient = fhirPatient(req, described, sent);
-            entry = { ...base, ...described, ...(identity ? { who: identity } : {}), ...(patient ? { patient } : {}), method: req.method, status, outcome: status < 400 ? 'success' : 'failure' };
+            entry = {
+              ...base,
+              ...described,
+              ...(identity ? { who: identity } : {}),
+              ...(patient ? { patient } : {}),
+              method: req.method,
+              status,
+              outcome: status < 400 ? 'success' : 'failure',
+            };
           } else {
-            const segments = started.split('?')[0].replace(/^\/cds-services/, '').split('/').filter(Boolean);
+            const segments = started
+              .split('?')[0]
+              .replace(/^\/cds-services/, '')
+              .split('/')
+              .filter(Boolean);
             const action = segments.length === 0 ? 'discovery' : segments[1] === 'feedback' ? 'feedback' : `hook:${segments[0]}`;
             const ctx = (req.body as { context?: { patientId?: unknown } } | undefined)?.context;
             const patient = typeof ctx?.patientId === 'string' && ID.test(ctx.patientId) ? ctx.patientId : undefined;
-            entry = { ...base, action, ...(identity ? { who: identity } : {}), ...(patient ? { patient } : {}), method: req.method, status, outcome: status < 400 ? 'success' : 'failure' };
+            entry = {
+              ...base,
+              action,
+              ...(identity ? { who: identity } : {}),
+              ...(patient ? { patient } : {}),
+              method: req.method,
+              status,
+              outcome: status < 400 ? 'success' : 'failure',
+            };
           }
           record(entry);
         });

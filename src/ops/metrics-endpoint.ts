@@ -12,7 +12,10 @@ import type { OpsConfig } from '../config/config';
 /** The exposition handler itself (no access check): for the separate metrics listener. */
 export function metricsHandler(registry: Registry): RequestHandler {
   return async (_req, res) => {
-    res.set('Cache-Control', 'no-store').type(registry.contentType).send(await registry.metrics());
+    res
+      .set('Cache-Control', 'no-store')
+      .type(registry.contentType)
+      .send(await registry.metrics());
   };
 }
 
@@ -30,7 +33,11 @@ export function apiPortMetrics(registry: Registry, ops: OpsConfig): RequestHandl
     if (ops.metricsToken !== undefined) {
       const m = /^Bearer ([^\s]+)$/i.exec(req.get('authorization') ?? '');
       if (!m || !sameSecret(m[1], ops.metricsToken)) {
-        res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').set('Cache-Control', 'no-store').json({ error: 'metrics need the METRICS_TOKEN bearer token' });
+        res
+          .status(401)
+          .set('WWW-Authenticate', 'Bearer realm="metrics"')
+          .set('Cache-Control', 'no-store')
+          .json({ error: 'metrics need the METRICS_TOKEN bearer token' });
         return;
       }
       return serve(req, res, next);

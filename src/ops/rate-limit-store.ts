@@ -103,7 +103,10 @@ export async function connectRedisRateLimit(url: string, logger: Logger): Promis
     await Promise.race([
       client.connect(),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis at RATE_LIMIT_STORE did not answer within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`Redis at RATE_LIMIT_STORE did not answer within ${CONNECT_TIMEOUT_MS} ms`)),
+          CONNECT_TIMEOUT_MS,
+        );
       }),
     ]);
   } catch (err) {
@@ -117,7 +120,10 @@ export async function connectRedisRateLimit(url: string, logger: Logger): Promis
     const now = Date.now();
     if (now - lastOutageLog < OUTAGE_LOG_EVERY_MS) return;
     lastOutageLog = now;
-    logger.warn({ err: { message: (err as Error)?.message } }, 'rate-limit store (Redis) unreachable: requests are let through without rate limiting');
+    logger.warn(
+      { err: { message: (err as Error)?.message } },
+      'rate-limit store (Redis) unreachable: requests are let through without rate limiting',
+    );
   };
   return {
     storeFor: (surface) =>

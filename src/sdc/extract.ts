@@ -26,7 +26,8 @@ export const EXT_CALCULATED_EXPRESSION = `${SDC_EXT}/sdc-questionnaire-calculate
 /** Observation.identifier system: `{response id}/{version}/{linkId}`, so extracting twice stores nothing new. */
 export const EXTRACT_IDENTIFIER_SYSTEM = `${CANONICAL_BASE}/extracted-observation`;
 const SURVEY: Coding = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'survey', display: 'Survey' };
-const PERFORMER_TYPES = /^(?:.*\/)?(Practitioner|PractitionerRole|Organization|CareTeam|Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/.*)?$/;
+const PERFORMER_TYPES =
+  /^(?:.*\/)?(Practitioner|PractitionerRole|Organization|CareTeam|Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/.*)?$/;
 
 function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
   return (items ?? []).flatMap((i) => [i, ...flatten(i.item)]);
@@ -41,7 +42,10 @@ function value(answer: QuestionnaireResponseItemAnswer): Partial<Observation> | 
   if (answer.valueInteger !== undefined) return { valueInteger: answer.valueInteger };
   if (answer.valueDecimal !== undefined) return { valueQuantity: { value: answer.valueDecimal } };
   if (answer.valueString !== undefined) return { valueString: answer.valueString };
-  if (answer.valueCoding !== undefined) return { valueCodeableConcept: { coding: [answer.valueCoding], ...(answer.valueCoding.display ? { text: answer.valueCoding.display } : {}) } };
+  if (answer.valueCoding !== undefined)
+    return {
+      valueCodeableConcept: { coding: [answer.valueCoding], ...(answer.valueCoding.display ? { text: answer.valueCoding.display } : {}) },
+    };
   if (answer.valueDate !== undefined) return { valueDateTime: answer.valueDate };
   if (answer.valueDateTime !== undefined) return { valueDateTime: answer.valueDateTime };
   if (answer.valueQuantity !== undefined) return { valueQuantity: answer.valueQuantity };
@@ -53,14 +57,21 @@ export interface ExtractOptions {
 }
 
 /** Builds the Observations of a validated response. Pure: stores nothing. */
-export function extractObservations(response: QuestionnaireResponse, questionnaire: Questionnaire, evaluator: Evaluator, options: ExtractOptions): Observation[] {
+export function extractObservations(
+  response: QuestionnaireResponse,
+  questionnaire: Questionnaire,
+  evaluator: Evaluator,
+  options: ExtractOptions,
+): Observation[] {
   const byLinkId = new Map(flatten(questionnaire.item).map((i) => [i.linkId, i]));
   const derivedFrom: Reference = response.id
     ? { reference: `QuestionnaireResponse/${response.id}` }
     : response.identifier
       ? { identifier: response.identifier, type: 'QuestionnaireResponse' }
       : { type: 'QuestionnaireResponse', display: 'QuestionnaireResponse not stored on this server' };
-  const performer = [response.author, response.source].filter((r): r is Reference => typeof r?.reference === 'string' && PERFORMER_TYPES.test(r.reference));
+  const performer = [response.author, response.source].filter(
+    (r): r is Reference => typeof r?.reference === 'string' && PERFORMER_TYPES.test(r.reference),
+  );
   const common = {
     resourceType: 'Observation' as const,
     status: (response.status === 'completed' || response.status === 'amended' ? 'final' : 'preliminary') as Observation['status'],
@@ -86,17 +97,31 @@ export function extractObservations(response: QuestionnaireResponse, questionnai
       const v = value(answer);
       if (!v) continue;
       const id = identifier(item.linkId);
-      observations.push({ ...common, ...(id ? { identifier: id } : {}), code: { coding: definition.code, text: definition.text }, ...v } as Observation);
+      observations.push({
+        ...common,
+        ...(id ? { identifier: id } : {}),
+        code: { coding: definition.code, text: definition.text },
+        ...v,
+      });
     }
   }
 
-  const score = flatten(questionnaire.item).find((i) => i.extension?.some((e) => e.url === EXT_CALCULATED_EXPRESSION) && i.extension?.some((e) => e.url === EXT_OBSERVATION_EXTRACT && e.valueBoolean === true));
+  const score = flatten(questionnaire.item).find(
+    (i) =>
+      i.extension?.some((e) => e.url === EXT_CALCULATED_EXPRESSION) &&
+      i.extension?.some((e) => e.url === EXT_OBSERVATION_EXTRACT && e.valueBoolean === true),
+  );
   if (score?.code?.length) {
     const { summary } = evaluator.evaluate(response, { now: options.now });
     // Only a determined score: a partial one could read as reassuring while examination items are missing.
     if (summary.wellsScore !== undefined) {
       const id = identifier(score.linkId);
-      observations.push({ ...common, ...(id ? { identifier: id } : {}), code: { coding: score.code, text: score.text }, valueInteger: summary.wellsScore });
+      observations.push({
+        ...common,
+        ...(id ? { identifier: id } : {}),
+        code: { coding: score.code, text: score.text },
+        valueInteger: summary.wellsScore,
+      });
     }
   }
   return observations;
@@ -129,7 +154,15 @@ export async function persistObservations(store: Store, observations: Observatio
     for (const observation of observations) {
       const identifier = observation.identifier?.[0];
       const existing = identifier
-        ? (await tx.search({ resourceType: 'Observation', criteria: [{ param: 'identifier', kind: 'exact', values: [`${identifier.system}|${identifier.value}`] }], sort: [], count: 1, offset: 0 })).resources[0]
+        ? (
+            await tx.search({
+              resourceType: 'Observation',
+              criteria: [{ param: 'identifier', kind: 'exact', values: [`${identifier.system}|${identifier.value}`] }],
+              sort: [],
+              count: 1,
+              offset: 0,
+            })
+          ).resources[0]
         : undefined;
       const stored = existing ?? (await tx.create(observation));
       entry.push({

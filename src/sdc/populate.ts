@@ -79,8 +79,15 @@ function chooseQuestionnaire(body: Parameters, id: string | undefined, questionn
   const canonical = stringValue(single(body, 'canonical'));
   const ref = single(body, 'questionnaireRef')?.valueReference?.reference;
   const given = single(body, 'questionnaire')?.resource as Questionnaire | undefined;
-  const target = canonical ?? ref ?? (given ? (given.url ? `${given.url}${given.version ? `|${given.version}` : ''}` : `Questionnaire/${given.id ?? ''}`) : undefined);
-  if (!target) throw badRequest('Name the Questionnaire: POST to /Questionnaire/{id}/$populate, or give a "canonical" (url|version) parameter', 'Parameters.parameter');
+  const target =
+    canonical ??
+    ref ??
+    (given ? (given.url ? `${given.url}${given.version ? `|${given.version}` : ''}` : `Questionnaire/${given.id ?? ''}`) : undefined);
+  if (!target)
+    throw badRequest(
+      'Name the Questionnaire: POST to /Questionnaire/{id}/$populate, or give a "canonical" (url|version) parameter',
+      'Parameters.parameter',
+    );
   const found = resolveQuestionnaire(target, questionnaires);
   if (isProblem(found)) throw unprocessable([{ ...found, expression: 'Parameters.parameter' }]);
   return found;
@@ -114,15 +121,29 @@ function readContexts(parameters: Parameters, plan: PopulationPlan, patientId: s
     const contentPart = p.part?.find((x) => x.name === 'content');
     if (!name || !contentPart) throw badRequest('Each "context" parameter needs a "name" part (valueString) and a "content" part', at);
     if (!contentPart.resource) {
-      issues.push({ severity: 'warning', code: 'not-supported', expression: at, message: `context "${name}": only resources (or Bundles) are read, not references; send the resource itself` });
+      issues.push({
+        severity: 'warning',
+        code: 'not-supported',
+        expression: at,
+        message: `context "${name}": only resources (or Bundles) are read, not references; send the resource itself`,
+      });
       return;
     }
     if (Object.hasOwn(plan.launchContexts, name)) {
       const type = plan.launchContexts[name];
       const resource = contentPart.resource;
-      if (resource.resourceType !== type) throw unprocessable([{ expression: at, code: 'value', message: `context "${name}" must be a ${type}, not ${resource.resourceType}` }]);
+      if (resource.resourceType !== type)
+        throw unprocessable([
+          { expression: at, code: 'value', message: `context "${name}" must be a ${type}, not ${resource.resourceType}` },
+        ]);
       if (name === 'patient' && resource.id !== patientId) {
-        throw unprocessable([{ expression: at, code: 'value', message: `context "patient" is Patient/${resource.id ?? '(no id)'}, but the subject is Patient/${patientId}` }]);
+        throw unprocessable([
+          {
+            expression: at,
+            code: 'value',
+            message: `context "patient" is Patient/${resource.id ?? '(no id)'}, but the subject is Patient/${patientId}`,
+          },
+        ]);
       }
       if (name === 'patient') chart.patient = resource;
       return;
@@ -130,7 +151,12 @@ function readContexts(parameters: Parameters, plan: PopulationPlan, patientId: s
     const type = collections.get(name);
     if (!type) {
       const known = [...Object.keys(plan.launchContexts), ...collections.keys()].join(', ');
-      issues.push({ severity: 'warning', code: 'not-supported', expression: at, message: `context "${name}" is not used by this Questionnaire (it reads ${known})` });
+      issues.push({
+        severity: 'warning',
+        code: 'not-supported',
+        expression: at,
+        message: `context "${name}" is not used by this Questionnaire (it reads ${known})`,
+      });
       return;
     }
     const list = (chart.collections[name] ??= []);
@@ -138,9 +164,19 @@ function readContexts(parameters: Parameters, plan: PopulationPlan, patientId: s
       if (r.resourceType === 'OperationOutcome') return;
       const label = `${r.resourceType}/${r.id ?? '(no id)'}`;
       if (r.resourceType !== type) {
-        issues.push({ severity: 'warning', code: 'value', expression: at, message: `context "${name}": ${label} is not a ${type}; not used` });
+        issues.push({
+          severity: 'warning',
+          code: 'value',
+          expression: at,
+          message: `context "${name}": ${label} is not a ${type}; not used`,
+        });
       } else if (!belongsTo(r as unknown as Record<string, unknown>, patientId)) {
-        issues.push({ severity: 'warning', code: 'value', expression: at, message: `context "${name}": ${label} is not about Patient/${patientId}; not used` });
+        issues.push({
+          severity: 'warning',
+          code: 'value',
+          expression: at,
+          message: `context "${name}": ${label} is not about Patient/${patientId}; not used`,
+        });
       } else {
         list.push(r);
       }
@@ -149,8 +185,13 @@ function readContexts(parameters: Parameters, plan: PopulationPlan, patientId: s
 }
 
 /** Reads and checks the Parameters of a $populate call (throws 400/404/422; stores and fetches nothing). */
-export function parsePopulateInput(body: unknown, questionnaireId: string | undefined, deps: Pick<PopulateDeps, 'catalog' | 'plans' | 'schema'>): PopulateInput {
-  if (!isObject(body) || body.resourceType !== 'Parameters') throw badRequest('The body of $populate must be a Parameters resource', 'resourceType');
+export function parsePopulateInput(
+  body: unknown,
+  questionnaireId: string | undefined,
+  deps: Pick<PopulateDeps, 'catalog' | 'plans' | 'schema'>,
+): PopulateInput {
+  if (!isObject(body) || body.resourceType !== 'Parameters')
+    throw badRequest('The body of $populate must be a Parameters resource', 'resourceType');
   const structural = deps.schema.validate(body);
   if (structural.length) throw unprocessable(structural);
   const parameters = body as unknown as Parameters;
@@ -160,7 +201,10 @@ export function parsePopulateInput(body: unknown, questionnaireId: string | unde
   const subject = single(parameters, 'subject')?.valueReference;
   const match = subject?.reference ? PATIENT_REFERENCE.exec(subject.reference) : null;
   if (!subject || !match) {
-    throw badRequest('$populate needs a "subject" parameter: a valueReference to the patient as Patient/{id}', "Parameters.parameter.where(name='subject')");
+    throw badRequest(
+      '$populate needs a "subject" parameter: a valueReference to the patient as Patient/{id}',
+      "Parameters.parameter.where(name='subject')",
+    );
   }
   const patientId = match[2];
   const issues: Problem[] = [];
@@ -178,14 +222,19 @@ export function parsePopulateInput(body: unknown, questionnaireId: string | unde
     } catch {
       throw badRequest('fhirServer must be an absolute http(s) URL', "Parameters.parameter.where(name='fhirServer')");
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badRequest('fhirServer must be an absolute http(s) URL', "Parameters.parameter.where(name='fhirServer')");
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw badRequest('fhirServer must be an absolute http(s) URL', "Parameters.parameter.where(name='fhirServer')");
     fhirServer = { url: server.replace(/\/+$/, ''), accessToken: single(parameters, 'fhirAccessToken')?.valueString };
   } else if (single(parameters, 'fhirAccessToken')) {
     throw badRequest('fhirAccessToken needs fhirServer', "Parameters.parameter.where(name='fhirAccessToken')");
   }
   const local = single(parameters, 'local');
   if (local?.valueBoolean === false && !fhirServer) {
-    issues.push({ severity: 'information', code: 'informational', message: 'local=false: no fhirServer was given, so only the context parameters were read' });
+    issues.push({
+      severity: 'information',
+      code: 'informational',
+      message: 'local=false: no fhirServer was given, so only the context parameters were read',
+    });
   }
   return { questionnaire, patientId, subject: { reference: `Patient/${patientId}` }, chart, sourceBase, fhirServer, issues };
 }
@@ -195,20 +244,38 @@ async function fetchMissing(input: PopulateInput, plan: PopulationPlan, deps: Po
   const server = input.fhirServer;
   const missing = plan.queries.filter((q) => input.chart.collections[q.name] === undefined);
   if (!server || missing.length === 0) return;
-  const access = { baseUrl: server.url, accessToken: server.accessToken, signal: AbortSignal.timeout(deps.fhirDeadlineMs), logger: deps.logger };
+  const access = {
+    baseUrl: server.url,
+    accessToken: server.accessToken,
+    signal: AbortSignal.timeout(deps.fhirDeadlineMs),
+    logger: deps.logger,
+  };
   await Promise.all(
     missing.map(async (q) => {
       const query = q.query.replace(/\{\{\s*%patient\.id\s*\}\}/g, encodeURIComponent(input.patientId));
       const outcome = await searchAll(access, query, q.resourceType);
       if (!outcome.ok) {
-        input.issues.push({ severity: 'warning', code: 'transient', message: `${q.name}: ${query} on the FHIR server could not be read (${outcome.reason}); those items were not pre-filled` });
+        input.issues.push({
+          severity: 'warning',
+          code: 'transient',
+          message: `${q.name}: ${query} on the FHIR server could not be read (${outcome.reason}); those items were not pre-filled`,
+        });
         return;
       }
-      if (!outcome.complete) input.issues.push({ severity: 'warning', code: 'incomplete', message: `${q.name}: only part of ${query} could be read before the deadline` });
+      if (!outcome.complete)
+        input.issues.push({
+          severity: 'warning',
+          code: 'incomplete',
+          message: `${q.name}: only part of ${query} could be read before the deadline`,
+        });
       const list = (input.chart.collections[q.name] = [] as Resource[]);
       for (const r of outcome.resources) {
         if (!belongsTo(r as unknown as Record<string, unknown>, input.patientId)) {
-          input.issues.push({ severity: 'warning', code: 'value', message: `${q.name}: ${r.resourceType}/${r.id ?? '(no id)'} from the FHIR server is not about Patient/${input.patientId}; not used` });
+          input.issues.push({
+            severity: 'warning',
+            code: 'value',
+            message: `${q.name}: ${r.resourceType}/${r.id ?? '(no id)'} from the FHIR server is not about Patient/${input.patientId}; not used`,
+          });
           continue;
         }
         list.push(r);
@@ -229,7 +296,8 @@ function answerValue(value: unknown, item: QuestionnaireItem): QuestionnaireResp
 
 function sourceReference(resource: Resource, base: string | undefined): Reference {
   const code = (resource as { code?: { text?: unknown; coding?: { display?: unknown }[] } }).code;
-  const display = typeof code?.text === 'string' ? code.text : code?.coding?.map((c) => c.display).find((d): d is string => typeof d === 'string');
+  const display =
+    typeof code?.text === 'string' ? code.text : code?.coding?.map((c) => c.display).find((d): d is string => typeof d === 'string');
   const local = resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
   return {
     ...(local ? { reference: base ? `${base}/${local}` : local } : {}),
@@ -239,14 +307,22 @@ function sourceReference(resource: Resource, base: string | undefined): Referenc
 }
 
 /** The response items for the answered ones, nested as in the Questionnaire (groups only when they hold answers). */
-function responseItems(items: QuestionnaireItem[] | undefined, answers: Map<string, QuestionnaireResponseItemAnswer[]>): QuestionnaireResponseItem[] {
+function responseItems(
+  items: QuestionnaireItem[] | undefined,
+  answers: Map<string, QuestionnaireResponseItemAnswer[]>,
+): QuestionnaireResponseItem[] {
   const out: QuestionnaireResponseItem[] = [];
   for (const item of items ?? []) {
     const children = responseItems(item.item, answers);
     const answer = answers.get(item.linkId);
     if (!answer && children.length === 0) continue;
     if (item.type === 'group') out.push({ linkId: item.linkId, ...(item.text ? { text: item.text } : {}), item: children });
-    else out.push({ linkId: item.linkId, ...(item.text ? { text: item.text } : {}), answer: answer!.map((a) => (children.length ? { ...a, item: children } : a)) });
+    else
+      out.push({
+        linkId: item.linkId,
+        ...(item.text ? { text: item.text } : {}),
+        answer: answer!.map((a) => (children.length ? { ...a, item: children } : a)),
+      });
   }
   return out;
 }
@@ -264,16 +340,23 @@ export function buildPopulatedResponse(input: PopulateInput, plan: PopulationPla
   for (const p of populated) {
     const values = p.values.map((v) => answerValue(v, p.item)).filter((a): a is QuestionnaireResponseItemAnswer => a !== undefined);
     if (p.values.length > values.length) {
-      input.issues.push({ severity: 'warning', code: 'processing', message: `item ${p.linkId}: the initialExpression gave a value of the wrong type; not pre-filled` });
+      input.issues.push({
+        severity: 'warning',
+        code: 'processing',
+        message: `item ${p.linkId}: the initialExpression gave a value of the wrong type; not pre-filled`,
+      });
     }
     if (values.length === 0) continue;
     const sources = p.evidence.map((r) => ({ url: EXT_POPULATE_SOURCE, valueReference: sourceReference(r, input.sourceBase.get(r)) }));
-    answers.set(p.linkId, (p.item.repeats ? values : values.slice(0, 1)).map((a) => ({ ...(sources.length ? { extension: sources } : {}), ...a })));
+    answers.set(
+      p.linkId,
+      (p.item.repeats ? values : values.slice(0, 1)).map((a) => ({ ...(sources.length ? { extension: sources } : {}), ...a })),
+    );
   }
   const q = input.questionnaire;
   const response: QuestionnaireResponse = {
     resourceType: 'QuestionnaireResponse',
-    questionnaire: q.version ? `${q.url}|${q.version}` : (q.url as string),
+    questionnaire: q.version ? `${q.url}|${q.version}` : q.url,
     status: 'in-progress',
     subject: input.subject,
     authored: now.toISOString(),

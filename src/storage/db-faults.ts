@@ -5,7 +5,16 @@
  * Imports nothing: the FHIR and CDS error handlers both ask it.
  */
 /** Node socket errors meaning the database could not be reached. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 /**
  * PostgreSQL SQLSTATEs of an unavailable server: class 08 (connection exception), 57P01-57P03
@@ -20,7 +29,13 @@ function isUnavailableSqlState(code: string): boolean {
 const SQLITE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_BUSY_TIMEOUT', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_CANTOPEN']);
 
 /** pg's own messages when a connection is lost or cannot be obtained in time. */
-const PG_MESSAGES = [/^Connection terminated/, /timeout exceeded when trying to connect/i, /^Client has encountered a connection error/, /Connection terminated due to connection timeout/, /^The store has been closed$/];
+const PG_MESSAGES = [
+  /^Connection terminated/,
+  /timeout exceeded when trying to connect/i,
+  /^Client has encountered a connection error/,
+  /Connection terminated due to connection timeout/,
+  /^The store has been closed$/,
+];
 
 /** True for an error meaning "the database is unavailable right now", wherever it came from. */
 export function isDatabaseUnavailable(err: unknown): boolean {

@@ -16,7 +16,8 @@ export async function openStore(databaseUrl: string, indexer: Indexer, options: 
   if (databaseUrl === 'sqlite::memory:') return createSqliteStore({ filename: ':memory:', indexer, now: options.now });
   if (databaseUrl.startsWith('sqlite://')) {
     const filename = decodeURIComponent(databaseUrl.slice('sqlite://'.length));
-    if (!filename.startsWith('/')) throw new Error(`SQLite database URL must hold an absolute path: sqlite:///abs/path.db (got "${databaseUrl}")`);
+    if (!filename.startsWith('/'))
+      throw new Error(`SQLite database URL must hold an absolute path: sqlite:///abs/path.db (got "${databaseUrl}")`);
     return createSqliteStore({ filename, indexer, now: options.now });
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {

@@ -34,52 +34,258 @@ function conformance(type: string): SearchParamDefinition[] {
   const definition = (code: string) => (type === 'PlanDefinition' ? core(type, code) : shared(code));
   return [
     { name: 'url', type: 'uri', expression: `${type}.url`, description: `The canonical URL of the ${type}`, definition: definition('url') },
-    { name: 'version', type: 'token', expression: `${type}.version`, description: `The business version of the ${type}`, definition: definition('version') },
-    { name: 'status', type: 'token', expression: `${type}.status`, description: 'draft | active | retired | unknown', definition: definition('status') },
+    {
+      name: 'version',
+      type: 'token',
+      expression: `${type}.version`,
+      description: `The business version of the ${type}`,
+      definition: definition('version'),
+    },
+    {
+      name: 'status',
+      type: 'token',
+      expression: `${type}.status`,
+      description: 'draft | active | retired | unknown',
+      definition: definition('status'),
+    },
   ];
 }
 
 /** The search parameters this server implements; the CapabilityStatement is generated from this table. */
 export const SEARCH_PARAMETERS: Record<string, SearchParamDefinition[]> = {
   Questionnaire: [
-    { name: 'url', type: 'uri', expression: 'Questionnaire.url', description: 'The canonical URL of the questionnaire', definition: core('Questionnaire', 'url') },
-    { name: 'version', type: 'token', expression: 'Questionnaire.version', description: 'The business version of the questionnaire', definition: core('Questionnaire', 'version') },
-    { name: 'status', type: 'token', expression: 'Questionnaire.status', description: 'draft | active | retired | unknown', definition: core('Questionnaire', 'status') },
+    {
+      name: 'url',
+      type: 'uri',
+      expression: 'Questionnaire.url',
+      description: 'The canonical URL of the questionnaire',
+      definition: core('Questionnaire', 'url'),
+    },
+    {
+      name: 'version',
+      type: 'token',
+      expression: 'Questionnaire.version',
+      description: 'The business version of the questionnaire',
+      definition: core('Questionnaire', 'version'),
+    },
+    {
+      name: 'status',
+      type: 'token',
+      expression: 'Questionnaire.status',
+      description: 'draft | active | retired | unknown',
+      definition: core('Questionnaire', 'status'),
+    },
   ],
   QuestionnaireResponse: [
-    { name: 'subject', type: 'reference', expression: 'QuestionnaireResponse.subject', description: 'The subject of the questionnaire response', definition: core('QuestionnaireResponse', 'subject'), target: 'Patient' },
-    { name: 'patient', type: 'reference', expression: "QuestionnaireResponse.subject.where(reference.startsWith('Patient/'))", description: 'The patient that is the subject of the response', definition: core('QuestionnaireResponse', 'patient'), target: 'Patient' },
-    { name: 'questionnaire', type: 'reference', expression: 'QuestionnaireResponse.questionnaire', description: 'The questionnaire the response answers: Questionnaire/{id}, its canonical url, or url|version', definition: core('QuestionnaireResponse', 'questionnaire'), target: 'Questionnaire', canonical: true },
-    { name: 'identifier', type: 'token', expression: 'QuestionnaireResponse.identifier', description: 'The business identifier of the response (system|value): makes portal submissions idempotent with If-None-Exist', definition: core('QuestionnaireResponse', 'identifier') },
-    { name: 'authored', type: 'date', expression: 'QuestionnaireResponse.authored', description: 'When the response was last changed', definition: core('QuestionnaireResponse', 'authored') },
-    { name: 'status', type: 'token', expression: 'QuestionnaireResponse.status', description: 'in-progress | completed | amended | entered-in-error | stopped', definition: core('QuestionnaireResponse', 'status') },
-    { name: 'encounter', type: 'reference', expression: 'QuestionnaireResponse.encounter', description: 'Encounter associated with the response', definition: core('QuestionnaireResponse', 'encounter'), target: 'Encounter' },
+    {
+      name: 'subject',
+      type: 'reference',
+      expression: 'QuestionnaireResponse.subject',
+      description: 'The subject of the questionnaire response',
+      definition: core('QuestionnaireResponse', 'subject'),
+      target: 'Patient',
+    },
+    {
+      name: 'patient',
+      type: 'reference',
+      expression: "QuestionnaireResponse.subject.where(reference.startsWith('Patient/'))",
+      description: 'The patient that is the subject of the response',
+      definition: core('QuestionnaireResponse', 'patient'),
+      target: 'Patient',
+    },
+    {
+      name: 'questionnaire',
+      type: 'reference',
+      expression: 'QuestionnaireResponse.questionnaire',
+      description: 'The questionnaire the response answers: Questionnaire/{id}, its canonical url, or url|version',
+      definition: core('QuestionnaireResponse', 'questionnaire'),
+      target: 'Questionnaire',
+      canonical: true,
+    },
+    {
+      name: 'identifier',
+      type: 'token',
+      expression: 'QuestionnaireResponse.identifier',
+      description: 'The business identifier of the response (system|value): makes portal submissions idempotent with If-None-Exist',
+      definition: core('QuestionnaireResponse', 'identifier'),
+    },
+    {
+      name: 'authored',
+      type: 'date',
+      expression: 'QuestionnaireResponse.authored',
+      description: 'When the response was last changed',
+      definition: core('QuestionnaireResponse', 'authored'),
+    },
+    {
+      name: 'status',
+      type: 'token',
+      expression: 'QuestionnaireResponse.status',
+      description: 'in-progress | completed | amended | entered-in-error | stopped',
+      definition: core('QuestionnaireResponse', 'status'),
+    },
+    {
+      name: 'encounter',
+      type: 'reference',
+      expression: 'QuestionnaireResponse.encounter',
+      description: 'Encounter associated with the response',
+      definition: core('QuestionnaireResponse', 'encounter'),
+      target: 'Encounter',
+    },
   ],
   RiskAssessment: [
-    { name: 'subject', type: 'reference', expression: 'RiskAssessment.subject', description: 'Who/what does assessment apply to?', definition: core('RiskAssessment', 'subject'), target: 'Patient' },
-    { name: 'patient', type: 'reference', expression: "RiskAssessment.subject.where(reference.startsWith('Patient/'))", description: 'Who the assessment is about', definition: clinical('patient'), target: 'Patient' },
-    { name: 'date', type: 'date', expression: 'RiskAssessment.occurrence', description: 'When was assessment made?', definition: clinical('date') },
-    { name: 'risk', type: 'token', expression: 'RiskAssessment.prediction.qualitativeRisk', description: 'Likelihood of specified outcome as a qualitative value', definition: core('RiskAssessment', 'risk') },
-    { name: 'method', type: 'token', expression: 'RiskAssessment.method', description: 'Evaluation mechanism', definition: core('RiskAssessment', 'method') },
-    { name: 'encounter', type: 'reference', expression: 'RiskAssessment.encounter', description: 'Where was assessment performed?', definition: clinical('encounter'), target: 'Encounter' },
-    { name: 'basis', type: 'reference', expression: 'RiskAssessment.basis', description: 'The QuestionnaireResponse (or other information) the assessment is based on: RiskAssessment?basis=QuestionnaireResponse/{id}', definition: `${CANONICAL_BASE}/SearchParameter/RiskAssessment-basis`, target: 'QuestionnaireResponse' },
+    {
+      name: 'subject',
+      type: 'reference',
+      expression: 'RiskAssessment.subject',
+      description: 'Who/what does assessment apply to?',
+      definition: core('RiskAssessment', 'subject'),
+      target: 'Patient',
+    },
+    {
+      name: 'patient',
+      type: 'reference',
+      expression: "RiskAssessment.subject.where(reference.startsWith('Patient/'))",
+      description: 'Who the assessment is about',
+      definition: clinical('patient'),
+      target: 'Patient',
+    },
+    {
+      name: 'date',
+      type: 'date',
+      expression: 'RiskAssessment.occurrence',
+      description: 'When was assessment made?',
+      definition: clinical('date'),
+    },
+    {
+      name: 'risk',
+      type: 'token',
+      expression: 'RiskAssessment.prediction.qualitativeRisk',
+      description: 'Likelihood of specified outcome as a qualitative value',
+      definition: core('RiskAssessment', 'risk'),
+    },
+    {
+      name: 'method',
+      type: 'token',
+      expression: 'RiskAssessment.method',
+      description: 'Evaluation mechanism',
+      definition: core('RiskAssessment', 'method'),
+    },
+    {
+      name: 'encounter',
+      type: 'reference',
+      expression: 'RiskAssessment.encounter',
+      description: 'Where was assessment performed?',
+      definition: clinical('encounter'),
+      target: 'Encounter',
+    },
+    {
+      name: 'basis',
+      type: 'reference',
+      expression: 'RiskAssessment.basis',
+      description:
+        'The QuestionnaireResponse (or other information) the assessment is based on: RiskAssessment?basis=QuestionnaireResponse/{id}',
+      definition: `${CANONICAL_BASE}/SearchParameter/RiskAssessment-basis`,
+      target: 'QuestionnaireResponse',
+    },
   ],
   Provenance: [
-    { name: 'target', type: 'reference', expression: 'Provenance.target', description: 'Target Reference(s) (usually version specific)', definition: core('Provenance', 'target') },
-    { name: 'entity', type: 'reference', expression: 'Provenance.entity.what', description: 'Identity of entity', definition: core('Provenance', 'entity') },
-    { name: 'recorded', type: 'date', expression: 'Provenance.recorded', description: 'When the activity was recorded / updated', definition: core('Provenance', 'recorded') },
-    { name: 'agent', type: 'reference', expression: 'Provenance.agent.who', description: 'Who participated', definition: core('Provenance', 'agent') },
-    { name: 'patient', type: 'reference', expression: `Provenance.extension('${EXT_PROVENANCE_PATIENT}').value`, description: 'The patient the target is about (recorded by this server on the Provenance it creates)', definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`, target: 'Patient' },
+    {
+      name: 'target',
+      type: 'reference',
+      expression: 'Provenance.target',
+      description: 'Target Reference(s) (usually version specific)',
+      definition: core('Provenance', 'target'),
+    },
+    {
+      name: 'entity',
+      type: 'reference',
+      expression: 'Provenance.entity.what',
+      description: 'Identity of entity',
+      definition: core('Provenance', 'entity'),
+    },
+    {
+      name: 'recorded',
+      type: 'date',
+      expression: 'Provenance.recorded',
+      description: 'When the activity was recorded / updated',
+      definition: core('Provenance', 'recorded'),
+    },
+    {
+      name: 'agent',
+      type: 'reference',
+      expression: 'Provenance.agent.who',
+      description: 'Who participated',
+      definition: core('Provenance', 'agent'),
+    },
+    {
+      name: 'patient',
+      type: 'reference',
+      expression: `Provenance.extension('${EXT_PROVENANCE_PATIENT}').value`,
+      description: 'The patient the target is about (recorded by this server on the Provenance it creates)',
+      definition: `${CANONICAL_BASE}/SearchParameter/Provenance-patient`,
+      target: 'Patient',
+    },
   ],
   Observation: [
-    { name: 'subject', type: 'reference', expression: 'Observation.subject', description: 'The subject that the observation is about', definition: core('Observation', 'subject'), target: 'Patient' },
-    { name: 'patient', type: 'reference', expression: "Observation.subject.where(reference.startsWith('Patient/'))", description: 'The subject that the observation is about (if patient)', definition: clinical('patient'), target: 'Patient' },
-    { name: 'code', type: 'token', expression: 'Observation.code', description: 'The code of the observation type (system|code)', definition: clinical('code') },
-    { name: 'date', type: 'date', expression: 'Observation.effective', description: 'Obtained date/time (the response\'s authored time)', definition: clinical('date') },
-    { name: 'identifier', type: 'token', expression: 'Observation.identifier', description: 'The unique id for a particular observation', definition: clinical('identifier') },
-    { name: 'derived-from', type: 'reference', expression: 'Observation.derivedFrom', description: 'The QuestionnaireResponse the observation was extracted from', definition: core('Observation', 'derived-from') },
-    { name: 'encounter', type: 'reference', expression: 'Observation.encounter', description: 'Encounter related to the observation', definition: clinical('encounter'), target: 'Encounter' },
-    { name: 'status', type: 'token', expression: 'Observation.status', description: 'The status of the observation', definition: core('Observation', 'status') },
+    {
+      name: 'subject',
+      type: 'reference',
+      expression: 'Observation.subject',
+      description: 'The subject that the observation is about',
+      definition: core('Observation', 'subject'),
+      target: 'Patient',
+    },
+    {
+      name: 'patient',
+      type: 'reference',
+      expression: "Observation.subject.where(reference.startsWith('Patient/'))",
+      description: 'The subject that the observation is about (if patient)',
+      definition: clinical('patient'),
+      target: 'Patient',
+    },
+    {
+      name: 'code',
+      type: 'token',
+      expression: 'Observation.code',
+      description: 'The code of the observation type (system|code)',
+      definition: clinical('code'),
+    },
+    {
+      name: 'date',
+      type: 'date',
+      expression: 'Observation.effective',
+      description: "Obtained date/time (the response's authored time)",
+      definition: clinical('date'),
+    },
+    {
+      name: 'identifier',
+      type: 'token',
+      expression: 'Observation.identifier',
+      description: 'The unique id for a particular observation',
+      definition: clinical('identifier'),
+    },
+    {
+      name: 'derived-from',
+      type: 'reference',
+      expression: 'Observation.derivedFrom',
+      description: 'The QuestionnaireResponse the observation was extracted from',
+      definition: core('Observation', 'derived-from'),
+    },
+    {
+      name: 'encounter',
+      type: 'reference',
+      expression: 'Observation.encounter',
+      description: 'Encounter related to the observation',
+      definition: clinical('encounter'),
+      target: 'Encounter',
+    },
+    {
+      name: 'status',
+      type: 'token',
+      expression: 'Observation.status',
+      description: 'The status of the observation',
+      definition: core('Observation', 'status'),
+    },
   ],
   PlanDefinition: conformance('PlanDefinition'),
   CodeSystem: conformance('CodeSystem'),
@@ -150,11 +356,17 @@ export function compileSearchExpression(expression: string): (resource: unknown)
   };
   if (!prefixed) return walk;
   const start = prefixed[2];
-  return (resource) => walk(resource).filter((v) => typeof (v as { reference?: unknown })?.reference === 'string' && (v as { reference: string }).reference.startsWith(start));
+  return (resource) =>
+    walk(resource).filter(
+      (v) => typeof (v as { reference?: unknown })?.reference === 'string' && (v as { reference: string }).reference.startsWith(start),
+    );
 }
 
 const compiled: Record<string, Compiled[]> = Object.fromEntries(
-  Object.entries(SEARCH_PARAMETERS).map(([type, params]) => [type, params.map((p) => ({ ...p, evaluate: compileSearchExpression(p.expression) }))]),
+  Object.entries(SEARCH_PARAMETERS).map(([type, params]) => [
+    type,
+    params.map((p) => ({ ...p, evaluate: compileSearchExpression(p.expression) })),
+  ]),
 );
 
 export function searchParameter(resourceType: string, name: string): SearchParamDefinition | undefined {
@@ -181,7 +393,12 @@ function tokenValues(value: unknown): string[] {
 /** A canonical is found by its url, and by url|version when it names one. */
 function canonicalEntries(param: string, value: string): IndexEntry[] {
   const [url] = value.split('|');
-  return url !== value ? [{ param, value }, { param, value: url }] : [{ param, value }];
+  return url !== value
+    ? [
+        { param, value },
+        { param, value: url },
+      ]
+    : [{ param, value }];
 }
 
 function entries(param: Compiled, value: unknown): IndexEntry[] {

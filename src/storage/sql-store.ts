@@ -18,7 +18,16 @@ import {
   type IndexRow,
   type SqlSession,
 } from './sql-common';
-import { CARD_WRITE_DELAY_MS, type FeedbackRecord, type HistoryQuery, type Indexer, type IssuedCard, type SearchRequest, type SearchResult, type Store } from './store';
+import {
+  CARD_WRITE_DELAY_MS,
+  type FeedbackRecord,
+  type HistoryQuery,
+  type Indexer,
+  type IssuedCard,
+  type SearchRequest,
+  type SearchResult,
+  type Store,
+} from './store';
 
 /**
  * How a SQL store reaches its database. The SQLite and PostgreSQL stores differ only here (and in
@@ -241,9 +250,7 @@ class SqlStore implements Store {
       if (options.ifMatch !== undefined) {
         const expected = normaliseVersion(options.ifMatch);
         if (!row || String(row.version_id) !== expected) {
-          throw preconditionFailed(
-            `${resourceType}/${id} is at version ${row ? row.version_id : '(none)'}, not ${expected}`,
-          );
+          throw preconditionFailed(`${resourceType}/${id} is at version ${row ? row.version_id : '(none)'}, not ${expected}`);
         }
       }
       return this.writeVersion(s, resource, resourceType, id, row ? row.version_id + 1 : 1, Boolean(row));
@@ -286,7 +293,8 @@ class SqlStore implements Store {
     const where = searchWhere(request);
     const order = searchOrder(request.resourceType, request.sort ?? []);
     const paging = checkPaging(request.count, request.offset);
-    const count = async (s: SqlSession) => toCount((await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resources r WHERE ${where}`))[0].total);
+    const count = async (s: SqlSession) =>
+      toCount((await s.query<{ total: unknown }>(sql`SELECT COUNT(*) AS total FROM resources r WHERE ${where}`))[0].total);
     return this.runner.autocommit(async (s) => {
       if (paging.limit === 0) return { resources: [], total: await count(s) };
       const rows = await s.query<{ content: unknown }>(
@@ -422,7 +430,7 @@ class SqlStore implements Store {
     const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(version), lastUpdated } };
     const content = JSON.stringify(stored);
     // Indexing only reads the resource; the copy handed back is parsed from what was stored.
-    const rows = indexRows(this.indexer(stored as Resource), lastUpdated);
+    const rows = indexRows(this.indexer(stored), lastUpdated);
 
     if (exists) {
       await s.execute(

@@ -11,7 +11,12 @@ const created = await client.create({ resourceType: 'QuestionnaireResponse', bod
 out.createdVersion = created.meta.versionId;
 out.read = (await client.read({ resourceType: 'QuestionnaireResponse', id: created.id })).id === created.id;
 out.vread = (await client.vread({ resourceType: 'QuestionnaireResponse', id: created.id, version: '1' })).meta.versionId;
-const updated = await client.update({ resourceType: 'QuestionnaireResponse', id: created.id, body: { ...created, status: 'amended' }, options: { headers: { 'If-Match': 'W/"1"' } } });
+const updated = await client.update({
+  resourceType: 'QuestionnaireResponse',
+  id: created.id,
+  body: { ...created, status: 'amended' },
+  options: { headers: { 'If-Match': 'W/"1"' } },
+});
 out.updatedVersion = updated.meta.versionId;
 out.instanceHistory = (await client.resourceHistory({ resourceType: 'QuestionnaireResponse', id: created.id })).total;
 out.typeHistory = (await client.typeHistory({ resourceType: 'RiskAssessment' })).type;
@@ -22,7 +27,13 @@ await client.create({ resourceType: 'QuestionnaireResponse', body: response });
 let page = await client.search({ resourceType: 'QuestionnaireResponse', searchParams: { patient: response.subject.reference, _count: 2 } });
 out.pages = [page.entry.length];
 while ((page = await client.nextPage({ bundle: page }))) out.pages.push(page.entry.length);
-out.postSearch = (await client.search({ resourceType: 'QuestionnaireResponse', searchParams: { patient: response.subject.reference }, options: { postSearch: true } })).total;
+out.postSearch = (
+  await client.search({
+    resourceType: 'QuestionnaireResponse',
+    searchParams: { patient: response.subject.reference },
+    options: { postSearch: true },
+  })
+).total;
 
 const identifier = { system: 'https://portal.example.org', value: 'fhir-kit-1' };
 const ifNoneExist = { headers: { 'If-None-Exist': `identifier=${identifier.system}|${identifier.value}` } };
@@ -32,7 +43,16 @@ out.conditionalCreateSame = first.id === again.id;
 
 out.evaluate = (await client.operation({ resourceType: 'QuestionnaireResponse', name: '$evaluate', input: response })).resourceType;
 out.batch = (
-  await client.batch({ body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Questionnaire/calf-pain' } }, { request: { method: 'GET', url: 'RiskAssessment?risk=|high' } }] } })
+  await client.batch({
+    body: {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
+        { request: { method: 'GET', url: 'RiskAssessment?risk=|high' } },
+      ],
+    },
+  })
 ).entry.map((e) => e.response.status);
 out.transaction = (
   await client.transaction({
@@ -40,7 +60,11 @@ out.transaction = (
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d', resource: response, request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        {
+          fullUrl: 'urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d',
+          resource: response,
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
         { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d' } },
       ],
     },

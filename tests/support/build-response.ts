@@ -50,8 +50,7 @@ export function answerableLinkIds(questionnaire: Questionnaire = loadQuestionnai
 }
 
 function toAnswer(item: QuestionnaireItem, value: AnswerValue): QuestionnaireResponseItemAnswer {
-  const mismatch = () =>
-    new Error(`Answer ${JSON.stringify(value)} does not fit item '${item.linkId}' of type ${item.type}`);
+  const mismatch = () => new Error(`Answer ${JSON.stringify(value)} does not fit item '${item.linkId}' of type ${item.type}`);
   switch (item.type) {
     case 'boolean':
       if (typeof value !== 'boolean') throw mismatch();
@@ -96,10 +95,7 @@ function toAnswer(item: QuestionnaireItem, value: AnswerValue): QuestionnaireRes
  * Returns the response items for `items`, or undefined when nothing below them is answered.
  * Groups nest their children in `item`; questions nest theirs inside the answer (R4 rule).
  */
-function buildItems(
-  items: QuestionnaireItem[] | undefined,
-  answers: Record<string, AnswerValue>,
-): QuestionnaireResponseItem[] | undefined {
+function buildItems(items: QuestionnaireItem[] | undefined, answers: Record<string, AnswerValue>): QuestionnaireResponseItem[] | undefined {
   const out: QuestionnaireResponseItem[] = [];
   for (const item of items ?? []) {
     if (item.type === 'display') continue;
@@ -122,10 +118,7 @@ function buildItems(
 }
 
 /** A QuestionnaireResponse answering the calf-pain Questionnaire; throws on an unknown linkId or a mistyped answer. */
-export function buildResponse(
-  answers: Record<string, AnswerValue>,
-  options: BuildResponseOptions = {},
-): QuestionnaireResponse {
+export function buildResponse(answers: Record<string, AnswerValue>, options: BuildResponseOptions = {}): QuestionnaireResponse {
   const questionnaire = loadQuestionnaire();
   const known = new Set(answerableLinkIds(questionnaire));
   const unknown = Object.keys(answers).filter((linkId) => !known.has(linkId));

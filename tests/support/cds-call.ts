@@ -8,7 +8,11 @@ import type { Card } from '../../src/core/cds-hooks';
 import { expectConformantHookResponse } from './cds-conformance';
 
 /** POSTs `body` to `endpoint`, expects 200 and a conformant response, and returns the response body. */
-export async function callHook<T extends { cards: Card[] } = { cards: Card[] }>(app: Express, endpoint: string, body: Record<string, unknown>): Promise<T> {
+export async function callHook<T extends { cards: Card[] } = { cards: Card[] }>(
+  app: Express,
+  endpoint: string,
+  body: Record<string, unknown>,
+): Promise<T> {
   const res = await request(app).post(endpoint).send(body).expect(200);
   expectConformantHookResponse(res.body);
   return res.body as T;

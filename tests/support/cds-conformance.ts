@@ -59,7 +59,8 @@ function checkAction(a: Json, path: string, out: string[]): void {
   if (!['create', 'update', 'delete'].includes(a.type as string)) out.push(`${path}.type must be create, update or delete`);
   if (typeof a.description !== 'string') out.push(`${path}.description is required`);
   if (a.type === 'create' || a.type === 'update') {
-    if (!isObject(a.resource) || typeof a.resource.resourceType !== 'string') out.push(`${path}.resource is required for ${String(a.type)}`);
+    if (!isObject(a.resource) || typeof a.resource.resourceType !== 'string')
+      out.push(`${path}.resource is required for ${String(a.type)}`);
     else for (const e of validateR4(a.resource as unknown as Resource)) out.push(`${path}.resource: ${e}`);
   }
   if (a.type === 'delete' && (typeof a.resourceId !== 'string' || !/^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(a.resourceId))) {
@@ -90,7 +91,8 @@ function checkCard(card: Json, path: string, out: string[], uuids: Set<string>):
   if (card.suggestions !== undefined) {
     if (!Array.isArray(card.suggestions)) out.push(`${path}.suggestions must be an array`);
     else {
-      if (!['at-most-one', 'any'].includes(card.selectionBehavior as string)) out.push(`${path}.selectionBehavior (at-most-one | any) is required with suggestions`);
+      if (!['at-most-one', 'any'].includes(card.selectionBehavior as string))
+        out.push(`${path}.selectionBehavior (at-most-one | any) is required with suggestions`);
       card.suggestions.forEach((s, i) => {
         const at = `${path}.suggestions[${i}]`;
         if (!isObject(s)) return void out.push(`${at} must be an object`);
@@ -120,7 +122,18 @@ function checkCard(card: Json, path: string, out: string[], uuids: Set<string>):
         if (l.appContext !== undefined && l.type !== 'smart') out.push(`${at}.appContext is only allowed on smart links`);
       });
   }
-  const known = new Set(['uuid', 'summary', 'detail', 'indicator', 'source', 'suggestions', 'selectionBehavior', 'overrideReasons', 'links', 'extension']);
+  const known = new Set([
+    'uuid',
+    'summary',
+    'detail',
+    'indicator',
+    'source',
+    'suggestions',
+    'selectionBehavior',
+    'overrideReasons',
+    'links',
+    'extension',
+  ]);
   for (const key of Object.keys(card)) if (!known.has(key)) out.push(`${path}.${key} is not a card field`);
 }
 

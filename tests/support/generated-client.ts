@@ -51,13 +51,28 @@ export function signClientJwt(client: GeneratedClient, payload: Record<string, u
 }
 
 /** A single-use client JWT of `client` for `aud`: sub user-1, iat `now`, exp five minutes later, a fresh jti; then `claims`. */
-export function clientToken(client: GeneratedClient, aud: string, options: { now: Date; claims?: Record<string, unknown> }): Promise<string> {
+export function clientToken(
+  client: GeneratedClient,
+  aud: string,
+  options: { now: Date; claims?: Record<string, unknown> },
+): Promise<string> {
   const nowSeconds = Math.floor(options.now.getTime() / 1000);
-  return signClientJwt(client, { iss: client.iss, iat: nowSeconds, exp: nowSeconds + 300, jti: randomUUID(), sub: 'user-1', aud, ...options.claims });
+  return signClientJwt(client, {
+    iss: client.iss,
+    iat: nowSeconds,
+    exp: nowSeconds + 300,
+    jti: randomUUID(),
+    sub: 'user-1',
+    aud,
+    ...options.claims,
+  });
 }
 
 /** A clientToken for the FHIR API (aud BASE_URL/fhir) with SMART scopes, and a patient when given. */
-export function fhirApiToken(client: GeneratedClient, options: { baseUrl: string; now: Date; scope: string; patient?: string }): Promise<string> {
+export function fhirApiToken(
+  client: GeneratedClient,
+  options: { baseUrl: string; now: Date; scope: string; patient?: string },
+): Promise<string> {
   const { baseUrl, now, scope, patient } = options;
   return clientToken(client, `${baseUrl}/fhir`, { now, claims: { scope, ...(patient ? { patient } : {}) } });
 }

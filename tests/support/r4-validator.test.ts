@@ -57,13 +57,24 @@ describe('the independent R4 validator used on every emitted resource', () => {
     expect(validateR4(bare).join('\n')).toMatch(/ras-2/);
     const withRange: RiskAssessment = {
       ...minimal,
-      prediction: [{ outcome: { text: 'Leg cramps' }, probabilityRange: { low: { value: 0, unit: '%', system: 'http://unitsofmeasure.org', code: '%' }, high: { value: 100, unit: '%', system: 'http://unitsofmeasure.org', code: '%' } } }],
+      prediction: [
+        {
+          outcome: { text: 'Leg cramps' },
+          probabilityRange: {
+            low: { value: 0, unit: '%', system: 'http://unitsofmeasure.org', code: '%' },
+            high: { value: 100, unit: '%', system: 'http://unitsofmeasure.org', code: '%' },
+          },
+        },
+      ],
     };
     expect(validateR4(withRange)).toEqual([]);
   });
 
   test('enforces ras-1: probabilityRange bounds are percentages', () => {
-    const bad: RiskAssessment = { ...minimal, prediction: [{ outcome: { text: 'x' }, probabilityRange: { low: { value: 0 }, high: { value: 1 } } }] };
+    const bad: RiskAssessment = {
+      ...minimal,
+      prediction: [{ outcome: { text: 'x' }, probabilityRange: { low: { value: 0 }, high: { value: 1 } } }],
+    };
     expect(validateR4(bad).join('\n')).toMatch(/ras-1/);
   });
 

@@ -157,9 +157,7 @@ export function validateR4(resource: Resource): string[] {
     if (!(err instanceof OperationOutcomeError)) throw err;
     issues = (err.outcome.issue ?? []) as Issue[];
   }
-  const errors = issues
-    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
-    .map(describe);
+  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').map(describe);
   requiredBindingErrors(defs, resource, resource.resourceType, resource.resourceType, errors);
   return errors;
 }

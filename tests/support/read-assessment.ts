@@ -97,15 +97,14 @@ export function readAssessment(ra: RiskAssessment): AssessmentReading {
     throw new Error('RiskAssessment lacks the wells-score-range extension with valueRange low and high');
   }
 
-  const dvtPredictions = predictions.filter(
-    (p) => hasCode(p.outcome, SNOMED, SNOMED_DVT) && rankOf(p) === undefined,
-  );
+  const dvtPredictions = predictions.filter((p) => hasCode(p.outcome, SNOMED, SNOMED_DVT) && rankOf(p) === undefined);
   if (dvtPredictions.length !== 1) {
     throw new Error(`Expected exactly one DVT prediction (SNOMED ${SNOMED_DVT}, no differential rank), found ${dvtPredictions.length}`);
   }
   const dvt = dvtPredictions[0];
-  const twoLevelCode = (extension(dvt, (url) => url === EXT_WELLS_TWO_LEVEL)?.valueCodeableConcept?.coding ?? [])
-    .find((c) => c.system === CS_CALF_PAIN)?.code;
+  const twoLevelCode = (extension(dvt, (url) => url === EXT_WELLS_TWO_LEVEL)?.valueCodeableConcept?.coding ?? []).find(
+    (c) => c.system === CS_CALF_PAIN,
+  )?.code;
   const threeLevelCode = riskCode(dvt.qualitativeRisk);
 
   const differential: DifferentialEntry[] = predictions

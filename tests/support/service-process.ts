@@ -34,7 +34,14 @@ export function httpRequest(
     const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - started }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          ms: Date.now() - started,
+        }),
+      );
       res.on('error', reject);
     });
     req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new Error('timeout')));
@@ -79,7 +86,9 @@ function serverCommand(): string[] {
   const stamp = path.join(ROOT, 'dist', '.build-stamp');
   const built = path.join(ROOT, 'dist', 'src', 'server.js');
   if (fs.existsSync(stamp) && fs.existsSync(built)) {
-    const sources = ['src', 'package.json', 'package-lock.json', 'tsconfig.json'].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
+    const sources = ['src', 'package.json', 'package-lock.json', 'tsconfig.json']
+      .map((p) => path.join(ROOT, p))
+      .filter((p) => fs.existsSync(p));
     if (fs.statSync(stamp).mtimeMs >= Math.max(...sources.map(newestMtime))) return [built];
   }
   return ['-r', path.join(ROOT, 'tests', 'support', 'ts-register.js'), path.join(ROOT, 'src', 'server.ts')];
@@ -99,7 +108,10 @@ export async function startService(port: number, env: Record<string, string>): P
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${output.slice(-2000)}`);
-    const ok = await httpRequest(port, 'GET', '/healthz', { timeoutMs: 1000 }).then((r) => r.status === 200, () => false);
+    const ok = await httpRequest(port, 'GET', '/healthz', { timeoutMs: 1000 }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return { child, port, output: () => output, exited };
     await new Promise((r) => setTimeout(r, 50));
   }

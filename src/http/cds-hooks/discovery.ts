@@ -23,7 +23,7 @@ export const CONDITIONS_QUERY = 'Condition?patient={{context.patientId}}';
 export const PROCEDURES_QUERY = 'Procedure?patient={{context.patientId}}&_sort=-date&_count=50';
 
 const USAGE =
-  'For adults with calf pain. Reads the patient\'s most recent calf-pain questionnaire (Questionnaire ' +
+  "For adults with calf pain. Reads the patient's most recent calf-pain questionnaire (Questionnaire " +
   `${QUESTIONNAIRE_URL}) from the last configured number of days (default 14), from the EHR or from this service's own FHIR API. ` +
   'Without prefetch the service reads the EHR FHIR server with the fhirAuthorization access token (scopes: ' +
   'patient/QuestionnaireResponse.rs, patient/Condition.rs, patient/Procedure.rs). Decision support, not a diagnosis.';
@@ -34,7 +34,7 @@ export const SERVICES: ServiceDefinition[] = [
     id: PATIENT_VIEW_SERVICE,
     title: 'Calf pain: DVT and pulmonary embolism alert',
     description:
-      'Wells DVT score from the patient\'s recent calf-pain questionnaire: pulmonary embolism red flags (critical), ' +
+      "Wells DVT score from the patient's recent calf-pain questionnaire: pulmonary embolism red flags (critical), " +
       'DVT likely (ultrasound within 4 h), DVT unlikely (D-dimer), or the examination items still missing; with the ' +
       'differential of calf pain and what the chart adds (cancer, previous DVT, recent surgery). No card when there is no recent questionnaire.',
     prefetch: {

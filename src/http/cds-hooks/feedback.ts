@@ -31,21 +31,39 @@ export function parseFeedback(body: unknown, serviceId: string, receivedAt: Date
       problems.push({ expression: at, message: 'must be an object' });
       return;
     }
-    if (typeof entry.card !== 'string' || !UUID.test(entry.card)) problems.push({ expression: `${at}.card`, message: 'card must be the uuid of a card' });
-    if (entry.outcome !== 'accepted' && entry.outcome !== 'overridden') problems.push({ expression: `${at}.outcome`, message: 'outcome must be accepted or overridden' });
-    if (typeof entry.outcomeTimestamp !== 'string' || !INSTANT.test(entry.outcomeTimestamp) || Number.isNaN(Date.parse(entry.outcomeTimestamp))) {
-      problems.push({ expression: `${at}.outcomeTimestamp`, message: 'outcomeTimestamp must be an ISO 8601 instant, e.g. 2026-11-26T10:15:00Z' });
+    if (typeof entry.card !== 'string' || !UUID.test(entry.card))
+      problems.push({ expression: `${at}.card`, message: 'card must be the uuid of a card' });
+    if (entry.outcome !== 'accepted' && entry.outcome !== 'overridden')
+      problems.push({ expression: `${at}.outcome`, message: 'outcome must be accepted or overridden' });
+    if (
+      typeof entry.outcomeTimestamp !== 'string' ||
+      !INSTANT.test(entry.outcomeTimestamp) ||
+      Number.isNaN(Date.parse(entry.outcomeTimestamp))
+    ) {
+      problems.push({
+        expression: `${at}.outcomeTimestamp`,
+        message: 'outcomeTimestamp must be an ISO 8601 instant, e.g. 2026-11-26T10:15:00Z',
+      });
     }
     const accepted = entry.acceptedSuggestions;
     if (accepted !== undefined) {
-      if (entry.outcome !== 'accepted') problems.push({ expression: `${at}.acceptedSuggestions`, message: 'acceptedSuggestions is only allowed with outcome accepted' });
-      if (!Array.isArray(accepted) || accepted.length === 0 || !accepted.every((s) => isObject(s) && typeof s.id === 'string' && s.id !== '')) {
-        problems.push({ expression: `${at}.acceptedSuggestions`, message: 'acceptedSuggestions must be a non-empty array of {"id": "<suggestion uuid>"}' });
+      if (entry.outcome !== 'accepted')
+        problems.push({ expression: `${at}.acceptedSuggestions`, message: 'acceptedSuggestions is only allowed with outcome accepted' });
+      if (
+        !Array.isArray(accepted) ||
+        accepted.length === 0 ||
+        !accepted.every((s) => isObject(s) && typeof s.id === 'string' && s.id !== '')
+      ) {
+        problems.push({
+          expression: `${at}.acceptedSuggestions`,
+          message: 'acceptedSuggestions must be a non-empty array of {"id": "<suggestion uuid>"}',
+        });
       }
     }
     const override = entry.overrideReason;
     if (override !== undefined) {
-      if (entry.outcome !== 'overridden') problems.push({ expression: `${at}.overrideReason`, message: 'overrideReason is only allowed with outcome overridden' });
+      if (entry.outcome !== 'overridden')
+        problems.push({ expression: `${at}.overrideReason`, message: 'overrideReason is only allowed with outcome overridden' });
       if (!isObject(override)) problems.push({ expression: `${at}.overrideReason`, message: 'overrideReason must be an object' });
       else {
         if (override.reason !== undefined && (!isObject(override.reason) || typeof override.reason.code !== 'string')) {
@@ -123,7 +141,10 @@ export interface FeedbackSummary {
 /** Acceptance and override counts per service and card kind, from the stored feedback. */
 export async function summariseFeedback(store: Store, now: Date): Promise<FeedbackSummary> {
   const records = await store.listFeedback();
-  const groups = new Map<string, NonNullable<FeedbackSummary['byKind']>[number] & { reasons: Map<string, { code: string; display?: string; count: number }> }>();
+  const groups = new Map<
+    string,
+    NonNullable<FeedbackSummary['byKind']>[number] & { reasons: Map<string, { code: string; display?: string; count: number }> }
+  >();
   for (const r of records) {
     const kind = r.cardKind ?? UNKNOWN_KIND;
     const key = `${r.serviceId}\u0000${kind}`;
@@ -135,7 +156,11 @@ export async function summariseFeedback(store: Store, now: Date): Promise<Feedba
     group[r.outcome] += 1;
     const code = r.overrideReason?.reason?.code;
     if (code) {
-      const reason = group.reasons.get(code) ?? { code, ...(r.overrideReason?.reason?.display ? { display: r.overrideReason.reason.display } : {}), count: 0 };
+      const reason = group.reasons.get(code) ?? {
+        code,
+        ...(r.overrideReason?.reason?.display ? { display: r.overrideReason.reason.display } : {}),
+        count: 0,
+      };
       reason.count += 1;
       group.reasons.set(code, reason);
     }

@@ -20,6 +20,11 @@ export function createCdsMetrics(registry: Registry = new Registry()): CdsMetric
     registry,
     hookCalls: counter(registry, 'cds_hook_calls_total', 'CDS Hooks service calls by service and HTTP status', ['service', 'status']),
     cardsIssued: counter(registry, 'cds_cards_issued_total', 'CDS Hooks cards returned, by service and card kind', ['service', 'kind']),
-    feedback: counter(registry, 'cds_card_feedback_total', 'CDS Hooks feedback entries received, by service, card kind and outcome (accepted | overridden)', ['service', 'kind', 'outcome']),
+    feedback: counter(
+      registry,
+      'cds_card_feedback_total',
+      'CDS Hooks feedback entries received, by service, card kind and outcome (accepted | overridden)',
+      ['service', 'kind', 'outcome'],
+    ),
   };
 }

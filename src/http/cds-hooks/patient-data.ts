@@ -100,13 +100,20 @@ export async function gatherPatientData(deps: AppDeps, request: HookRequest, opt
         logger,
       }
     : undefined;
-  const fetchIfNeeded = (state: ReturnType<typeof readPrefetch> | undefined, query: string, type: string): Promise<SearchOutcome> | undefined =>
-    state?.kind === 'unanswered' && access ? searchAll(access, query, type) : undefined;
+  const fetchIfNeeded = (
+    state: ReturnType<typeof readPrefetch> | undefined,
+    query: string,
+    type: string,
+  ): Promise<SearchOutcome> | undefined => (state?.kind === 'unanswered' && access ? searchAll(access, query, type) : undefined);
 
   const cutoffDay = cutoffIso.slice(0, 10);
   const surgeryCutoffDay = new Date(now.getTime() - 84 * DAY_MS).toISOString().slice(0, 10);
   const [fetchedResponses, fetchedConditions, fetchedProcedures, local] = await Promise.all([
-    fetchIfNeeded(responsePrefetch, `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${cutoffDay}`, 'QuestionnaireResponse'),
+    fetchIfNeeded(
+      responsePrefetch,
+      `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${cutoffDay}`,
+      'QuestionnaireResponse',
+    ),
     fetchIfNeeded(conditionPrefetch, render(CONDITIONS_QUERY, patientId), 'Condition'),
     fetchIfNeeded(procedurePrefetch, `${render(PROCEDURES_QUERY, patientId)}&date=ge${surgeryCutoffDay}`, 'Procedure'),
     store.search({
@@ -141,7 +148,9 @@ export async function gatherPatientData(deps: AppDeps, request: HookRequest, opt
   if (!ehrAnswered && responses.length === 0) {
     const why = [
       `prefetch "${PREFETCH.response}" ${responsePrefetch.kind === 'unanswered' ? responsePrefetch.reason.replace('-', ' ') : 'unusable'}`,
-      request.fhirServer ? `fhirServer: ${fetchedResponses && !fetchedResponses.ok ? fetchedResponses.reason : 'not used'}` : 'no fhirServer given',
+      request.fhirServer
+        ? `fhirServer: ${fetchedResponses && !fetchedResponses.ok ? fetchedResponses.reason : 'not used'}`
+        : 'no fhirServer given',
       'no recent response in this service',
     ];
     throw preconditionFailed(`The patient's calf-pain questionnaire responses cannot be obtained (${why.join('; ')})`);

@@ -25,7 +25,11 @@ export function readPrefetch(prefetch: Record<string, unknown> | undefined, key:
     const all = (entries ?? []).map((e) => e?.resource).filter((r): r is Resource => !!r && typeof r === 'object');
     const matching = all.filter((r) => r.resourceType === resourceType);
     // A Bundle holding only an OperationOutcome is a failed search, not "nothing found".
-    if (matching.length === 0 && all.some((r) => r.resourceType === 'OperationOutcome') && all.every((r) => r.resourceType === 'OperationOutcome')) {
+    if (
+      matching.length === 0 &&
+      all.some((r) => r.resourceType === 'OperationOutcome') &&
+      all.every((r) => r.resourceType === 'OperationOutcome')
+    ) {
       return { kind: 'unanswered', reason: 'operation-outcome' };
     }
     return { kind: 'answered', resources: matching };

@@ -40,7 +40,8 @@ function checkAuthorization(value: unknown, problems: Problem[]): FhirAuthorizat
     return undefined;
   }
   const before = problems.length;
-  if (!nonEmptyString(value.access_token)) problems.push({ expression: 'fhirAuthorization.access_token', message: 'access_token is required' });
+  if (!nonEmptyString(value.access_token))
+    problems.push({ expression: 'fhirAuthorization.access_token', message: 'access_token is required' });
   if (!nonEmptyString(value.token_type) || value.token_type.toLowerCase() !== 'bearer') {
     problems.push({ expression: 'fhirAuthorization.token_type', message: 'token_type must be "Bearer"' });
   }
@@ -99,7 +100,10 @@ export function parseHookRequest(body: unknown, hook: HookName): HookRequest {
       }
       const selections = context.selections;
       if (selections !== undefined && (!Array.isArray(selections) || !selections.every(nonEmptyString))) {
-        problems.push({ expression: 'context.selections', message: 'context.selections must be an array of references such as "ServiceRequest/123"' });
+        problems.push({
+          expression: 'context.selections',
+          message: 'context.selections must be an array of references such as "ServiceRequest/123"',
+        });
       }
     }
   }

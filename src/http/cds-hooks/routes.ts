@@ -92,7 +92,10 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
         await deps.store.recordCards(result.drafts.map((d) => ({ uuid: d.card.uuid, serviceId: service.id, kind: d.kind, issuedAt })));
       }
       for (const d of result.drafts) metrics.cardsIssued.inc({ service: service.id, kind: d.kind });
-      const body: HookResponse = { cards: result.drafts.map((d) => d.card), ...(result.systemActions?.length ? { systemActions: result.systemActions } : {}) };
+      const body: HookResponse = {
+        cards: result.drafts.map((d) => d.card),
+        ...(result.systemActions?.length ? { systemActions: result.systemActions } : {}),
+      };
       metrics.hookCalls.inc({ service: service.id, status: '200' });
       // Logged on the call's access line (app.ts).
       res.locals.cds = { service: service.id, hookInstance: request.hookInstance, cards: result.drafts.map((d) => d.kind) };
@@ -137,13 +140,17 @@ export function createCdsErrorHandler(deps: AppDeps): ErrorRequestHandler {
     }
     if (err instanceof OperationOutcomeError) {
       for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-      const issues = err.outcome.issue.map((i) => ({ message: i.diagnostics ?? i.code, ...(i.expression?.[0] ? { expression: i.expression[0] } : {}) }));
+      const issues = err.outcome.issue.map((i) => ({
+        message: i.diagnostics ?? i.code,
+        ...(i.expression?.[0] ? { expression: i.expression[0] } : {}),
+      }));
       return sendError(res, err.status, issues.map((i) => i.message).join('; '), issues);
     }
     const type = (err as { type?: string }).type;
     if (type === 'entity.parse.failed') return sendError(res, 400, 'The request body is not valid JSON');
     if (type === 'entity.too.large') return sendError(res, 413, `The request body is larger than ${deps.config.maxBodyBytes} bytes`);
-    if (type === 'encoding.unsupported' || type === 'charset.unsupported') return sendError(res, 415, 'Unsupported content encoding or charset');
+    if (type === 'encoding.unsupported' || type === 'charset.unsupported')
+      return sendError(res, 415, 'Unsupported content encoding or charset');
     deps.logger.error({ err }, 'CDS Hooks request failed');
     sendError(res, 500, 'Internal server error');
   };

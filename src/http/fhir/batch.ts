@@ -37,7 +37,11 @@ function entryError(index: number, entry: ParsedEntry | undefined, err: unknown)
   const where = `Bundle.entry[${index}]${entry ? ` (${entry.request.method} ${entry.request.path.slice(0, 80)})` : ''}`;
   const outcome: OperationOutcome = {
     ...e.outcome,
-    issue: e.outcome.issue.map((i) => ({ ...i, diagnostics: `${where}: ${i.diagnostics ?? i.code}`, expression: [...(i.expression ?? []), where] })),
+    issue: e.outcome.issue.map((i) => ({
+      ...i,
+      diagnostics: `${where}: ${i.diagnostics ?? i.code}`,
+      expression: [...(i.expression ?? []), where],
+    })),
   };
   return new OperationOutcomeError(e.status, outcome, e.headers);
 }
@@ -46,7 +50,8 @@ function entryError(index: number, entry: ParsedEntry | undefined, err: unknown)
 function entryPath(url: string, fhirBase: string): { path: string; query: string } {
   let rest = url.trim();
   if (/^https?:\/\//i.test(rest)) {
-    if (!rest.startsWith(`${fhirBase}/`) && rest !== fhirBase) throw badRequest(`request.url ${JSON.stringify(url.slice(0, 100))} is not on this server (${fhirBase})`);
+    if (!rest.startsWith(`${fhirBase}/`) && rest !== fhirBase)
+      throw badRequest(`request.url ${JSON.stringify(url.slice(0, 100))} is not on this server (${fhirBase})`);
     rest = rest.slice(fhirBase.length);
   }
   rest = rest.replace(/^\/+/, '');
@@ -60,13 +65,16 @@ function parseEntry(raw: unknown, index: number, fhirBase: string): ParsedEntry 
   const req = entry.request as unknown;
   if (!req || typeof req !== 'object') throw badRequest('entry.request (method and url) is required in a batch or transaction');
   const { method, url, ifMatch, ifNoneExist, ifNoneMatch, ifModifiedSince } = req as Record<string, unknown>;
-  if (typeof method !== 'string' || !METHODS.has(method)) throw badRequest(`entry.request.method must be one of ${[...METHODS].join(', ')}`);
+  if (typeof method !== 'string' || !METHODS.has(method))
+    throw badRequest(`entry.request.method must be one of ${[...METHODS].join(', ')}`);
   if (typeof url !== 'string' || !url.trim()) throw badRequest('entry.request.url is required');
   for (const [name, value] of Object.entries({ ifMatch, ifNoneExist, ifNoneMatch, ifModifiedSince, fullUrl: entry.fullUrl })) {
-    if (value !== undefined && typeof value !== 'string') throw badRequest(`entry.${name === 'fullUrl' ? '' : 'request.'}${name} must be a string`);
+    if (value !== undefined && typeof value !== 'string')
+      throw badRequest(`entry.${name === 'fullUrl' ? '' : 'request.'}${name} must be a string`);
   }
   const { path, query } = entryPath(url, fhirBase);
-  if (entry.resource !== undefined && method !== 'POST' && method !== 'PUT') throw badRequest(`entry.resource is not allowed with ${method}`);
+  if (entry.resource !== undefined && method !== 'POST' && method !== 'PUT')
+    throw badRequest(`entry.resource is not allowed with ${method}`);
   return {
     index,
     ...(entry.fullUrl ? { fullUrl: entry.fullUrl } : {}),
@@ -95,7 +103,8 @@ function responseEntry(fhirBase: string, method: string, result: FhirResponse, p
   if (resource?.meta?.versionId) response.etag = `W/"${resource.meta.versionId}"`;
   if (resource?.meta?.lastUpdated) response.lastModified = resource.meta.lastUpdated;
   const entry: BundleEntry = {};
-  if (resource?.id && resource.resourceType !== 'Bundle' && result.write) entry.fullUrl = `${fhirBase}/${resource.resourceType}/${resource.id}`;
+  if (resource?.id && resource.resourceType !== 'Bundle' && result.write)
+    entry.fullUrl = `${fhirBase}/${resource.resourceType}/${resource.id}`;
   if (result.write && prefer === 'minimal') return { ...entry, response };
   if (result.write && prefer === 'OperationOutcome') return { ...entry, response: { ...response, outcome: outcomeFor(result) } };
   if (resource) entry.resource = resource;
@@ -157,7 +166,8 @@ export function createBundleProcessor(deps: { interactions: Interactions; fhirBa
     }
     const fullUrls = parsed.map((p) => p.entry.fullUrl).filter((u): u is string => u !== undefined);
     const duplicate = fullUrls.find((u, i) => fullUrls.indexOf(u) !== i);
-    if (duplicate) throw badRequest(`fullUrl ${JSON.stringify(duplicate.slice(0, 100))} appears in more than one entry`, 'Bundle.entry.fullUrl');
+    if (duplicate)
+      throw badRequest(`fullUrl ${JSON.stringify(duplicate.slice(0, 100))} appears in more than one entry`, 'Bundle.entry.fullUrl');
 
     return ctx.store.transaction(async (tx) => {
       // Ids first, so every reference to a new resource can be rewritten before anything is written.
@@ -188,17 +198,31 @@ export function createBundleProcessor(deps: { interactions: Interactions; fhirBa
       }
 
       const results = new Map<number, BundleEntry>();
-      const ordered = [...parsed].sort((a, b) => ORDER[a.entry.request.method] - ORDER[b.entry.request.method] || a.entry.index - b.entry.index);
+      const ordered = [...parsed].sort(
+        (a, b) => ORDER[a.entry.request.method] - ORDER[b.entry.request.method] || a.entry.index - b.entry.index,
+      );
       for (const { entry, route } of ordered) {
-        const request: FhirRequest = { ...entry.request, query: rewriteQuery(entry.request.query, ids), body: rewriteReferences(entry.request.body, ids) };
+        const request: FhirRequest = {
+          ...entry.request,
+          query: rewriteQuery(entry.request.query, ids),
+          body: rewriteReferences(entry.request.body, ids),
+        };
         try {
-          const result = await interactions.execute(route, request, { access: ctx.access, store: tx, createId: createIds.get(entry.index) });
+          const result = await interactions.execute(route, request, {
+            access: ctx.access,
+            store: tx,
+            createId: createIds.get(entry.index),
+          });
           results.set(entry.index, responseEntry(fhirBase, entry.request.method, result, ctx.prefer));
         } catch (err) {
           throw entryError(entry.index, entry, err);
         }
       }
-      return { resourceType: 'Bundle', type: 'transaction-response', ...(parsed.length ? { entry: parsed.map((p) => results.get(p.entry.index)!) } : {}) } as Bundle;
+      return {
+        resourceType: 'Bundle',
+        type: 'transaction-response',
+        ...(parsed.length ? { entry: parsed.map((p) => results.get(p.entry.index)!) } : {}),
+      };
     });
   }
 
@@ -209,7 +233,10 @@ export function createBundleProcessor(deps: { interactions: Interactions; fhirBa
     }
     const bundle = body as Bundle;
     if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
-      throw badRequest(`Bundle.type must be batch or transaction to be processed (got ${JSON.stringify(String(bundle.type).slice(0, 32))})`, 'Bundle.type');
+      throw badRequest(
+        `Bundle.type must be batch or transaction to be processed (got ${JSON.stringify(String(bundle.type).slice(0, 32))})`,
+        'Bundle.type',
+      );
     }
     const entries = (bundle.entry as unknown) ?? [];
     if (!Array.isArray(entries)) throw badRequest('Bundle.entry must be an array', 'Bundle.entry');
@@ -223,4 +250,3 @@ export function createBundleProcessor(deps: { interactions: Interactions; fhirBa
 }
 
 export type BundleProcessor = ReturnType<typeof createBundleProcessor>;
-

@@ -23,7 +23,11 @@ export function fhirBody(jsonBody: RequestHandler, options: { maxBytes: number }
     form(req, res, (err?: unknown) => {
       if (!err) return next();
       const e = err as { status?: number; type?: string };
-      next(e.status === 413 ? payloadTooLarge() : badRequest(e.type === 'parameters.too.many' ? 'Too many form parameters' : 'The form body could not be read'));
+      next(
+        e.status === 413
+          ? payloadTooLarge()
+          : badRequest(e.type === 'parameters.too.many' ? 'Too many form parameters' : 'The form body could not be read'),
+      );
     });
   };
 }

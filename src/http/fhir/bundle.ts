@@ -30,7 +30,13 @@ export function searchBundle(fhirBase: string, selfUrl: URL, result: SearchResul
     total: result.total,
     link: pageLinks(selfUrl, count, offset, result.total),
     ...(result.resources.length
-      ? { entry: result.resources.map((resource) => ({ fullUrl: resourceUrl(fhirBase, resource), resource, search: { mode: 'match' as const } })) }
+      ? {
+          entry: result.resources.map((resource) => ({
+            fullUrl: resourceUrl(fhirBase, resource),
+            resource,
+            search: { mode: 'match' as const },
+          })),
+        }
       : {}),
   };
 }
@@ -48,8 +54,15 @@ export function historyBundle(fhirBase: string, selfUrl: URL, result: SearchResu
             return {
               fullUrl: resourceUrl(fhirBase, resource),
               resource,
-              request: version === '1' ? { method: 'POST' as const, url: resource.resourceType } : { method: 'PUT' as const, url: `${resource.resourceType}/${resource.id}` },
-              response: { status: version === '1' ? '201 Created' : '200 OK', etag: `W/"${version}"`, ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}) },
+              request:
+                version === '1'
+                  ? { method: 'POST' as const, url: resource.resourceType }
+                  : { method: 'PUT' as const, url: `${resource.resourceType}/${resource.id}` },
+              response: {
+                status: version === '1' ? '201 Created' : '200 OK',
+                etag: `W/"${version}"`,
+                ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}),
+              },
             };
           }),
         }

@@ -58,42 +58,61 @@ export const CONDITIONAL_UPDATE: ReadonlySet<string> = new Set(['QuestionnaireRe
 
 /** Every search also takes these (search-query.ts handles them before the table's parameters). */
 const COMMON_SEARCH_PARAMS: CapabilityStatementRestResourceSearchParam[] = [
-  { name: '_id', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id', type: 'token', documentation: 'Logical id; comma-separated ids match any' },
-  { name: '_lastUpdated', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated', type: 'date', documentation: 'When the resource version last changed (prefixes eq, ne, lt, gt, le, ge, sa, eb)' },
+  {
+    name: '_id',
+    definition: 'http://hl7.org/fhir/SearchParameter/Resource-id',
+    type: 'token',
+    documentation: 'Logical id; comma-separated ids match any',
+  },
+  {
+    name: '_lastUpdated',
+    definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated',
+    type: 'date',
+    documentation: 'When the resource version last changed (prefixes eq, ne, lt, gt, le, ge, sa, eb)',
+  },
 ];
 
 const DOCS: Record<string, string> = {
   QuestionnaireResponse:
     'Create and update validate the response against the FHIR R4 schema and its Questionnaire (422 with every problem), evaluate it, and store the response, a RiskAssessment and a Provenance in one transaction. The RiskAssessment of a response: RiskAssessment?basis=QuestionnaireResponse/{id}.',
   RiskAssessment: `Produced by this service; read-only. Find the assessment of a response with basis=QuestionnaireResponse/{id}. The Wells score is in extension ${EXT_WELLS_SCORE}.`,
-  Observation: 'Extracted from QuestionnaireResponses by $extract (persist=true): one per coded answer and the Wells score; derivedFrom the response. Read-only.',
-  Provenance: 'One per evaluation: target the RiskAssessment version, entity the QuestionnaireResponse version, agent Device/calf-pain-cds.',
+  Observation:
+    'Extracted from QuestionnaireResponses by $extract (persist=true): one per coded answer and the Wells score; derivedFrom the response. Read-only.',
+  Provenance:
+    'One per evaluation: target the RiskAssessment version, entity the QuestionnaireResponse version, agent Device/calf-pain-cds.',
 };
 
 export function capabilityStatement(baseUrl: string, version: string, date: string): CapabilityStatement {
-  const resource = Object.entries(INTERACTIONS).map(([type, interactions]): CapabilityStatementRestResource => ({
-    type: type as CapabilityStatementRestResource['type'],
-    ...(DOCS[type] ? { documentation: DOCS[type] } : {}),
-    interaction: interactions.map((code) => ({ code })),
-    versioning: interactions.includes('update') ? 'versioned-update' : 'versioned',
-    readHistory: true,
-    updateCreate: false,
-    conditionalCreate: CONDITIONAL_CREATE.has(type),
-    conditionalRead: 'not-supported',
-    conditionalUpdate: CONDITIONAL_UPDATE.has(type),
-    conditionalDelete: 'not-supported',
-    ...(interactions.includes('search-type')
-      ? {
-          searchParam: [
-            ...COMMON_SEARCH_PARAMS,
-            ...(SEARCH_PARAMETERS[type] ?? []).map((p) => ({ name: p.name, definition: p.definition, type: p.type, documentation: p.description })),
-          ],
-        }
-      : {}),
-    ...(INCLUDES[type] ? { searchInclude: INCLUDES[type] } : {}),
-    ...(REVINCLUDES[type] ? { searchRevInclude: REVINCLUDES[type] } : {}),
-    ...(OPERATIONS[type] ? { operation: OPERATIONS[type] } : {}),
-  }));
+  const resource = Object.entries(INTERACTIONS).map(
+    ([type, interactions]): CapabilityStatementRestResource => ({
+      type: type as CapabilityStatementRestResource['type'],
+      ...(DOCS[type] ? { documentation: DOCS[type] } : {}),
+      interaction: interactions.map((code) => ({ code })),
+      versioning: interactions.includes('update') ? 'versioned-update' : 'versioned',
+      readHistory: true,
+      updateCreate: false,
+      conditionalCreate: CONDITIONAL_CREATE.has(type),
+      conditionalRead: 'not-supported',
+      conditionalUpdate: CONDITIONAL_UPDATE.has(type),
+      conditionalDelete: 'not-supported',
+      ...(interactions.includes('search-type')
+        ? {
+            searchParam: [
+              ...COMMON_SEARCH_PARAMS,
+              ...(SEARCH_PARAMETERS[type] ?? []).map((p) => ({
+                name: p.name,
+                definition: p.definition,
+                type: p.type,
+                documentation: p.description,
+              })),
+            ],
+          }
+        : {}),
+      ...(INCLUDES[type] ? { searchInclude: INCLUDES[type] } : {}),
+      ...(REVINCLUDES[type] ? { searchRevInclude: REVINCLUDES[type] } : {}),
+      ...(OPERATIONS[type] ? { operation: OPERATIONS[type] } : {}),
+    }),
+  );
   return {
     resourceType: 'CapabilityStatement',
     id: 'calf-pain-cds',
@@ -126,18 +145,42 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         resource,
         // Result parameters, listed as HL7 suggests for now: no definition, type special (number for the counts).
         searchParam: [
-          { name: '_sort', type: 'special', documentation: '_id, _lastUpdated or any declared parameter of the type; - for descending; comma-separated' },
-          { name: '_count', type: 'number', documentation: `Page size, default 20; above ${MAX_COUNT} the page holds ${MAX_COUNT} and the self link says so` },
+          {
+            name: '_sort',
+            type: 'special',
+            documentation: '_id, _lastUpdated or any declared parameter of the type; - for descending; comma-separated',
+          },
+          {
+            name: '_count',
+            type: 'number',
+            documentation: `Page size, default 20; above ${MAX_COUNT} the page holds ${MAX_COUNT} and the self link says so`,
+          },
           { name: '_offset', type: 'number', documentation: 'Entries to skip (the paging links carry it)' },
           { name: '_total', type: 'special', documentation: 'none | estimate | accurate: the total is always counted' },
-          { name: '_summary', type: 'special', documentation: 'true | text | data | count | false; on search, read and vread (count on search only)' },
-          { name: '_elements', type: 'special', documentation: 'Comma-separated top-level elements; mandatory ones are kept; on search, read and vread' },
+          {
+            name: '_summary',
+            type: 'special',
+            documentation: 'true | text | data | count | false; on search, read and vread (count on search only)',
+          },
+          {
+            name: '_elements',
+            type: 'special',
+            documentation: 'Comma-separated top-level elements; mandatory ones are kept; on search, read and vread',
+          },
           { name: '_include', type: 'special', documentation: 'As listed in searchInclude of each type; no :iterate' },
           { name: '_revinclude', type: 'special', documentation: 'As listed in searchRevInclude of each type; no :iterate' },
         ],
         interaction: [
-          { code: 'batch', documentation: 'Entries are read, search, create (If-None-Exist), update (If-Match) and $evaluate, each answered as if sent alone' },
-          { code: 'transaction', documentation: 'All entries in one database transaction; urn:uuid fullUrls are replaced by the ids assigned; any failure stores nothing' },
+          {
+            code: 'batch',
+            documentation:
+              'Entries are read, search, create (If-None-Exist), update (If-Match) and $evaluate, each answered as if sent alone',
+          },
+          {
+            code: 'transaction',
+            documentation:
+              'All entries in one database transaction; urn:uuid fullUrls are replaced by the ids assigned; any failure stores nothing',
+          },
           { code: 'history-system', documentation: 'Versions of every type the caller may read in full' },
         ],
       },

@@ -3,7 +3,16 @@ import type { Duplex } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { OperationOutcomeError, payloadTooLarge, badRequest, serverError, serviceUnavailable, unsupportedMediaType, notAcceptable, operationOutcome } from '../../core/outcome';
+import {
+  OperationOutcomeError,
+  payloadTooLarge,
+  badRequest,
+  serverError,
+  serviceUnavailable,
+  unsupportedMediaType,
+  notAcceptable,
+  operationOutcome,
+} from '../../core/outcome';
 import { isDatabaseUnavailable } from '../../storage/db-faults';
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -21,7 +30,11 @@ const FORM = 'application/x-www-form-urlencoded';
 
 /** `POST /{type}/_search` with a form body (how the CDS Hooks sandbox and HAPI's client search). */
 export function isFormSearch(req: Request): boolean {
-  return req.method === 'POST' && /\/_search\/?$/.test(req.path) && (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === FORM;
+  return (
+    req.method === 'POST' &&
+    /\/_search\/?$/.test(req.path) &&
+    (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === FORM
+  );
 }
 
 /** 415 unless a request with a body declares a FHIR JSON media type (or is a form-encoded search). */
@@ -35,7 +48,9 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
   }
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (!ACCEPTED_BODY_TYPES.includes(type)) {
-    return next(unsupportedMediaType(`Content-Type must be application/fhir+json (got ${type ? JSON.stringify(type.slice(0, 60)) : 'none'})`));
+    return next(
+      unsupportedMediaType(`Content-Type must be application/fhir+json (got ${type ? JSON.stringify(type.slice(0, 60)) : 'none'})`),
+    );
   }
   next();
 }
@@ -51,7 +66,8 @@ export function requireJsonFormat(req: Request, _res: Response, next: NextFuncti
   const raw = req.query._format;
   if (raw === undefined) return next();
   const list = Array.isArray(raw) ? raw : [raw];
-  const ok = list.length === 1 && typeof list[0] === 'string' && JSON_FORMATS.has(list[0].split(';')[0].trim().toLowerCase().replace(/ /g, '+'));
+  const ok =
+    list.length === 1 && typeof list[0] === 'string' && JSON_FORMATS.has(list[0].split(';')[0].trim().toLowerCase().replace(/ /g, '+'));
   if (!ok) return next(notAcceptable(`_format: this server returns FHIR JSON only (_format=json or application/fhir+json)`));
   next();
 }
@@ -68,13 +84,22 @@ export function requireAcceptableType(req: Request, _res: Response, next: NextFu
   if (!header || req.query._format !== undefined) return next();
   const ranges = header.split(',').map((part) => {
     const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
-    const param = (name: string) => params.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1).replace(/"/g, '');
+    const param = (name: string) =>
+      params
+        .find((p) => p.startsWith(`${name}=`))
+        ?.slice(name.length + 1)
+        .replace(/"/g, '');
     return { type, q: Number(param('q') ?? '1'), fhirVersion: param('fhirversion') };
   });
   const usable = ranges.filter((r) => ACCEPTABLE_TYPES.has(r.type) && !(r.q <= 0));
-  if (usable.length === 0) return next(notAcceptable(`Accept: this server returns FHIR JSON only (application/fhir+json), not ${JSON.stringify(header.slice(0, 80))}`));
+  if (usable.length === 0)
+    return next(
+      notAcceptable(`Accept: this server returns FHIR JSON only (application/fhir+json), not ${JSON.stringify(header.slice(0, 80))}`),
+    );
   if (usable.every((r) => r.fhirVersion !== undefined && !/^4\.0(\.\d+)?$/.test(r.fhirVersion))) {
-    return next(notAcceptable(`Accept: this server speaks FHIR R4 (fhirVersion=4.0), not fhirVersion=${usable[0].fhirVersion!.slice(0, 16)}`));
+    return next(
+      notAcceptable(`Accept: this server speaks FHIR R4 (fhirVersion=4.0), not fhirVersion=${usable[0].fhirVersion!.slice(0, 16)}`),
+    );
   }
   next();
 }
@@ -91,8 +116,14 @@ export function answerClientErrors(server: Server): void {
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const message =
-      status === 431 ? 'Request line or headers too large (long searches: fewer values per request)' : status === 408 ? 'Request timeout' : 'Malformed HTTP request';
-    const body = JSON.stringify(operationOutcome([{ message, code: status === 431 ? 'too-long' : status === 408 ? 'timeout' : 'structure' }]));
+      status === 431
+        ? 'Request line or headers too large (long searches: fewer values per request)'
+        : status === 408
+          ? 'Request timeout'
+          : 'Malformed HTTP request';
+    const body = JSON.stringify(
+      operationOutcome([{ message, code: status === 431 ? 'too-long' : status === 408 ? 'timeout' : 'structure' }]),
+    );
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
@@ -112,7 +143,8 @@ export function toOutcomeError(err: unknown): OperationOutcomeError {
   const e = err as BodyParserError;
   if (e?.type === 'entity.too.large') return payloadTooLarge();
   if (e?.type === 'entity.parse.failed') return badRequest('The body is not valid JSON');
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return unsupportedMediaType('Unsupported body encoding or charset');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return unsupportedMediaType('Unsupported body encoding or charset');
   if (e?.type === 'request.aborted') return badRequest('Request aborted');
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return badRequest('Bad request');
@@ -122,7 +154,11 @@ export function toOutcomeError(err: unknown): OperationOutcomeError {
 export function fhirErrorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const outcome = toOutcomeError(err);
-    if (outcome.status === 503) logger.warn({ err: { message: (err as Error)?.message, code: (err as { code?: unknown })?.code }, url: req.originalUrl, method: req.method }, 'database unavailable');
+    if (outcome.status === 503)
+      logger.warn(
+        { err: { message: (err as Error)?.message, code: (err as { code?: unknown })?.code }, url: req.originalUrl, method: req.method },
+        'database unavailable',
+      );
     else if (outcome.status >= 500) logger.error({ err, url: req.originalUrl, method: req.method }, 'request failed');
     if (res.headersSent) return;
     sendResource(res, outcome.status, outcome.outcome, outcome.headers);

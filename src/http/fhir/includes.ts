@@ -31,7 +31,7 @@ function list(query: Record<string, unknown>, name: string): string[] {
   if (raw === undefined) return [];
   const values = Array.isArray(raw) ? raw : [raw];
   if (!values.every((v) => typeof v === 'string')) throw badRequest(`${name} has an invalid value`, name);
-  return values as string[];
+  return values;
 }
 
 export function parseIncludes(resourceType: string, query: Record<string, unknown>): IncludeRequest {
@@ -42,12 +42,18 @@ export function parseIncludes(resourceType: string, query: Record<string, unknow
   }
   for (const value of include) {
     if (!(INCLUDES[resourceType] ?? []).includes(value)) {
-      throw badRequest(`_include=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(INCLUDES[resourceType] ?? []).join(', ') || 'none'})`, '_include');
+      throw badRequest(
+        `_include=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(INCLUDES[resourceType] ?? []).join(', ') || 'none'})`,
+        '_include',
+      );
     }
   }
   for (const value of revinclude) {
     if (!(REVINCLUDES[resourceType] ?? []).includes(value)) {
-      throw badRequest(`_revinclude=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(REVINCLUDES[resourceType] ?? []).join(', ') || 'none'})`, '_revinclude');
+      throw badRequest(
+        `_revinclude=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(REVINCLUDES[resourceType] ?? []).join(', ') || 'none'})`,
+        '_revinclude',
+      );
     }
   }
   return { include, revinclude };
@@ -63,7 +69,12 @@ function readable(access: AccessContext | undefined, resource: Resource): boolea
 }
 
 /** The resources the includes bring in, the caller may read, and are not already among `matches`. */
-export async function includedResources(store: Store, access: AccessContext | undefined, matches: Resource[], request: IncludeRequest): Promise<Resource[]> {
+export async function includedResources(
+  store: Store,
+  access: AccessContext | undefined,
+  matches: Resource[],
+  request: IncludeRequest,
+): Promise<Resource[]> {
   if (!matches.length || (!request.include.length && !request.revinclude.length)) return [];
   const seen = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
   const out: Resource[] = [];
@@ -78,7 +89,13 @@ export async function includedResources(store: Store, access: AccessContext | un
 
   for (const value of request.include) {
     const [, param] = value.split(':');
-    const references = new Set(matches.flatMap((r) => indexResource(r).filter((e) => e.param === param).map((e) => e.value)));
+    const references = new Set(
+      matches.flatMap((r) =>
+        indexResource(r)
+          .filter((e) => e.param === param)
+          .map((e) => e.value),
+      ),
+    );
     const byType = new Map<string, string[]>();
     for (const reference of references) {
       const [type, id] = reference.split('/');
@@ -86,7 +103,17 @@ export async function includedResources(store: Store, access: AccessContext | un
       byType.set(type, [...(byType.get(type) ?? []), id]);
     }
     for (const [type, ids] of byType) {
-      add((await store.search({ resourceType: type, criteria: [{ param: '_id', kind: 'exact', values: ids }], sort: [], count: MAX_INCLUDED, offset: 0 })).resources);
+      add(
+        (
+          await store.search({
+            resourceType: type,
+            criteria: [{ param: '_id', kind: 'exact', values: ids }],
+            sort: [],
+            count: MAX_INCLUDED,
+            offset: 0,
+          })
+        ).resources,
+      );
     }
   }
 
@@ -95,7 +122,17 @@ export async function includedResources(store: Store, access: AccessContext | un
     const criteria: SearchCriterion[] = [{ param, kind: 'exact', values: matches.map((r) => `${r.resourceType}/${r.id}`) }];
     const compartment = compartmentCriterion(access, type);
     if (compartment) criteria.push(compartment);
-    add((await store.search({ resourceType: type, criteria, sort: [{ param: '_lastUpdated', descending: true }], count: MAX_INCLUDED, offset: 0 })).resources);
+    add(
+      (
+        await store.search({
+          resourceType: type,
+          criteria,
+          sort: [{ param: '_lastUpdated', descending: true }],
+          count: MAX_INCLUDED,
+          offset: 0,
+        })
+      ).resources,
+    );
   }
   return out;
 }

@@ -79,7 +79,8 @@ function supports(type: string, interaction: string): boolean {
 /** The methods a URL of each shape accepts for the type, for `Allow`. */
 function allowed(type: string, shape: 'type' | 'search' | 'instance'): string[] {
   if (shape === 'search') return ['GET', 'HEAD', 'POST'];
-  if (shape === 'type') return [...READ_METHODS, ...(supports(type, 'create') ? ['POST'] : []), ...(CONDITIONAL_UPDATE.has(type) ? ['PUT'] : [])];
+  if (shape === 'type')
+    return [...READ_METHODS, ...(supports(type, 'create') ? ['POST'] : []), ...(CONDITIONAL_UPDATE.has(type) ? ['PUT'] : [])];
   return [...READ_METHODS, ...(supports(type, 'update') ? ['PUT'] : [])];
 }
 
@@ -92,7 +93,10 @@ export function resolveRoute(method: string, path: string): Route {
   const trimmed = path.replace(/^\/+|\/+$/g, '');
   const segments = trimmed === '' ? [] : trimmed.split('/');
   const refuse = (allow: string[]): never => {
-    throw methodNotAllowed(`${method.slice(0, 16)} is not supported on /${path.slice(0, 100)} (this URL accepts ${allow.join(', ')}; see /fhir/metadata)`, allow);
+    throw methodNotAllowed(
+      `${method.slice(0, 16)} is not supported on /${path.slice(0, 100)} (this URL accepts ${allow.join(', ')}; see /fhir/metadata)`,
+      allow,
+    );
   };
   if (segments.length === 0) return m === 'POST' ? { kind: 'batch' } : refuse(['POST']);
   const [first, ...rest] = segments;
@@ -107,7 +111,8 @@ export function resolveRoute(method: string, path: string): Route {
     if (m === 'PUT' && CONDITIONAL_UPDATE.has(type)) return { kind: 'conditional-update', type };
     return refuse(allowed(type, 'type'));
   }
-  if (rest.length === 1 && rest[0] === '_search') return m === 'GET' || m === 'POST' ? { kind: 'search', type } : refuse(allowed(type, 'search'));
+  if (rest.length === 1 && rest[0] === '_search')
+    return m === 'GET' || m === 'POST' ? { kind: 'search', type } : refuse(allowed(type, 'search'));
   if (rest.length === 1 && rest[0] === '_history') return m === 'GET' ? { kind: 'history-type', type } : refuse(READ_METHODS);
   if (rest.length === 1 && rest[0].startsWith('$')) {
     const name = rest[0].slice(1);
@@ -116,7 +121,8 @@ export function resolveRoute(method: string, path: string): Route {
   }
   if (rest.length === 2 && rest[1].startsWith('$')) {
     const name = rest[1].slice(1);
-    if (!(INSTANCE_OPERATIONS[type] ?? []).includes(name)) throw notFound(`Operation $${name.slice(0, 64)} is not defined on a ${type} instance`);
+    if (!(INSTANCE_OPERATIONS[type] ?? []).includes(name))
+      throw notFound(`Operation $${name.slice(0, 64)} is not defined on a ${type} instance`);
     return m === 'POST' ? { kind: 'operation', type, name, id: checkId(rest[0]) } : refuse(['POST']);
   }
   if (rest.length === 1) {
@@ -175,7 +181,8 @@ interface HistoryParams {
 
 function parseHistory(query: Query): HistoryParams {
   for (const key of Object.keys(query)) {
-    if (!HISTORY_PARAMS.has(key)) throw badRequest(`Unknown history parameter "${key.slice(0, 64)}" (history accepts _count, _offset, _since and _at)`, key);
+    if (!HISTORY_PARAMS.has(key))
+      throw badRequest(`Unknown history parameter "${key.slice(0, 64)}" (history accepts _count, _offset, _since and _at)`, key);
   }
   const one = (name: string): string | undefined => {
     const raw = query[name];
@@ -186,7 +193,8 @@ function parseHistory(query: Query): HistoryParams {
   const since = one('_since');
   const at = one('_at');
   const sinceRange = since === undefined ? undefined : parseDateRange(since);
-  if (since !== undefined && (!sinceRange || !/T/.test(since))) throw badRequest(`_since must be an instant such as 2026-01-31T12:00:00Z (got ${JSON.stringify(since.slice(0, 40))})`, '_since');
+  if (since !== undefined && (!sinceRange || !/T/.test(since)))
+    throw badRequest(`_since must be an instant such as 2026-01-31T12:00:00Z (got ${JSON.stringify(since.slice(0, 40))})`, '_since');
   const atRange = at === undefined ? undefined : parseDateRange(at);
   if (at !== undefined && !atRange) throw badRequest(`_at must be a FHIR date or dateTime (got ${JSON.stringify(at.slice(0, 40))})`, '_at');
   return { ...parsePaging(query), ...(sinceRange ? { since: sinceRange.lo } : {}), ...(atRange ? { at: atRange } : {}) };
@@ -229,7 +237,8 @@ export function createInteractions(deps: InteractionDeps) {
   const { responses, fhirBase, metadata, resolveCanonical } = deps;
   const selfUrlOf = (req: FhirRequest) => {
     const url = new URL(`${fhirBase}/${req.path}`);
-    for (const [k, v] of Object.entries(req.query)) for (const value of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(value));
+    for (const [k, v] of Object.entries(req.query))
+      for (const value of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(value));
     return url;
   };
 
@@ -256,7 +265,9 @@ export function createInteractions(deps: InteractionDeps) {
       note,
       headers: {
         Location: `${fhirBase}/${type}/${resource.id}/_history/${resource.meta!.versionId}`,
-        ...(riskAssessmentId ? { Link: `<${fhirBase}/RiskAssessment/${riskAssessmentId}>; rel="related"; type="application/fhir+json"` } : {}),
+        ...(riskAssessmentId
+          ? { Link: `<${fhirBase}/RiskAssessment/${riskAssessmentId}>; rel="related"; type="application/fhir+json"` }
+          : {}),
       },
     };
   }
@@ -264,7 +275,11 @@ export function createInteractions(deps: InteractionDeps) {
   async function history(req: FhirRequest, ctx: CallContext, types: string[], id?: string): Promise<FhirResponse> {
     const params = parseHistory(req.query);
     const result = await ctx.store.historyOf({ resourceTypes: types, ...(id ? { id } : {}), ...params });
-    return { status: 200, resource: historyBundle(fhirBase, clampedSelf(selfUrlOf(req), params.clamped, params.count), result, params.count, params.offset), headers: {} };
+    return {
+      status: 200,
+      resource: historyBundle(fhirBase, clampedSelf(selfUrlOf(req), params.clamped, params.count), result, params.count, params.offset),
+      headers: {},
+    };
   }
 
   /** Search: the matches (subset as asked), then what _include/_revinclude bring, tagged include. */
@@ -275,11 +290,20 @@ export function createInteractions(deps: InteractionDeps) {
     const includes = parseIncludes(type, req.query);
     const countOnly = subsetting.summary === 'count';
     const result = await store.search(countOnly ? { ...request, count: 0 } : request);
-    const bundle: Bundle = searchBundle(fhirBase, clampedSelf(selfUrlOf(req), request.clamped, request.count), result, countOnly ? 0 : request.count, request.offset);
+    const bundle: Bundle = searchBundle(
+      fhirBase,
+      clampedSelf(selfUrlOf(req), request.clamped, request.count),
+      result,
+      countOnly ? 0 : request.count,
+      request.offset,
+    );
     for (const entry of bundle.entry ?? []) entry.resource = applySubsetting(entry.resource!, subsetting);
     const included = countOnly ? [] : await includedResources(store, access, result.resources, includes);
     if (included.length) {
-      bundle.entry = [...(bundle.entry ?? []), ...included.map((r) => ({ fullUrl: `${fhirBase}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } }))];
+      bundle.entry = [
+        ...(bundle.entry ?? []),
+        ...included.map((r) => ({ fullUrl: `${fhirBase}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } })),
+      ];
     }
     return { status: 200, resource: bundle, headers: {} };
   }
@@ -293,7 +317,10 @@ export function createInteractions(deps: InteractionDeps) {
       current = await store.read(type, id);
     } catch (e) {
       if (e instanceof OperationOutcomeError && e.status === 404) {
-        throw methodNotAllowed(`${type}/${id} does not exist and this server does not create resources with PUT (updateCreate is false): POST to /${type} to create one`, READ_METHODS);
+        throw methodNotAllowed(
+          `${type}/${id} does not exist and this server does not create resources with PUT (updateCreate is false): POST to /${type} to create one`,
+          READ_METHODS,
+        );
       }
       throw e;
     }
@@ -326,7 +353,13 @@ export function createInteractions(deps: InteractionDeps) {
         checkAccess(access, 'c', route.type, req.body as Resource);
         const ifNoneExist = req.ifNoneExist === undefined ? undefined : conditionalSearch(route.type, req.ifNoneExist, access);
         const { response, riskAssessment, created } = await responses.create(req.body, { store, ifNoneExist, id: ctx.createId });
-        return written(route.type, response, riskAssessment?.id, created ? 201 : 200, created ? 'created and evaluated' : 'matched If-None-Exist; nothing was stored');
+        return written(
+          route.type,
+          response,
+          riskAssessment?.id,
+          created ? 201 : 200,
+          created ? 'created and evaluated' : 'matched If-None-Exist; nothing was stored',
+        );
       }
       case 'update':
         return update(route.type, route.id, req, ctx);
@@ -346,7 +379,9 @@ export function createInteractions(deps: InteractionDeps) {
       }
       case 'history-type': {
         if (!readsEveryResource(access, route.type)) {
-          throw forbidden(`Type-level history of ${route.type} needs a user/ or system/ read scope; with a patient/ scope read the history of each resource (/${route.type}/{id}/_history)`);
+          throw forbidden(
+            `Type-level history of ${route.type} needs a user/ or system/ read scope; with a patient/ scope read the history of each resource (/${route.type}/{id}/_history)`,
+          );
         }
         return history(req, ctx, [route.type]);
       }
@@ -369,19 +404,32 @@ export function createInteractions(deps: InteractionDeps) {
     const bodyId = (req.body as Resource | undefined)?.id;
     return ctx.store.transaction(async (tx) => {
       const found = await tx.search({ ...criteria, count: 2, offset: 0 });
-      if (found.total > 1) throw preconditionFailed(`Conditional update: the criteria match ${found.total} ${type} resources; they must select at most one`);
+      if (found.total > 1)
+        throw preconditionFailed(`Conditional update: the criteria match ${found.total} ${type} resources; they must select at most one`);
       if (found.total === 0) {
         if (bodyId !== undefined) {
-          throw methodNotAllowed(`Conditional update: nothing matches and this server does not create resources with a client id (updateCreate is false); leave out the id to create`, allowed(type, 'type'));
+          throw methodNotAllowed(
+            `Conditional update: nothing matches and this server does not create resources with a client id (updateCreate is false); leave out the id to create`,
+            allowed(type, 'type'),
+          );
         }
         checkAccess(access, 'c', type, req.body as Resource);
         const { response, riskAssessment } = await responses.create(req.body, { store: tx });
         return written(type, response, riskAssessment?.id, 201, 'nothing matched: created and evaluated');
       }
       const match = found.resources[0];
-      if (bodyId !== undefined && bodyId !== match.id) throw badRequest(`Conditional update: the body's id (${bodyId.slice(0, 64)}) is not the matching resource's (${match.id})`, `${type}.id`);
+      if (bodyId !== undefined && bodyId !== match.id)
+        throw badRequest(
+          `Conditional update: the body's id (${bodyId.slice(0, 64)}) is not the matching resource's (${match.id})`,
+          `${type}.id`,
+        );
       checkAccess(access, 'u', type, match);
-      const { response, riskAssessment } = await responses.update(match.id!, { ...(req.body as object), id: match.id }, parseIfMatch(req.ifMatch), { store: tx });
+      const { response, riskAssessment } = await responses.update(
+        match.id!,
+        { ...(req.body as object), id: match.id },
+        parseIfMatch(req.ifMatch),
+        { store: tx },
+      );
       return written(type, response, riskAssessment?.id, 200, 'updated and re-evaluated');
     });
   }
@@ -389,9 +437,11 @@ export function createInteractions(deps: InteractionDeps) {
   /** If-None-Exist (`identifier=sys|123`, optionally `Type?...`): the search it names, within the caller's compartment. */
   function conditionalSearch(type: string, text: string, access: AccessContext | undefined, what = 'If-None-Exist'): SearchRequest {
     const query = queryOf(text);
-    if (Object.keys(query).length === 0) throw badRequest(`${what} needs search criteria, e.g. identifier=https://portal.example.org|123`, what);
+    if (Object.keys(query).length === 0)
+      throw badRequest(`${what} needs search criteria, e.g. identifier=https://portal.example.org|123`, what);
     for (const key of Object.keys(query)) {
-      if (key.startsWith('_') && key !== '_id' && key !== '_lastUpdated') throw badRequest(`${what}: ${key.slice(0, 32)} is not a search criterion`, what);
+      if (key.startsWith('_') && key !== '_id' && key !== '_lastUpdated')
+        throw badRequest(`${what}: ${key.slice(0, 32)} is not a search criterion`, what);
     }
     return searchRequest(type, query, access);
   }

@@ -91,14 +91,27 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
     fhirDeadlineMs: config.cdsHooks.fhirServerDeadlineMs,
     fhirBase,
   });
-  const interactions = createInteractions({ store, responses: options.responses, fhirBase, metadata, resolveCanonical: canonicalResolver(options.catalog), operations });
+  const interactions = createInteractions({
+    store,
+    responses: options.responses,
+    fhirBase,
+    metadata,
+    resolveCanonical: canonicalResolver(options.catalog),
+    operations,
+  });
   const bundles = createBundleProcessor({ interactions, fhirBase });
   const router = Router();
 
   router.use(requireJsonBody);
   router.use(requireJsonFormat);
   router.use(requireAcceptableType);
-  router.use(express.json({ type: ['application/fhir+json', 'application/json', 'application/json+fhir'], limit: config.maxBodyBytes, strict: true }));
+  router.use(
+    express.json({
+      type: ['application/fhir+json', 'application/json', 'application/json+fhir'],
+      limit: config.maxBodyBytes,
+      strict: true,
+    }),
+  );
 
   router.all('/{*path}', async (req: Request, res: Response) => {
     const path = req.path.replace(/^\/+/, '');

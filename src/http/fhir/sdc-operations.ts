@@ -42,9 +42,11 @@ function persistFlag(req: FhirRequest): boolean {
   const body = req.body as Parameters | undefined;
   if (body?.resourceType === 'Parameters') {
     const p = (body.parameter ?? []).filter((x) => x?.name === 'persist');
-    if (p.length > 1 || (p.length === 1 && typeof p[0].valueBoolean !== 'boolean')) throw badRequest('The persist parameter is one valueBoolean', "Parameters.parameter.where(name='persist')");
+    if (p.length > 1 || (p.length === 1 && typeof p[0].valueBoolean !== 'boolean'))
+      throw badRequest('The persist parameter is one valueBoolean', "Parameters.parameter.where(name='persist')");
     if (p.length === 1) {
-      if (persist !== undefined && persist !== p[0].valueBoolean) throw badRequest('persist is given twice, with different values (query and Parameters)', 'persist');
+      if (persist !== undefined && persist !== p[0].valueBoolean)
+        throw badRequest('persist is given twice, with different values (query and Parameters)', 'persist');
       persist = p[0].valueBoolean;
     }
   }
@@ -74,7 +76,11 @@ export function createSdcOperations(deps: SdcOperationDeps): Record<string, Oper
   async function runPopulate(route: OperationRoute, req: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
     const input = populate.parse(req.body, route.id);
     // Pre-filling answers for a patient is as sensitive as writing their response: the same scope.
-    checkAccess(ctx.access, 'c', 'QuestionnaireResponse', { resourceType: 'QuestionnaireResponse', status: 'in-progress', subject: input.subject } as Resource);
+    checkAccess(ctx.access, 'c', 'QuestionnaireResponse', {
+      resourceType: 'QuestionnaireResponse',
+      status: 'in-progress',
+      subject: input.subject,
+    } as Resource);
     return { status: 200, resource: await populate.run(input), headers: {} };
   }
 
@@ -82,7 +88,8 @@ export function createSdcOperations(deps: SdcOperationDeps): Record<string, Oper
     const persist = persistFlag(req);
     let candidate: unknown;
     if (route.id !== undefined) {
-      if (!isEmptyBody(req.body)) throw badRequest(`POST /QuestionnaireResponse/${route.id}/$extract reads the stored response: send no response in the body`);
+      if (!isEmptyBody(req.body))
+        throw badRequest(`POST /QuestionnaireResponse/${route.id}/$extract reads the stored response: send no response in the body`);
       candidate = await ctx.store.read('QuestionnaireResponse', route.id);
       checkAccess(ctx.access, 'r', 'QuestionnaireResponse', candidate as Resource);
     } else {
@@ -90,7 +97,9 @@ export function createSdcOperations(deps: SdcOperationDeps): Record<string, Oper
       checkAccess(ctx.access, 'c', 'QuestionnaireResponse', candidate as Resource);
     }
     const { response, questionnaire } = deps.responses.validate(candidate, { requireSubject: true });
-    const observations: Observation[] = extractObservations(response as QuestionnaireResponse, questionnaire, deps.evaluator, { now: deps.now() });
+    const observations: Observation[] = extractObservations(response, questionnaire, deps.evaluator, {
+      now: deps.now(),
+    });
     if (!persist) return { status: 200, resource: extractBundle(observations), headers: {} };
     for (const o of observations) checkAccess(ctx.access, 'c', 'Observation', o);
     return { status: 200, resource: await persistObservations(ctx.store, observations, deps.fhirBase), headers: {} };

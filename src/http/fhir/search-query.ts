@@ -22,10 +22,10 @@ function values(name: string, raw: unknown): string[] {
   const list = Array.isArray(raw) ? raw : [raw];
   if (!list.every((v) => typeof v === 'string')) throw badRequest(`Search parameter ${name} has an invalid value`, name);
   if (list.length > MAX_VALUES) throw badRequest(`Search parameter ${name} repeats too often`, name);
-  for (const v of list as string[]) {
+  for (const v of list) {
     if (v.length > MAX_VALUE_LENGTH) throw badRequest(`Search parameter ${name} is too long`, name);
   }
-  return list as string[];
+  return list;
 }
 
 function integer(name: string, raw: unknown, min: number, max: number, fallback: number): number {
@@ -45,7 +45,8 @@ function pageSize(raw: unknown): { count: number; clamped: boolean } {
   const list = values('_count', raw);
   if (list.length > 1) throw badRequest('_count must be given once', '_count');
   const [v] = list;
-  if (!/^\d{1,15}$/.test(v)) throw badRequest(`_count must be a non-negative integer (at most ${MAX_COUNT} are returned per page)`, '_count');
+  if (!/^\d{1,15}$/.test(v))
+    throw badRequest(`_count must be a non-negative integer (at most ${MAX_COUNT} are returned per page)`, '_count');
   const count = Number(v);
   return count > MAX_COUNT ? { count: MAX_COUNT, clamped: true } : { count, clamped: false };
 }
@@ -92,23 +93,31 @@ function tokenValue(name: string, value: string): string {
 }
 
 function dateCriterion(name: string, value: string): SearchCriterion {
-  const prefix = (DATE_PREFIXES.find((p) => value.startsWith(p)) ?? 'eq') as DatePrefix;
+  const prefix = DATE_PREFIXES.find((p) => value.startsWith(p)) ?? 'eq';
   const rest = value.startsWith(prefix) ? value.slice(2) : value;
   const range = parseDateRange(rest);
-  if (!range) throw badRequest(`Search parameter ${name}: "${value}" is not a FHIR date with an optional prefix (eq, ne, lt, gt, le, ge, sa, eb)`, name);
+  if (!range)
+    throw badRequest(
+      `Search parameter ${name}: "${value}" is not a FHIR date with an optional prefix (eq, ne, lt, gt, le, ge, sa, eb)`,
+      name,
+    );
   return { param: name, kind: 'date', prefix, lo: range.lo, hi: range.hi };
 }
 
 function sortRules(resourceType: string, raw: unknown): SortRule[] {
   if (raw === undefined) return [{ param: '_lastUpdated', descending: true }];
-  const rules = values('_sort', raw).join(',').split(',').filter(Boolean).map((token) => {
-    const descending = token.startsWith('-');
-    const param = descending ? token.slice(1) : token;
-    if (param !== '_lastUpdated' && param !== '_id' && !searchParameter(resourceType, param)) {
-      throw badRequest(`_sort: ${resourceType} cannot be sorted by "${param}"`, '_sort');
-    }
-    return { param, descending };
-  });
+  const rules = values('_sort', raw)
+    .join(',')
+    .split(',')
+    .filter(Boolean)
+    .map((token) => {
+      const descending = token.startsWith('-');
+      const param = descending ? token.slice(1) : token;
+      if (param !== '_lastUpdated' && param !== '_id' && !searchParameter(resourceType, param)) {
+        throw badRequest(`_sort: ${resourceType} cannot be sorted by "${param}"`, '_sort');
+      }
+      return { param, descending };
+    });
   if (!rules.length) throw badRequest('_sort needs a parameter name', '_sort');
   return rules;
 }
@@ -164,7 +173,11 @@ export function parseSearch(resourceType: string, query: Query, options: { resol
           break;
         case 'reference':
           if (definition.canonical) {
-            criteria.push({ param: name, kind: 'exact', values: alternatives.map((a) => canonicalValue(name, a, definition.target!, options.resolveCanonical)) });
+            criteria.push({
+              param: name,
+              kind: 'exact',
+              values: alternatives.map((a) => canonicalValue(name, a, definition.target!, options.resolveCanonical)),
+            });
             break;
           }
           criteria.push({ param: name, kind: 'exact', values: alternatives.map((a) => referenceValue(name, a, definition.target)) });
@@ -182,7 +195,8 @@ export function parseSearch(resourceType: string, query: Query, options: { resol
   let total: ParsedSearch['total'];
   if (query._total !== undefined) {
     const [mode] = values('_total', query._total);
-    if (!TOTAL_MODES.includes(mode) || values('_total', query._total).length > 1) throw badRequest(`_total must be one of ${TOTAL_MODES.join(', ')}`, '_total');
+    if (!TOTAL_MODES.includes(mode) || values('_total', query._total).length > 1)
+      throw badRequest(`_total must be one of ${TOTAL_MODES.join(', ')}`, '_total');
     total = mode as ParsedSearch['total'];
   }
   return {

@@ -18,7 +18,11 @@ const ELEMENT_NAME = /^[a-z][A-Za-z0-9]{0,63}$/;
 /** Resource / DomainResource elements that always stay: identity, and what changes the meaning of the rest. */
 const ALWAYS = ['resourceType', 'id', 'meta', 'implicitRules', 'modifierExtension'];
 
-export const SUBSETTED: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+export const SUBSETTED: Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+  code: 'SUBSETTED',
+  display: 'subsetted',
+};
 
 function single(name: string, raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
@@ -41,9 +45,13 @@ export function parseSubsetting(query: Record<string, unknown>, options: { allow
   }
   if (elements !== undefined) {
     if (summary !== undefined && summary !== 'false') throw badRequest('_summary and _elements cannot be combined', '_elements');
-    const names = elements.split(',').map((e) => e.trim()).filter(Boolean);
+    const names = elements
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
     const bad = names.find((n) => !ELEMENT_NAME.test(n));
-    if (!names.length || bad !== undefined) throw badRequest(`_elements must list top-level element names (got ${JSON.stringify((bad ?? elements).slice(0, 64))})`, '_elements');
+    if (!names.length || bad !== undefined)
+      throw badRequest(`_elements must list top-level element names (got ${JSON.stringify((bad ?? elements).slice(0, 64))})`, '_elements');
     out.elements = names;
   }
   return out;

@@ -8,13 +8,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ipKeyGenerator, rateLimit, type Store as RateLimitStore } from 'express-rate-limit';
 import helmet from 'helmet';
-import {
-  badRequest,
-  OperationOutcomeError,
-  payloadTooLarge,
-  tooManyRequests,
-  unsupportedMediaType,
-} from '../../core/outcome';
+import { badRequest, OperationOutcomeError, payloadTooLarge, tooManyRequests, unsupportedMediaType } from '../../core/outcome';
 import type { Config } from '../../config/config';
 import type { AccessContext } from '../../auth/access';
 import type { CdsClientIdentity } from '../../auth/cds-client-auth';
@@ -102,7 +96,8 @@ function checkText(text: string, limits: JsonLimits): void {
       top = frames[frames.length - 1];
     } else if (c === 0x2c /* , */) {
       if (top?.keys) top.expectKey = true;
-      else if (top && ++top.elements > limits.maxArrayLength) throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
+      else if (top && ++top.elements > limits.maxArrayLength)
+        throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
     } else if (top && !top.keys && top.elements === 0 && c > 0x20) {
       // A number, true, false or null opens the array's first element.
       top.elements = 1;
@@ -177,7 +172,9 @@ export function createJsonBodyParser(options: JsonBodyParserOptions): RequestHan
 }
 
 function hasBody(req: Request): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  return (
+    req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  );
 }
 
 /** body-parser's http-errors -> OperationOutcomeError (no stack, no internals). */

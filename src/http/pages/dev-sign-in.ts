@@ -45,7 +45,10 @@ interface Minted {
 
 /** The route's answers are JSON with `error` and `message` (like the CDS surface), never a stack. */
 function refuse(res: Response, status: number, message: string): void {
-  res.status(status).set('Cache-Control', 'no-store').json({ error: status === 400 ? 'invalid_request' : 'error', message });
+  res
+    .status(status)
+    .set('Cache-Control', 'no-store')
+    .json({ error: status === 400 ? 'invalid_request' : 'error', message });
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -91,7 +94,12 @@ export function createDevSignInRouter({ config, now }: DevSignInOptions): Router
     const fhirAudience = `${config.baseUrl}/fhir`;
     if (body.role === 'patient') {
       if (typeof body.patient !== 'string' || !PATIENT_ID.test(body.patient)) return refuse(res, 400, 'patient must be a FHIR id');
-      const minted = await mint({ scope: SESSION_SCOPES.patient, patient: body.patient }, `dev-patient-${body.patient}`, fhirAudience, SESSION_TOKEN_SECONDS);
+      const minted = await mint(
+        { scope: SESSION_SCOPES.patient, patient: body.patient },
+        `dev-patient-${body.patient}`,
+        fhirAudience,
+        SESSION_TOKEN_SECONDS,
+      );
       return res.set('Cache-Control', 'no-store').json({ ...minted, role: 'patient', patient: body.patient });
     }
     if (body.role === 'clinician') {

@@ -25,7 +25,10 @@ export function escapeHtml(text: string): string {
 
 /** A JSON data block (not executed, so CSP allows it); `<` escaped so no `</script>` can close it early. */
 function dataBlock(config: PageConfig): string {
-  const json = JSON.stringify(config).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const json = JSON.stringify(config)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
   return `<script type="application/json" id="page-config">${json}</script>`;
 }
 

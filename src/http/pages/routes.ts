@@ -68,7 +68,10 @@ export function createPagesRouter(deps: AppDeps): Router {
     const patient = req.query.patient;
     if (typeof patient !== 'string' || !PATIENT_ID.test(patient)) {
       setPagePolicy(res, 'landing');
-      return res.status(400).type('html').send(badPatientPage(`/${kind}`));
+      return res
+        .status(400)
+        .type('html')
+        .send(badPatientPage(`/${kind}`));
     }
     setPagePolicy(res, kind, { keepOpener: tokenSource === 'embedding-app' });
     // The portal's form follows ?lang= (an explicit choice) or else Accept-Language.

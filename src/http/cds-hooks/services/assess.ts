@@ -12,7 +12,10 @@ export function assessMostRecent(deps: AppDeps, responses: FoundResponse[]): { f
     try {
       return { found, evaluation: deps.evaluator.evaluate(found.response, { now: deps.now() }) };
     } catch (err) {
-      deps.logger.warn({ origin: found.origin, responseId: found.response.id, err: (err as Error).message }, 'CDS: response could not be evaluated');
+      deps.logger.warn(
+        { origin: found.origin, responseId: found.response.id, err: (err as Error).message },
+        'CDS: response could not be evaluated',
+      );
     }
   }
   return undefined;
