@@ -14,6 +14,19 @@ export default tseslint.config(
     },
   },
   {
+    rules: {
+      // A leading underscore marks a binding kept on purpose: an Express error handler's fourth argument,
+      // or a property taken out of an object by destructuring.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+      // better-sqlite3 is synchronous: the SQLite store implements the asynchronous Store interface with
+      // async functions that do not await, so that a throw reaches the caller as a rejection.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
     // Tests read HTTP answers (supertest's `body` is `any` by design) and assert on their shape:
     // member access on those values is the point of the test, so the no-unsafe-* family is off there.
     files: ['tests/**/*.ts'],

@@ -2,7 +2,7 @@
  * CDS Hooks client authentication (CDS Hooks 2.0 "Trusting CDS Clients"): every call needs a JWT
  * signed by a trusted client for the exact endpoint URL; every failure is a bare 401.
  */
-import { createHmac, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';

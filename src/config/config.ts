@@ -39,7 +39,7 @@ export interface Config {
 
 export interface OpsConfig {
   /** RATE_LIMIT_STORE: `memory` (one process) or a `redis://host:port` URL shared by every replica. */
-  rateLimitStore: 'memory' | string;
+  rateLimitStore: string;
   /** METRICS_TOKEN: /metrics on the API port needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** METRICS_PORT: /metrics served on this port (bind METRICS_HOST, default 127.0.0.1) and not on the API port. */
@@ -128,7 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
   const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
   for (const origin of corsOrigins) {
-    let valid = false;
+    let valid: boolean;
     try {
       valid = new URL(origin).origin === origin;
     } catch {

@@ -31,11 +31,17 @@ export interface Problem {
  * surrogates there would make the OperationOutcome itself invalid FHIR, so they are shown as U+FFFD.
  */
 export function fhirString(text: string): string {
-  return text.replace(
-    /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    '\uFFFD',
-  );
+  return text.replace(CONTROL_OR_LONE_SURROGATE_G, '\uFFFD');
 }
+
+/**
+ * What a FHIR string may not contain (R4 datatypes: string): control characters other than tab, LF and
+ * CR, and UTF-16 surrogates without their pair (not Unicode text).
+ */
+export const CONTROL_OR_LONE_SURROGATE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CONTROL_OR_LONE_SURROGATE_G = new RegExp(CONTROL_OR_LONE_SURROGATE.source, 'g');
 
 export function operationOutcome(problems: Problem[], defaultCode: IssueCode = 'processing'): OperationOutcome {
   return {

@@ -1,7 +1,7 @@
 import type { default as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import type { DataValidationCxt } from 'ajv/dist/types';
 import r4Model from 'fhirpath/fhir-context/r4';
-import type { Problem } from './outcome';
+import { CONTROL_OR_LONE_SURROGATE, type Problem } from './outcome';
 
 /**
  * Structural validation against the official FHIR R4 JSON schema (fhir.schema.json, draft-06,
@@ -309,7 +309,7 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
-  return `${typeof value} ${String(value)}`;
+  return typeof value === 'number' || typeof value === 'boolean' ? `${typeof value} ${value}` : typeof value;
 }
 
 function lastSegment(instancePath: string): string {
@@ -419,9 +419,6 @@ function hasTypeError(typeErrorPaths: Set<string>, path: string): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // FHIR JSON rules the official schema cannot express (R4 json.html, datatypes.html, invariants)
-
-const CONTROL_OR_LONE_SURROGATE =
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Walks the whole resource (nested resources included) for what the schema lets through:

@@ -50,7 +50,8 @@ function emptyValues(value: Json, path: string, allowEmptyAt: Set<string>, out: 
 function checkCoding(c: Json, path: string, out: string[], needDisplay: boolean): void {
   if (!isObject(c)) return void out.push(`${path} must be a Coding`);
   if (typeof c.code !== 'string') out.push(`${path}.code is required`);
-  if (c.system !== undefined && !isAbsoluteUrl(c.system) && !String(c.system).startsWith('urn:')) out.push(`${path}.system must be a URI`);
+  if (c.system !== undefined && !isAbsoluteUrl(c.system) && !(typeof c.system === 'string' && c.system.startsWith('urn:')))
+    out.push(`${path}.system must be a URI`);
   if (needDisplay && typeof c.display !== 'string') out.push(`${path}.display is required`);
 }
 

@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 
 export interface LoadBalancer {
   port: number;
@@ -59,7 +60,7 @@ export async function startHaproxy(port: number, backends: number[]): Promise<Lo
   for (;;) {
     if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`);
     const listening = await new Promise<boolean>((resolve) => {
-      const socket = require('node:net').connect(port, '127.0.0.1') as import('node:net').Socket;
+      const socket = net.connect(port, '127.0.0.1');
       socket.once('connect', () => (socket.destroy(), resolve(true)));
       socket.once('error', () => resolve(false));
     });

@@ -20,7 +20,6 @@ import type {
   ElementDefinition,
   FhirResource,
   Resource,
-  RiskAssessment,
   StructureDefinition,
   ValueSet,
 } from 'fhir/r4';

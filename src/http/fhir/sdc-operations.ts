@@ -1,4 +1,4 @@
-import type { Observation, Parameters, QuestionnaireResponse, Resource } from 'fhir/r4';
+import type { Observation, Parameters, Resource } from 'fhir/r4';
 import type { Logger } from 'pino';
 import type { Evaluator } from '../../clinical/types';
 import type { Catalog } from '../../clinical/catalog';
