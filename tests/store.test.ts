@@ -5,7 +5,7 @@ import type { Observation, Patient, Resource } from 'fhir/r4';
 import { Client } from 'pg';
 import { OperationOutcomeError } from '../src/core/outcome';
 import { openStore } from '../src/storage/open-store';
-import { postgresMigrations } from '../src/storage/postgres/migrations';
+import { POSTGRES_DIALECT, schemaMigrations } from '../src/storage/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import type { DatePrefix, IndexEntry, Indexer, SearchRequest, Store } from '../src/storage/store';
@@ -817,7 +817,7 @@ describe('PostgreSQL across store instances', () => {
       await client.connect();
       try {
         const rows = await client.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-        expect(rows.rows).toEqual(postgresMigrations.map((m) => ({ version: m.version })));
+        expect(rows.rows).toEqual(schemaMigrations(POSTGRES_DIALECT).map((m) => ({ version: m.version })));
       } finally {
         await client.end();
       }

@@ -2,7 +2,9 @@ import { Pool, type PoolClient } from 'pg';
 import { isoInstant, migrate, type Sql, type SqlSession } from '../sql-common';
 import { CommitGroup, createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
 import type { Indexer, Store } from '../store';
-import { postgresMigrations } from './migrations';
+import { POSTGRES_DIALECT, schemaMigrations } from '../migrations';
+
+const postgresMigrations = schemaMigrations(POSTGRES_DIALECT);
 
 export interface PostgresStoreOptions {
   connectionString: string;

@@ -13,7 +13,9 @@ import {
 } from '../sql-common';
 import { CommitGroup, createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
 import type { Indexer, Store } from '../store';
-import { sqliteMigrations } from './migrations';
+import { schemaMigrations, SQLITE_DIALECT } from '../migrations';
+
+const sqliteMigrations = schemaMigrations(SQLITE_DIALECT);
 
 export interface SqliteStoreOptions {
   /** ':memory:' or an absolute path; the parent directory is created when missing. */
