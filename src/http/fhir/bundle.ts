@@ -1,4 +1,4 @@
-import type { Bundle, BundleLink, Resource } from 'fhir/r4';
+import type { Bundle, BundleEntry, BundleLink, Resource } from 'fhir/r4';
 import type { SearchResult } from '../../storage/store';
 
 export function resourceUrl(fhirBase: string, resource: Resource): string {
@@ -23,49 +23,44 @@ function pageLinks(selfUrl: URL, count: number, offset: number, total: number): 
   return links;
 }
 
-export function searchBundle(fhirBase: string, selfUrl: URL, result: SearchResult, count: number, offset: number): Bundle {
+/** A page of `result` as a Bundle of `type`, each entry made by `entry` (fullUrl and resource added). */
+function pageBundle(
+  type: 'searchset' | 'history',
+  fhirBase: string,
+  selfUrl: URL,
+  result: SearchResult,
+  page: { count: number; offset: number },
+  entry: (resource: Resource) => Omit<BundleEntry, 'fullUrl' | 'resource'>,
+): Bundle {
   return {
     resourceType: 'Bundle',
-    type: 'searchset',
+    type,
     total: result.total,
-    link: pageLinks(selfUrl, count, offset, result.total),
+    link: pageLinks(selfUrl, page.count, page.offset, result.total),
     ...(result.resources.length
-      ? {
-          entry: result.resources.map((resource) => ({
-            fullUrl: resourceUrl(fhirBase, resource),
-            resource,
-            search: { mode: 'match' as const },
-          })),
-        }
+      ? { entry: result.resources.map((resource) => ({ fullUrl: resourceUrl(fhirBase, resource), resource, ...entry(resource) })) }
       : {}),
   };
 }
 
+export function searchBundle(fhirBase: string, selfUrl: URL, result: SearchResult, count: number, offset: number): Bundle {
+  return pageBundle('searchset', fhirBase, selfUrl, result, { count, offset }, () => ({ search: { mode: 'match' } }));
+}
+
+/** History entries say how each version was made: version 1 by POST (201), later ones by PUT (200). */
 export function historyBundle(fhirBase: string, selfUrl: URL, result: SearchResult, count: number, offset: number): Bundle {
-  return {
-    resourceType: 'Bundle',
-    type: 'history',
-    total: result.total,
-    link: pageLinks(selfUrl, count, offset, result.total),
-    ...(result.resources.length
-      ? {
-          entry: result.resources.map((resource) => {
-            const version = resource.meta?.versionId ?? '1';
-            return {
-              fullUrl: resourceUrl(fhirBase, resource),
-              resource,
-              request:
-                version === '1'
-                  ? { method: 'POST' as const, url: resource.resourceType }
-                  : { method: 'PUT' as const, url: `${resource.resourceType}/${resource.id}` },
-              response: {
-                status: version === '1' ? '201 Created' : '200 OK',
-                etag: `W/"${version}"`,
-                ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}),
-              },
-            };
-          }),
-        }
-      : {}),
-  };
+  return pageBundle('history', fhirBase, selfUrl, result, { count, offset }, (resource) => {
+    const version = resource.meta?.versionId ?? '1';
+    return {
+      request:
+        version === '1'
+          ? { method: 'POST', url: resource.resourceType }
+          : { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
+      response: {
+        status: version === '1' ? '201 Created' : '200 OK',
+        etag: `W/"${version}"`,
+        ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}),
+      },
+    };
+  });
 }
