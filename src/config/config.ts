@@ -134,7 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     } catch {
       valid = false;
     }
-    if (!valid) problems.push(`CORS_ORIGINS must list origins such as https://portal.example.org (scheme, host, optional port; no path) (got "${origin}")`);
+    if (!valid) problems.push(`CORS_ORIGINS must list origins such as https://portal.example.org (scheme, host, optional port; ` +
+      `no path) (got "${origin}")`);
   }
 
   const authRaw = (env.AUTH_MODE || 'on').toLowerCase();
@@ -202,7 +203,8 @@ function trustProxyFrom(raw: string | undefined, problems: string[]): number | s
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
   // Never `true` (every hop trusted: any client could choose its rate-limit key).
   if (list.length === 0 || list.some((v) => !/^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/.test(v))) {
-    problems.push(`TRUST_PROXY must be a hop count or a comma-separated list of addresses, ranges, loopback, linklocal or uniquelocal (got "${raw}")`);
+    problems.push(`TRUST_PROXY must be a hop count or a comma-separated list of addresses, ranges, loopback, linklocal ` +
+      `or uniquelocal (got "${raw}")`);
     return undefined;
   }
   return list;

@@ -356,7 +356,8 @@ function toProblems(resourceType: string, errors: ErrorObject[], definitionNames
               ? `"${name}" must be a JSON array (it repeats in FHIR), got ${describe(e.data)}`
               : expected === 'object' && Array.isArray(e.data)
                 ? `"${name}" must be a single JSON object (it does not repeat in FHIR), got an array`
-                : `Wrong type for "${name}": expected ${article} ${expected === 'object' ? 'object (a FHIR complex type)' : expected}, got ${describe(e.data)}`;
+                : `Wrong type for "${name}": expected ${article} ${expected === 'object' ? 'object (a FHIR complex type)' : expected}, ` +
+                  `got ${describe(e.data)}`;
         push(path, message);
         break;
       }
@@ -507,7 +508,8 @@ export function jsonRuleProblems(resource: unknown, resourceType: string): Probl
       if (!referencesContainer[i] && (typeof r.id !== 'string' || !references.has(r.id))) {
         add(
           `${path}.contained[${i}]`,
-          `Contained resource${typeof r.id === 'string' ? ` "#${r.id}"` : ''} is not referenced from the resource (dom-3): reference it as "#id" or leave it out`,
+          `Contained resource${typeof r.id === 'string' ? ` "#${r.id}"` : ''} is not referenced from the resource ` +
+            `(dom-3): reference it as "#id" or leave it out`,
           'invariant',
         );
       }

@@ -30,13 +30,16 @@ export const OPERATIONS: Record<string, { name: string; definition: string; docu
       name: 'evaluate',
       definition: `${CANONICAL_BASE}/OperationDefinition/QuestionnaireResponse-evaluate`,
       documentation:
-        'POST /QuestionnaireResponse/$evaluate with a QuestionnaireResponse (or Parameters with a "questionnaire-response" resource): validates it and returns the RiskAssessment it yields. Stores nothing.',
+        'POST /QuestionnaireResponse/$evaluate with a QuestionnaireResponse (or Parameters with a "questionnaire-response" ' +
+        'resource): validates it and returns the RiskAssessment it yields. Stores nothing.',
     },
     {
       name: 'extract',
       definition: `${CANONICAL_BASE}/OperationDefinition/QuestionnaireResponse-extract`,
       documentation:
-        'POST /QuestionnaireResponse/$extract (the response, or Parameters with "questionnaire-response") or /QuestionnaireResponse/{id}/$extract: SDC observation-based extraction into a transaction Bundle of Observations (coded answers and the Wells score); ?persist=true stores them in one transaction.',
+        'POST /QuestionnaireResponse/$extract (the response, or Parameters with "questionnaire-response") ' +
+        'or /QuestionnaireResponse/{id}/$extract: SDC observation-based extraction into a transaction Bundle ' +
+        'of Observations (coded answers and the Wells score); ?persist=true stores them in one transaction.',
     },
   ],
   Questionnaire: [
@@ -44,7 +47,10 @@ export const OPERATIONS: Record<string, { name: string; definition: string; docu
       name: 'populate',
       definition: `${CANONICAL_BASE}/OperationDefinition/Questionnaire-populate`,
       documentation:
-        'POST /Questionnaire/$populate (with "canonical") or /Questionnaire/{id}/$populate: Parameters with subject and context (patient, conditions, procedures), or fhirServer + fhirAccessToken; returns an in-progress QuestionnaireResponse pre-filled from the chart, each answer naming its source, and issues.',
+        'POST /Questionnaire/$populate (with "canonical") or /Questionnaire/{id}/$populate: Parameters with ' +
+        'subject and context (patient, conditions, procedures), or fhirServer + fhirAccessToken; returns ' +
+        'an in-progress QuestionnaireResponse pre-filled from the chart, each answer naming its source, ' +
+        'and issues.',
     },
   ],
 };
@@ -74,10 +80,15 @@ const COMMON_SEARCH_PARAMS: CapabilityStatementRestResourceSearchParam[] = [
 
 const DOCS: Record<string, string> = {
   QuestionnaireResponse:
-    'Create and update validate the response against the FHIR R4 schema and its Questionnaire (422 with every problem), evaluate it, and store the response, a RiskAssessment and a Provenance in one transaction. The RiskAssessment of a response: RiskAssessment?basis=QuestionnaireResponse/{id}.',
-  RiskAssessment: `Produced by this service; read-only. Find the assessment of a response with basis=QuestionnaireResponse/{id}. The Wells score is in extension ${EXT_WELLS_SCORE}.`,
+    'Create and update validate the response against the FHIR R4 schema and its Questionnaire (422 with ' +
+    'every problem), evaluate it, and store the response, a RiskAssessment and a Provenance in one transaction. ' +
+    'The RiskAssessment of a response: RiskAssessment?basis=QuestionnaireResponse/{id}.',
+  RiskAssessment:
+    `Produced by this service; read-only. Find the assessment of a response with basis=QuestionnaireResponse/{id}. ` +
+    `The Wells score is in extension ${EXT_WELLS_SCORE}.`,
   Observation:
-    'Extracted from QuestionnaireResponses by $extract (persist=true): one per coded answer and the Wells score; derivedFrom the response. Read-only.',
+    'Extracted from QuestionnaireResponses by $extract (persist=true): one per coded answer and the ' +
+    'Wells score; derivedFrom the response. Read-only.',
   Provenance:
     'One per evaluation: target the RiskAssessment version, entity the QuestionnaireResponse version, agent Device/calf-pain-cds.',
 };
@@ -132,15 +143,22 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
       {
         mode: 'server',
         documentation:
-          `All searches (GET, or POST /{type}/_search with a form body) accept _count (default 20; above ${MAX_COUNT} the page holds ${MAX_COUNT} and the self link says so), _offset, ` +
-          '_sort (_id, _lastUpdated or any declared parameter, - for descending, comma-separated), _total, _summary (true, text, data, count, false) and _elements; ' +
-          'read and vread accept _summary and _elements too. Unknown parameters and modifiers are refused with 400. Token values: code, system|code, or |code (codings without a system). ' +
-          'Dates without a time zone are taken as UTC. History (instance, type and system level) accepts _count, _offset, _since and _at. ' +
-          'Create and update honour Prefer: return=minimal | representation | OperationOutcome. Batch and transaction Bundles are posted to the base URL. JSON only: XML is 406.',
+          `All searches (GET, or POST /{type}/_search with a form body) accept _count (default 20; above ${MAX_COUNT} ` +
+          `the page holds ${MAX_COUNT} and the self link says so), _offset, ` +
+          '_sort (_id, _lastUpdated or any declared parameter, - for descending, comma-separated), _total, ' +
+          '_summary (true, text, data, count, false) and _elements; ' +
+          'read and vread accept _summary and _elements too. Unknown parameters and modifiers are refused ' +
+          'with 400. Token values: code, system|code, or |code (codings without a system). ' +
+          'Dates without a time zone are taken as UTC. History (instance, type and system level) accepts _count, ' +
+          '_offset, _since and _at. ' +
+          'Create and update honour Prefer: return=minimal | representation | OperationOutcome. Batch and ' +
+          'transaction Bundles are posted to the base URL. JSON only: XML is 406.',
         security: {
           cors: true,
           description:
-            'Bearer JWT (SMART v2 scopes such as patient/QuestionnaireResponse.c, user/RiskAssessment.rs) from a trusted issuer, unless the server runs with AUTH_MODE=off. /metadata and Questionnaire, SearchParameter and OperationDefinition reads and searches are public.',
+            'Bearer JWT (SMART v2 scopes such as patient/QuestionnaireResponse.c, user/RiskAssessment.rs) from ' +
+            'a trusted issuer, unless the server runs with AUTH_MODE=off. /metadata and Questionnaire, SearchParameter ' +
+            'and OperationDefinition reads and searches are public.',
         },
         resource,
         // Result parameters, listed as HL7 suggests for now: no definition, type special (number for the counts).

@@ -40,22 +40,16 @@ export function parseIncludes(resourceType: string, query: Record<string, unknow
   for (const key of Object.keys(query)) {
     if (/^_(rev)?include:/.test(key)) throw badRequest(`${key.slice(0, 40)}: modifiers such as :iterate are not supported`, key);
   }
-  for (const value of include) {
-    if (!(INCLUDES[resourceType] ?? []).includes(value)) {
-      throw badRequest(
-        `_include=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(INCLUDES[resourceType] ?? []).join(', ') || 'none'})`,
-        '_include',
-      );
+  const refuseUnsupported = (param: '_include' | '_revinclude', values: string[], table: Record<string, string[]>) => {
+    const supported = table[resourceType] ?? [];
+    for (const value of values) {
+      if (supported.includes(value)) continue;
+      const listed = supported.join(', ') || 'none';
+      throw badRequest(`${param}=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${listed})`, param);
     }
-  }
-  for (const value of revinclude) {
-    if (!(REVINCLUDES[resourceType] ?? []).includes(value)) {
-      throw badRequest(
-        `_revinclude=${value.slice(0, 64)} is not supported on ${resourceType} (supported: ${(REVINCLUDES[resourceType] ?? []).join(', ') || 'none'})`,
-        '_revinclude',
-      );
-    }
-  }
+  };
+  refuseUnsupported('_include', include, INCLUDES);
+  refuseUnsupported('_revinclude', revinclude, REVINCLUDES);
   return { include, revinclude };
 }
 
