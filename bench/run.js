@@ -306,7 +306,8 @@ async function searchScaling(sizes) {
   const { loadEvaluator } = require(path.join(DIST, 'clinical', 'engine.js'));
   const { createApp } = require(path.join(DIST, 'app.js'));
   const { testConfig } = require(path.join(DIST, 'config', 'config.js'));
-  const { loadCatalog, seedStore } = require(path.join(DIST, 'clinical', 'catalog.js'));
+  const { loadCatalog } = require(path.join(DIST, 'clinical', 'catalog.js'));
+  const { seedStore } = require(path.join(DIST, 'clinical', 'seed.js'));
   const pino = require('pino');
   const dir = tmp('calf-search-');
   const store = createSqliteStore({ filename: path.join(dir, 'search.db'), indexer: indexResource });

@@ -134,118 +134,151 @@ export function trustedClientsForConfig(config: Config, remoteOptions?: RemoteJw
 
 const KNOWN_FIELDS = new Set(['iss', 'description', 'jwks', 'jwksUrl', 'allowedJku', 'algorithms', 'tenant', 'cdsClient', 'apiScopes']);
 
+/** Parses and validates the trusted-clients JSON; throws TrustedClientsError listing every problem. */
 export function parseTrustedClients(
   json: unknown,
   source = '(inline)',
   remoteOptions: RemoteJwksOptions = DEFAULT_REMOTE_JWKS_OPTIONS,
 ): TrustedClients {
-  const problems: string[] = [];
   if (!isObject(json) || !Array.isArray(json.clients)) {
     throw new TrustedClientsError(source, ['expected an object with a "clients" array']);
   }
+  const problems: string[] = [];
+  const issuers = new Set<string>();
   const clients: TrustedClient[] = [];
-  const urls = new Set<string>();
-  const seen = new Set<string>();
   json.clients.forEach((raw, index) => {
-    const at = `clients[${index}]`;
-    const before = problems.length;
-    if (!isObject(raw)) {
-      problems.push(`${at} must be an object`);
-      return;
-    }
-    for (const key of Object.keys(raw)) if (!KNOWN_FIELDS.has(key)) problems.push(`${at}.${key} is not a known field`);
-
-    const iss = raw.iss;
-    if (typeof iss !== 'string' || !iss.trim()) problems.push(`${at}.iss must be a non-empty string`);
-    else if (seen.has(iss)) problems.push(`${at}.iss "${iss}" is listed twice`);
-    else seen.add(iss);
-
-    const algorithms = raw.algorithms === undefined ? [...DEFAULT_ALGORITHMS] : raw.algorithms;
-    if (!Array.isArray(algorithms) || !algorithms.length) problems.push(`${at}.algorithms must be a non-empty array`);
-    else
-      for (const alg of algorithms)
-        if (!(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg))
-          problems.push(`${at}.algorithms: "${String(alg)}" is not allowed (asymmetric only: ${ASYMMETRIC_ALGORITHMS.join(', ')})`);
-
-    let localKeys: TrustedClient['localKeys'];
-    const localKids = new Set<string>();
-    if (raw.jwks !== undefined) {
-      const jwksProblems = checkJwks(raw.jwks, `${at}.jwks`);
-      problems.push(...jwksProblems);
-      if (!jwksProblems.length) {
-        const jwks = raw.jwks as JSONWebKeySet;
-        for (const k of jwks.keys) if (typeof k.kid === 'string') localKids.add(k.kid);
-        localKeys = createLocalJWKSet(jwks);
-      }
-    }
-
-    let jwksUrl: string | undefined;
-    if (raw.jwksUrl !== undefined) {
-      const problem = checkKeyUrl(raw.jwksUrl);
-      if (problem) problems.push(`${at}.jwksUrl ${problem}`);
-      else jwksUrl = raw.jwksUrl as string;
-    }
-
-    const allowedJku: string[] = [];
-    if (raw.allowedJku !== undefined) {
-      if (!Array.isArray(raw.allowedJku)) problems.push(`${at}.allowedJku must be an array of URLs`);
-      else
-        raw.allowedJku.forEach((u, i) => {
-          const problem = checkKeyUrl(u);
-          if (problem) problems.push(`${at}.allowedJku[${i}] ${problem}`);
-          else allowedJku.push(u as string);
-        });
-    }
-    if (!localKeys && !jwksUrl && !allowedJku.length && problems.length === before) {
-      problems.push(`${at} needs keys: "jwks", "jwksUrl" or "allowedJku"`);
-    }
-
-    if (raw.tenant !== undefined && (typeof raw.tenant !== 'string' || !raw.tenant))
-      problems.push(`${at}.tenant must be a non-empty string`);
-    if (raw.description !== undefined && typeof raw.description !== 'string') problems.push(`${at}.description must be a string`);
-    if (raw.cdsClient !== undefined && typeof raw.cdsClient !== 'boolean') problems.push(`${at}.cdsClient must be true or false`);
-
-    let apiScopes: string[] | undefined;
-    if (raw.apiScopes !== undefined) {
-      if (!Array.isArray(raw.apiScopes)) problems.push(`${at}.apiScopes must be an array of SMART scopes`);
-      else {
-        apiScopes = [];
-        raw.apiScopes.forEach((s, i) => {
-          if (typeof s !== 'string' || !parseScope(s)) problems.push(`${at}.apiScopes[${i}] "${String(s)}" is not a SMART resource scope`);
-          else apiScopes!.push(s);
-        });
-      }
-    }
-
-    if (problems.length !== before) return;
-    for (const u of [jwksUrl, ...allowedJku]) if (u) urls.add(u);
-    clients.push({
-      iss: iss as string,
-      description: raw.description as string | undefined,
-      localKeys,
-      localKids,
-      jwksUrl,
-      allowedJku,
-      algorithms: algorithms as string[],
-      tenant: raw.tenant as string | undefined,
-      cdsClient: raw.cdsClient === undefined ? true : (raw.cdsClient as boolean),
-      apiScopes,
-    });
+    const client = parseClient(raw, `clients[${index}]`, issuers, problems);
+    if (client) clients.push(client);
   });
   if (problems.length) throw new TrustedClientsError(source, problems);
+  return new TrustedClients(clients, remoteKeySets(clients, remoteOptions));
+}
 
-  const remoteSets = new Map<string, JwtVerifyKeySet>();
-  for (const url of urls) {
-    remoteSets.set(
-      url,
-      createRemoteJWKSet(new URL(url), {
-        timeoutDuration: remoteOptions.timeoutMs,
-        cooldownDuration: remoteOptions.cooldownMs,
-        cacheMaxAge: remoteOptions.cacheMaxAgeMs,
-      }),
-    );
+/**
+ * One entry of "clients": its problems are added to `problems` (all of them, in field order); the client
+ * is returned only when it has none. `issuers` holds the issuers already listed, to refuse duplicates.
+ */
+function parseClient(raw: unknown, at: string, issuers: Set<string>, problems: string[]): TrustedClient | undefined {
+  if (!isObject(raw)) {
+    problems.push(`${at} must be an object`);
+    return undefined;
   }
-  return new TrustedClients(clients, remoteSets);
+  const before = problems.length;
+  for (const key of Object.keys(raw)) if (!KNOWN_FIELDS.has(key)) problems.push(`${at}.${key} is not a known field`);
+  checkIssuer(raw.iss, at, issuers, problems);
+  const algorithms = parseAlgorithms(raw.algorithms, at, problems);
+  const keys = parseKeys(raw, at, problems);
+  // Said only when nothing else is wrong: a key source that was given but refused has its own problem.
+  if (!keys.localKeys && !keys.jwksUrl && !keys.allowedJku.length && problems.length === before) {
+    problems.push(`${at} needs keys: "jwks", "jwksUrl" or "allowedJku"`);
+  }
+  checkAttributes(raw, at, problems);
+  const apiScopes = parseApiScopes(raw.apiScopes, at, problems);
+  if (problems.length !== before) return undefined;
+  return {
+    iss: raw.iss as string,
+    description: raw.description as string | undefined,
+    ...keys,
+    algorithms,
+    tenant: raw.tenant as string | undefined,
+    cdsClient: raw.cdsClient === undefined ? true : (raw.cdsClient as boolean),
+    apiScopes,
+  };
+}
+
+/** Identity: `iss`, a non-empty string listed once. */
+function checkIssuer(iss: unknown, at: string, issuers: Set<string>, problems: string[]): void {
+  if (typeof iss !== 'string' || !iss.trim()) problems.push(`${at}.iss must be a non-empty string`);
+  else if (issuers.has(iss)) problems.push(`${at}.iss "${iss}" is listed twice`);
+  else issuers.add(iss);
+}
+
+/** The JWS algorithms accepted (DEFAULT_ALGORITHMS when not given): asymmetric ones only. */
+function parseAlgorithms(value: unknown, at: string, problems: string[]): string[] {
+  const algorithms = value === undefined ? [...DEFAULT_ALGORITHMS] : value;
+  if (!Array.isArray(algorithms) || !algorithms.length) problems.push(`${at}.algorithms must be a non-empty array`);
+  else
+    for (const alg of algorithms)
+      if (!(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg))
+        problems.push(`${at}.algorithms: "${String(alg)}" is not allowed (asymmetric only: ${ASYMMETRIC_ALGORITHMS.join(', ')})`);
+  return algorithms as string[];
+}
+
+type ClientKeys = Pick<TrustedClient, 'localKeys' | 'localKids' | 'jwksUrl' | 'allowedJku'>;
+
+/** Where the client's keys come from: inline `jwks`, a `jwksUrl`, and the `jku` URLs allowed. */
+function parseKeys(raw: Record<string, unknown>, at: string, problems: string[]): ClientKeys {
+  let localKeys: TrustedClient['localKeys'];
+  const localKids = new Set<string>();
+  if (raw.jwks !== undefined) {
+    const jwksProblems = checkJwks(raw.jwks, `${at}.jwks`);
+    problems.push(...jwksProblems);
+    if (!jwksProblems.length) {
+      const jwks = raw.jwks as JSONWebKeySet;
+      for (const k of jwks.keys) if (typeof k.kid === 'string') localKids.add(k.kid);
+      localKeys = createLocalJWKSet(jwks);
+    }
+  }
+
+  let jwksUrl: string | undefined;
+  if (raw.jwksUrl !== undefined) {
+    const problem = checkKeyUrl(raw.jwksUrl);
+    if (problem) problems.push(`${at}.jwksUrl ${problem}`);
+    else jwksUrl = raw.jwksUrl as string;
+  }
+
+  const allowedJku: string[] = [];
+  if (raw.allowedJku !== undefined) {
+    if (!Array.isArray(raw.allowedJku)) problems.push(`${at}.allowedJku must be an array of URLs`);
+    else
+      raw.allowedJku.forEach((u, i) => {
+        const problem = checkKeyUrl(u);
+        if (problem) problems.push(`${at}.allowedJku[${i}] ${problem}`);
+        else allowedJku.push(u as string);
+      });
+  }
+  return { localKeys, localKids, jwksUrl, allowedJku };
+}
+
+/** The optional attributes: `tenant`, `description` and `cdsClient`. */
+function checkAttributes(raw: Record<string, unknown>, at: string, problems: string[]): void {
+  if (raw.tenant !== undefined && (typeof raw.tenant !== 'string' || !raw.tenant)) problems.push(`${at}.tenant must be a non-empty string`);
+  if (raw.description !== undefined && typeof raw.description !== 'string') problems.push(`${at}.description must be a string`);
+  if (raw.cdsClient !== undefined && typeof raw.cdsClient !== 'boolean') problems.push(`${at}.cdsClient must be true or false`);
+}
+
+/** FHIR API access: the SMART resource scopes the issuer may grant; undefined when not an API caller. */
+function parseApiScopes(value: unknown, at: string, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) {
+    problems.push(`${at}.apiScopes must be an array of SMART scopes`);
+    return undefined;
+  }
+  const apiScopes: string[] = [];
+  value.forEach((s, i) => {
+    if (typeof s !== 'string' || !parseScope(s)) problems.push(`${at}.apiScopes[${i}] "${String(s)}" is not a SMART resource scope`);
+    else apiScopes.push(s);
+  });
+  return apiScopes;
+}
+
+/** One remote key set per URL (jwksUrl or allowed jku) across all clients, created once at load. */
+function remoteKeySets(clients: TrustedClient[], remoteOptions: RemoteJwksOptions): Map<string, JwtVerifyKeySet> {
+  const remoteSets = new Map<string, JwtVerifyKeySet>();
+  for (const client of clients) {
+    for (const url of [client.jwksUrl, ...client.allowedJku]) {
+      if (!url || remoteSets.has(url)) continue;
+      remoteSets.set(
+        url,
+        createRemoteJWKSet(new URL(url), {
+          timeoutDuration: remoteOptions.timeoutMs,
+          cooldownDuration: remoteOptions.cooldownMs,
+          cacheMaxAge: remoteOptions.cacheMaxAgeMs,
+        }),
+      );
+    }
+  }
+  return remoteSets;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

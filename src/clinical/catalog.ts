@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Questionnaire, Resource, ValueSet } from 'fhir/r4';
-import type { Store } from '../storage/store';
 import { PROJECT_ROOT } from '../core/project-root';
-import { indexResource } from '../storage/search-parameters';
 
 /**
  * The resources the service ships as data: questionnaires/ (the Questionnaires portals render) and
- * fhir-resources/ (rules, terminology, the service's Device). Read once at start-up.
+ * fhir-resources/ (rules, terminology, the service's Device). Read once at start-up; seed.ts writes
+ * them into the store.
  */
 export interface Catalog {
   questionnaires: Questionnaire[];
@@ -37,44 +36,4 @@ export function loadCatalog(rootDir = PROJECT_ROOT): Catalog {
     valueSets: resources.filter((r): r is ValueSet => r.resourceType === 'ValueSet'),
     resources,
   };
-}
-
-function withoutMeta(resource: Resource): string {
-  const { meta: _meta, ...rest } = resource;
-  return JSON.stringify(rest);
-}
-
-/**
- * True when every search parameter value of the stored resource finds it: a database written before a
- * parameter was added (url on ValueSet, say) has no index rows for it, and a new version writes them.
- */
-async function indexedInFull(store: Store, resource: Resource): Promise<boolean> {
-  for (const entry of indexResource(resource)) {
-    const criterion =
-      entry.lo !== undefined && entry.hi !== undefined
-        ? { param: entry.param, kind: 'date' as const, prefix: 'eq' as const, lo: entry.lo, hi: entry.hi }
-        : { param: entry.param, kind: 'exact' as const, values: [entry.value] };
-    const found = await store.search({
-      resourceType: resource.resourceType,
-      criteria: [{ param: '_id', kind: 'exact', values: [resource.id!] }, criterion],
-      sort: [],
-      count: 0,
-      offset: 0,
-    });
-    if (found.total === 0) return false;
-  }
-  return true;
-}
-
-/** Stores each catalog resource, writing a new version only when its content (or its indexing) changed. */
-export async function seedStore(store: Store, catalog: Catalog): Promise<void> {
-  for (const resource of catalog.resources) {
-    let current: Resource | undefined;
-    try {
-      current = await store.read(resource.resourceType, resource.id!);
-    } catch {
-      current = undefined;
-    }
-    if (!current || withoutMeta(current) !== withoutMeta(resource) || !(await indexedInFull(store, current))) await store.update(resource);
-  }
 }

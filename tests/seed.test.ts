@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { loadCatalog, seedStore } from '../src/clinical/catalog';
+import { loadCatalog } from '../src/clinical/catalog';
+import { seedStore } from '../src/clinical/seed';
 import { indexResource } from '../src/storage/search-parameters';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 
