@@ -7,7 +7,7 @@ import { answerClientErrors } from './http/fhir/http';
 import { loadCatalog, seedStore } from './clinical/catalog';
 import { createSchemaValidator } from './core/schema-validator';
 import { openStore } from './storage/open-store';
-import { logRedaction } from './http/middleware/hardening';
+import { logRedaction } from './http/middleware/log-redaction';
 import { opsConfig } from './config/config';
 import { createAuditTrail } from './ops/audit';
 import { createHealth } from './ops/health';

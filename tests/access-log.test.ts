@@ -10,7 +10,7 @@ import { testConfig } from '../src/config/config';
 import { loadEvaluator } from '../src/clinical/engine';
 import { loadCatalog, seedStore } from '../src/clinical/catalog';
 import { indexResource } from '../src/storage/search-parameters';
-import { logRedaction } from '../src/http/middleware/hardening';
+import { logRedaction } from '../src/http/middleware/log-redaction';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import { buildResponse } from './support/build-response';
 
