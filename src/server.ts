@@ -8,7 +8,7 @@ import { loadCatalog } from './clinical/catalog';
 import { seedStore } from './clinical/seed';
 import { createSchemaValidator } from './core/schema-validator';
 import { openStore } from './storage/open-store';
-import { logRedaction } from './http/middleware/hardening';
+import { logRedaction } from './http/middleware/log-redaction';
 import { opsConfig } from './config/config';
 import { createAuditTrail } from './ops/audit';
 import { createHealth } from './ops/health';

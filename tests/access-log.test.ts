@@ -11,7 +11,7 @@ import { loadEvaluator } from '../src/clinical/engine';
 import { loadCatalog } from '../src/clinical/catalog';
 import { seedStore } from '../src/clinical/seed';
 import { indexResource } from '../src/storage/search-parameters';
-import { logRedaction } from '../src/http/middleware/hardening';
+import { logRedaction } from '../src/http/middleware/log-redaction';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
 import { buildResponse } from './support/build-response';
 

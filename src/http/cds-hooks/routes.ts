@@ -1,5 +1,4 @@
-import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
-import cors from 'cors';
+import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { AppDeps } from '../deps';
 import { OperationOutcomeError, RETRY_AFTER_SECONDS } from '../../core/outcome';
@@ -27,20 +26,6 @@ const HANDLERS: Record<string, ServiceHandler> = {
   [ORDER_SELECT_SERVICE]: dvtWorkupOrderSelect,
 };
 
-/**
- * CORS for browser-based CDS clients such as the CDS Hooks sandbox (CDS Hooks 2.0 "Cross-Origin Resource
- * Sharing"). Calls carry a bearer JWT, never cookies, so any origin may call. Exported so the app can
- * mount it before client authentication: a preflight OPTIONS carries no Authorization header.
- */
-export function cdsHooksCors(): RequestHandler {
-  return cors({
-    origin: '*',
-    methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
-    maxAge: 86400,
-  });
-}
-
 interface CdsError {
   error: string;
   message: string;
@@ -64,13 +49,14 @@ function sendError(res: Response, status: number, message: string, issues?: CdsE
   res.status(status).json(body);
 }
 
-/** The CDS Hooks endpoints: discovery, one POST per service, feedback, and the operator's feedback summary. */
+/**
+ * The CDS Hooks endpoints: discovery, one POST per service, feedback, and the operator's feedback summary.
+ * CORS, client authentication, rate limit, the JSON body and the error handler come from the app.
+ */
 export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptions = {}): Router {
   const rules = options.rules ?? loadCardRules();
   const metrics: CdsMetrics = createCdsMetrics(options.registry);
-  const json = express.json({ limit: deps.config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
   const router = Router();
-  router.use(cdsHooksCors());
 
   router.get('/', (_req, res) => {
     res.json({ services: SERVICES });
@@ -81,7 +67,7 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
     res.json(await summariseFeedback(deps.store, deps.now()));
   });
 
-  router.post('/:id', json, async (req: Request<{ id: string }>, res) => {
+  router.post('/:id', async (req: Request<{ id: string }>, res) => {
     const service = findService(req.params.id);
     if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
     try {
@@ -107,7 +93,7 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
     }
   });
 
-  router.post('/:id/feedback', json, async (req: Request<{ id: string }>, res) => {
+  router.post('/:id/feedback', async (req: Request<{ id: string }>, res) => {
     const service = findService(req.params.id);
     if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
     const records = parseFeedback(req.body, service.id, deps.now());
@@ -121,14 +107,13 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
     sendError(res, 405, `Use POST to call ${req.params.id}`);
   });
   router.use((req, res) => sendError(res, 404, `No CDS Hooks endpoint at ${req.method} ${req.originalUrl}`));
-
-  router.use(createCdsErrorHandler(deps));
   return router;
 }
 
 /**
  * CDS Hooks errors as `{ error, message }` JSON with the status the spec names (400, 404, 412, ...).
- * Exported so the app can mount it for /cds-services after its app-wide body parser too.
+ * The app mounts it once, after the router, for everything on /cds-services (client authentication,
+ * rate limit, body parser and the router itself).
  */
 export function createCdsErrorHandler(deps: AppDeps): ErrorRequestHandler {
   return (err, _req, res, _next) => {

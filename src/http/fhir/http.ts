@@ -16,7 +16,6 @@ import {
 import { isDatabaseUnavailable } from '../../storage/db-faults';
 
 export const FHIR_JSON = 'application/fhir+json';
-const ACCEPTED_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
 export function sendResource(res: Response, status: number, resource: Resource, headers: Record<string, string> = {}): void {
   res.status(status);
@@ -27,32 +26,16 @@ export function sendResource(res: Response, status: number, resource: Resource, 
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+const SEARCH_PATH = /\/_search\/?$/;
+
+/** `POST /{type}/_search` (or `POST /_search`), whatever its body. */
+export function isPostSearch(req: Request): boolean {
+  return req.method === 'POST' && SEARCH_PATH.test(req.path);
+}
 
 /** `POST /{type}/_search` with a form body (how the CDS Hooks sandbox and HAPI's client search). */
 export function isFormSearch(req: Request): boolean {
-  return (
-    req.method === 'POST' &&
-    /\/_search\/?$/.test(req.path) &&
-    (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === FORM
-  );
-}
-
-/** 415 unless a request with a body declares a FHIR JSON media type (or is a form-encoded search). */
-export function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
-  if (req.method !== 'POST' && req.method !== 'PUT') return next();
-  if (isFormSearch(req)) return next();
-  if (req.method === 'POST' && /\/_search\/?$/.test(req.path)) {
-    // A search by POST may come without a body at all (parameters in the URL); any other body would be ignored.
-    if (req.body === undefined) return next();
-    return next(unsupportedMediaType('POST /{type}/_search takes its parameters as application/x-www-form-urlencoded (or in the URL)'));
-  }
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (!ACCEPTED_BODY_TYPES.includes(type)) {
-    return next(
-      unsupportedMediaType(`Content-Type must be application/fhir+json (got ${type ? JSON.stringify(type.slice(0, 60)) : 'none'})`),
-    );
-  }
-  next();
+  return isPostSearch(req) && (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === FORM;
 }
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);

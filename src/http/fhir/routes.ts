@@ -1,11 +1,11 @@
-import express, { type Request, type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import type { Resource } from 'fhir/r4';
 import type { AppDeps } from '../deps';
 import type { AccessContext } from '../../auth/access';
 import { createBundleProcessor } from './batch';
 import { capabilityStatement } from './capability-statement';
 import type { Catalog } from '../../clinical/catalog';
-import { isFormSearch, requireAcceptableType, requireJsonBody, requireJsonFormat, sendResource } from './http';
+import { isFormSearch, requireAcceptableType, requireJsonFormat, sendResource } from './http';
 import { createInteractions, resolveRoute, type FhirRequest, type FhirResponse } from './interactions';
 import { outcomeFor, parseReturnPreference, type ReturnPreference } from './prefer';
 import type { ResponseService } from '../../clinical/questionnaire-responses';
@@ -75,7 +75,10 @@ function send(res: Response, result: FhirResponse, prefer: ReturnPreference | un
   sendResource(res, result.status, resource, result.headers);
 }
 
-/** The FHIR REST API, mounted at /fhir. Authentication, body limits and the error handler come from the app. */
+/**
+ * The FHIR REST API, mounted at /fhir. CORS, authentication, rate limit, the body (fhir/body.ts, with the
+ * 415 rule) and the error handler come from the app; the router adds the 406 checks (_format, Accept).
+ */
 export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Router {
   const { store, config } = deps;
   const fhirBase = `${config.baseUrl}/fhir`;
@@ -102,16 +105,8 @@ export function createFhirRouter(deps: AppDeps, options: FhirRouterOptions): Rou
   const bundles = createBundleProcessor({ interactions, fhirBase });
   const router = Router();
 
-  router.use(requireJsonBody);
   router.use(requireJsonFormat);
   router.use(requireAcceptableType);
-  router.use(
-    express.json({
-      type: ['application/fhir+json', 'application/json', 'application/json+fhir'],
-      limit: config.maxBodyBytes,
-      strict: true,
-    }),
-  );
 
   router.all('/{*path}', async (req: Request, res: Response) => {
     const path = req.path.replace(/^\/+/, '');

@@ -48,3 +48,17 @@ export function fhirCors(origins: readonly string[]): RequestHandler {
     maxAge: 86400,
   });
 }
+
+/**
+ * CORS for browser-based CDS clients such as the CDS Hooks sandbox (CDS Hooks 2.0 "Cross-Origin Resource
+ * Sharing"). Calls carry a bearer JWT, never cookies, so any origin may call. Mounted before client
+ * authentication: a preflight OPTIONS carries no Authorization header.
+ */
+export function cdsHooksCors(): RequestHandler {
+  return cors({
+    origin: '*',
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 86400,
+  });
+}

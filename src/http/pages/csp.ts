@@ -1,7 +1,7 @@
 /**
  * Content-Security-Policy per page. The JSON API keeps helmet's `default-src 'none'` (set app-wide in
- * security/hardening.ts); a page replaces it with a policy allowing only what that page needs, all from
- * the service's own origin: no CDN, no inline script, no eval.
+ * http/middleware/security-headers.ts); a page replaces it with a policy allowing only what that page
+ * needs, all from the service's own origin: no CDN, no inline script, no eval.
  */
 import type { Response } from 'express';
 

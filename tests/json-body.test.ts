@@ -1,18 +1,8 @@
-/** Input hardening: JSON limits and pollution guards, rate limits, security headers, request ids, log redaction. */
-import { Writable } from 'node:stream';
+/** The JSON body parser: JSON limits and pollution guards, media type, size and shape of the body. */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import pino from 'pino';
 import request from 'supertest';
 import { OperationOutcomeError } from '../src/core/outcome';
-import {
-  createJsonBodyParser,
-  createRateLimit,
-  createSecurityHeaders,
-  logRedaction,
-  parseJsonSafely,
-  requestId,
-  requestIdFor,
-} from '../src/http/middleware/hardening';
+import { createJsonBodyParser, parseJsonSafely } from '../src/http/middleware/json-body';
 import { outcomeStatusOf } from './support/outcome-errors';
 
 const statusOf = (fn: () => unknown): number | 'ok' => outcomeStatusOf(fn, 'ok' as const);
@@ -109,103 +99,5 @@ describe('createJsonBodyParser', () => {
   it('leaves req.body undefined for an empty body and for GET', async () => {
     expect((await request(app).post('/echo').set('Content-Type', 'application/json')).body).toEqual({ body: null });
     expect((await request(app).get('/echo')).body).toEqual({ body: null });
-  });
-});
-
-describe('createRateLimit', () => {
-  function limitedApp(surface: 'fhir' | 'cds', identity?: (req: Request) => string | undefined) {
-    const app = express();
-    app.use((req, res, next) => {
-      const who = identity?.(req);
-      if (who) res.locals.access = { issuer: 'https://auth.example.org', subject: who, scopes: [] };
-      next();
-    });
-    app.use(createRateLimit({ limitPerMinute: 3, surface }));
-    app.get('/x', (_req, res) => res.json({ ok: true }));
-    app.use(errorHandler);
-    return app;
-  }
-
-  it('answers the request over the limit with 429 OperationOutcome on /fhir, with Retry-After', async () => {
-    const app = limitedApp('fhir');
-    for (let i = 0; i < 3; i++) expect((await request(app).get('/x')).status).toBe(200);
-    const res = await request(app).get('/x');
-    expect(res.status).toBe(429);
-    expect(res.body.resourceType).toBe('OperationOutcome');
-    expect(res.body.issue[0].code).toBe('throttled');
-    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-  });
-
-  it('answers 429 with plain JSON on /cds-services', async () => {
-    const app = limitedApp('cds');
-    for (let i = 0; i < 3; i++) await request(app).get('/x');
-    const res = await request(app).get('/x');
-    expect(res.status).toBe(429);
-    expect(res.body).toEqual({ error: 'Too many requests' });
-  });
-
-  it('counts each verified token identity separately', async () => {
-    const app = limitedApp('fhir', (req) => req.get('x-test-user'));
-    for (let i = 0; i < 3; i++) expect((await request(app).get('/x').set('x-test-user', 'alice')).status).toBe(200);
-    expect((await request(app).get('/x').set('x-test-user', 'alice')).status).toBe(429);
-    expect((await request(app).get('/x').set('x-test-user', 'bob')).status).toBe(200);
-    // Anonymous callers are keyed by IP: a fresh bucket here.
-    expect((await request(app).get('/x')).status).toBe(200);
-  });
-});
-
-describe('security headers and request ids', () => {
-  const app = express();
-  app.use(requestId(), createSecurityHeaders());
-  app.get('/x', (_req, res) => res.json({ id: res.locals.requestId }));
-
-  it('sets API security headers and hides the framework', async () => {
-    const res = await request(app).get('/x');
-    expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['x-frame-options']).toBe('DENY');
-    expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);
-    expect(res.headers['cross-origin-resource-policy']).toBe('cross-origin');
-    expect(res.headers['referrer-policy']).toBe('no-referrer');
-    expect(res.headers['x-powered-by']).toBeUndefined();
-  });
-
-  it('echoes a well-formed X-Request-Id and replaces anything else', async () => {
-    const echoed = await request(app).get('/x').set('X-Request-Id', 'abc-123.x');
-    expect(echoed.headers['x-request-id']).toBe('abc-123.x');
-    expect(echoed.body.id).toBe('abc-123.x');
-    const replaced = await request(app).get('/x').set('X-Request-Id', 'evil"} {"level":60');
-    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const fresh = await request(app).get('/x');
-    expect(fresh.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-  });
-
-  it('requestIdFor refuses over-long ids', () => {
-    expect(requestIdFor('a'.repeat(129))).not.toBe('a'.repeat(129));
-    expect(requestIdFor(['first', 'second'])).toBe('first');
-  });
-});
-
-describe('log redaction', () => {
-  it('keeps authorization headers and access tokens out of the logs', () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const logger = pino({ ...logRedaction() }, sink);
-    logger.info(
-      { req: { headers: { authorization: 'Bearer SECRET-JWT', cookie: 'sid=SECRET-COOKIE', accept: 'application/json' } } },
-      'request',
-    );
-    logger.info({ body: { hook: 'patient-view', fhirAuthorization: { access_token: 'SECRET-AT', scope: 'x' } } }, 'cds');
-    logger.info({ fhirAuthorization: { access_token: 'SECRET-AT2' } }, 'cds');
-    logger.info({ access_token: 'SECRET-AT3', nested: { deeper: { access_token: 'SECRET-AT4' } } }, 'token');
-    const out = lines.join('');
-    expect(out).not.toMatch(/SECRET/);
-    expect(out).toContain('application/json');
-    expect(out).toContain('patient-view');
   });
 });
