@@ -1,4 +1,4 @@
-import type { Resource } from 'fhir/r4';
+import type { PlanDefinition, PlanDefinitionAction, Resource } from 'fhir/r4';
 import { compileCardRules, loadCardRules, CardRulesError, fillTemplate } from '../src/clinical/card-rules';
 
 const rules = loadCardRules();
@@ -116,8 +116,91 @@ describe('card texts', () => {
     }
   });
 
-  it('refuses a PlanDefinition that lacks a card', () => {
-    const plan = { ...rules.plan, action: rules.plan.action?.filter((a) => a.id !== 'card-dvt-likely') };
-    expect(() => compileCardRules(plan)).toThrow(CardRulesError);
+  it('refuses a PlanDefinition without cards for a hook', () => {
+    const plan = {
+      ...rules.plan,
+      action: rules.plan.action?.filter((a) => !(a.id?.startsWith('card-') && a.trigger?.some((t) => t.name === 'patient-view'))),
+    };
+    expect(() => compileCardRules(plan)).toThrow(/no card action is triggered by patient-view/);
+  });
+});
+
+describe('card choice and clinical data read from the PlanDefinition, checked at load', () => {
+  const withCard = (id: string, change: (a: PlanDefinitionAction) => PlanDefinitionAction): PlanDefinition => ({
+    ...rules.plan,
+    action: rules.plan.action?.map((a) => (a.id === id ? change(structuredClone(a)) : a)),
+  });
+  const withCondition = (expression: string) =>
+    withCard('card-dvt-likely', (a) => ({
+      ...a,
+      condition: [{ kind: 'applicability', expression: { language: 'text/fhirpath', expression } }],
+    }));
+
+  it('chooses cards by their conditions, in PlanDefinition order', () => {
+    const assessment = { status: 'final', twoLevel: 'likely', wellsScore: 3, peRedFlags: 1, unanswered: 0 } as const;
+    expect(rules.cardsFor('patient-view', { assessment }).map((c) => c.kind)).toEqual(['pe-red-flag', 'dvt-likely']);
+    expect(
+      rules.cardsFor('patient-view', { assessment: { ...assessment, twoLevel: 'unlikely', peRedFlags: 0 } }).map((c) => c.kind),
+    ).toEqual(['dvt-unlikely']);
+    expect(
+      rules.cardsFor('patient-view', { assessment: { status: 'preliminary', peRedFlags: 0, unanswered: 2 } }).map((c) => c.kind),
+    ).toEqual(['preliminary']);
+    expect(rules.cardsFor('patient-view', {})).toEqual([]);
+    expect(rules.cardsFor('order-select', { orders: { dDimer: 1, ultrasound: 0 } }).map((c) => c.kind)).toEqual(['order-no-assessment']);
+    expect(rules.cardsFor('order-select', { assessment, orders: { dDimer: 1, ultrasound: 0 } }).map((c) => c.kind)).toEqual([
+      'pe-red-flag',
+      'order-ultrasound-needed',
+    ]);
+  });
+
+  it('reads the recent-surgery window (12 weeks) and the ultrasound timing (4 hours) from the data', () => {
+    expect(rule('chart-recent-surgery').lookbackMs).toBe(84 * 24 * 3600_000);
+    expect(rules.procedureLookbackMs).toBe(84 * 24 * 3600_000);
+    expect(rule('chart-recent-surgery').group).toBe('risk-factors');
+    expect(rules.cards['dvt-likely'].suggestions[0].label).toBe('Order proximal leg vein ultrasound, result within 4 hours');
+  });
+
+  it.each([
+    ['does not compile', "assessment.twoLevel = = 'likely'"],
+    ['names something the assessment does not have', "assessment.twoLevle = 'likely'"],
+    ['uses an unknown variable', "%assessment.twoLevel = 'likely'"],
+    ['is not boolean', 'assessment.wellsScore'],
+  ])('refuses a card condition that %s', (_, expression) => {
+    expect(() => compileCardRules(withCondition(expression))).toThrow(CardRulesError);
+  });
+
+  it('refuses unknown references: a hook, a citation label, an ActivityDefinition, a placeholder', () => {
+    const broken: PlanDefinition[] = [
+      withCard('card-dvt-likely', (a) => ({ ...a, trigger: [{ type: 'named-event', name: 'order-sign' }] })),
+      withCard('card-dvt-likely', (a) => ({ ...a, documentation: [{ type: 'citation', label: 'nice2012' }] })),
+      withCard('card-dvt-likely', (a) => ({ ...a, action: [{ ...a.action?.[0], definitionCanonical: '#ct-venogram' }] })),
+      withCard('card-dvt-likely', (a) => ({ ...a, title: 'Wells {{wells}}' })),
+      withCard('card-dvt-unlikely', (a) => ({ ...a, action: [{ ...a.action?.[0], title: 'D-dimer within {{hours}} hours' }] })),
+    ];
+    for (const plan of broken) expect(() => compileCardRules(plan)).toThrow(CardRulesError);
+  });
+
+  it('refuses a card that can apply without an assessment but shows the score', () => {
+    const plan = withCard('card-order-no-assessment', (a) => ({
+      ...a,
+      extension: [
+        ...(a.extension ?? []),
+        { url: 'http://calfpain.example.org/fhir/StructureDefinition/cds-card-content', valueCode: 'score' },
+      ],
+    }));
+    expect(() => compileCardRules(plan)).toThrow(/applies without an assessment/);
+  });
+
+  it('refuses a surgery window that disagrees with the Questionnaire population expression', () => {
+    const plan = withCard('chart-recent-surgery', (a) => ({
+      ...a,
+      input: [
+        {
+          type: 'Procedure',
+          dateFilter: [{ path: 'performed', valueDuration: { value: 6, system: 'http://unitsofmeasure.org', code: 'wk' } }],
+        },
+      ],
+    }));
+    expect(() => compileCardRules(plan)).toThrow(/disagrees with the population window/);
   });
 });

@@ -2,10 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { ActivityDefinition, Coding, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
 import type { AssessmentSummary, Evaluation, Evaluator } from './types';
 import { SNOMED } from './types';
-import { fillTemplate, type CardRules, type CardText } from './card-rules';
+import { fillTemplate, type CardConditionInput, type CardContent, type CardRules, type CardText, type SuggestionRule } from './card-rules';
 import type { ChartFinding } from './chart';
-import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from '../http/cds-hooks/patient-data';
-import type { Action, Card, IssuedCardDraft, Link, Suggestion } from '../core/cds-hooks';
+import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
+import type { Action, Card, HookName, IssuedCardDraft, Link, Suggestion } from '../core/cds-hooks';
+
+/**
+ * Builds the cards. Which cards a hook's service issues, and what each holds (texts, detail parts,
+ * suggestions), is the PlanDefinition's (src/clinical/card-rules.ts); this module only writes them.
+ */
+
+/** order-select: which draft orders were selected and what they are. */
+export interface SelectedOrders {
+  dDimer: ServiceRequest[];
+  ultrasound: ServiceRequest[];
+}
 
 /** Everything a card needs to know about the call and the assessment it reports. */
 export interface CardInput {
@@ -15,12 +26,21 @@ export interface CardInput {
   patientId: string;
   encounterId?: string;
   now: Date;
-  found: FoundResponse;
-  evaluation: Evaluation;
+  /** The response window (days), named by the card when there is no recent assessment. */
+  windowDays: number;
+  /** The most recent evaluated response; absent when there is none. */
+  found?: FoundResponse;
+  evaluation?: Evaluation;
+  /** order-select: the selected D-dimer and ultrasound orders. */
+  orders?: SelectedOrders;
+  /** patient-view: what the chart adds. */
+  review?: ChartReview;
 }
 
+/** A CardInput with an assessment. */
+export type AssessedInput = CardInput & { found: FoundResponse; evaluation: Evaluation };
+
 const DVT_TOPIC: Coding = { system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' };
-const PE_TOPIC: Coding = { system: SNOMED, code: '59282003', display: 'Pulmonary embolism' };
 const SOURCE_LABEL = 'Calf-pain DVT decision support';
 const SUMMARY_LIMIT = 139;
 
@@ -42,21 +62,6 @@ function summaryText(text: CardText, values: Record<string, string | number>, su
   return full.length <= SUMMARY_LIMIT ? full : `${full.slice(0, SUMMARY_LIMIT - 1)}…`;
 }
 
-function card(text: CardText, summary: string, detail: string, extra: Partial<Card> = {}): Card {
-  return {
-    uuid: randomUUID(),
-    summary,
-    detail,
-    indicator: text.indicator,
-    source: {
-      label: `${SOURCE_LABEL} (${text.citation.label})`,
-      url: text.citation.url,
-      topic: text.kind === 'pe-red-flag' ? PE_TOPIC : DVT_TOPIC,
-    },
-    ...extra,
-  };
-}
-
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
@@ -67,14 +72,14 @@ function responseReference(found: FoundResponse, baseUrl: string): string | unde
   return found.origin === 'this-service' ? `${baseUrl}/fhir/QuestionnaireResponse/${id}` : `QuestionnaireResponse/${id}`;
 }
 
-function provenanceLine(input: CardInput): string {
+function provenanceLine(input: AssessedInput): string {
   const ref = responseReference(input.found, input.baseUrl);
   const authored = typeof input.found.response.authored === 'string' ? input.found.response.authored : 'unknown date';
   return `Source: calf-pain questionnaire authored ${authored}, from ${ORIGIN_LABEL[input.found.origin]}${ref ? ` (${ref})` : ''}.`;
 }
 
 /** The score and which criteria counted, each with where the answer came from. */
-export function scoreBreakdown(summary: AssessmentSummary, input: CardInput, options: { withCategory: boolean }): string {
+export function scoreBreakdown(summary: AssessmentSummary, input: AssessedInput, options: { withCategory: boolean }): string {
   const lines: string[] = [];
   if (summary.wellsScore !== undefined) {
     const category =
@@ -112,7 +117,8 @@ function differential(summary: AssessmentSummary): string {
   ].join('\n');
 }
 
-function withAnswersYes(response: QuestionnaireResponse, linkIds: string[]): QuestionnaireResponse {
+/** A copy of the response with these items answered yes (added to their Questionnaire group when absent). */
+function withAnswersYes(response: QuestionnaireResponse, answers: { linkId: string; group?: string }[]): QuestionnaireResponse {
   const copy = structuredClone(response);
   delete copy.id;
   const find = (items: QuestionnaireResponseItem[] | undefined, linkId: string): QuestionnaireResponseItem | undefined => {
@@ -128,11 +134,11 @@ function withAnswersYes(response: QuestionnaireResponse, linkIds: string[]): Que
     }
     return undefined;
   };
-  for (const linkId of linkIds) {
+  for (const { linkId, group: groupId } of answers) {
     const existing = find(copy.item, linkId);
     if (existing) existing.answer = [{ valueBoolean: true }];
     else {
-      const group = find(copy.item, 'risk-factors');
+      const group = groupId ? find(copy.item, groupId) : undefined;
       const target = group ? (group.item ??= []) : (copy.item ??= []);
       target.push({ linkId, answer: [{ valueBoolean: true }] });
     }
@@ -151,7 +157,7 @@ export interface ChartReview {
  * card states the finding, and what the score would be if it is confirmed (computed by the same
  * evaluator on a copy of the response with those answers set to yes).
  */
-export function chartReview(findings: ChartFinding[], chart: ChartData, input: CardInput): ChartReview | undefined {
+export function chartReview(findings: ChartFinding[], chart: ChartData, input: AssessedInput): ChartReview | undefined {
   const { summary } = input.evaluation;
   const counted = new Set(summary.counted.map((c) => c.linkId));
   const unanswered = new Set(summary.unanswered.map((u) => u.linkId));
@@ -173,9 +179,9 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: C
 
   let changesCategoryTo: ChartReview['changesCategoryTo'];
   if (missed.length) {
-    const linkIds = [...new Set(missed.map((f) => f.rule.linkId))];
+    const answers = [...new Map(missed.map((f) => [f.rule.linkId, { linkId: f.rule.linkId, group: f.rule.group }])).values()];
     try {
-      const what = input.evaluator.evaluate(withAnswersYes(input.found.response, linkIds), { now: input.now }).summary;
+      const what = input.evaluator.evaluate(withAnswersYes(input.found.response, answers), { now: input.now }).summary;
       const score = what.wellsScore !== undefined ? `${what.wellsScore}` : `${what.scoreRange.min} to ${what.scoreRange.max}`;
       lines.push(
         '',
@@ -189,7 +195,7 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: C
   return { markdown: lines.join('\n'), ...(changesCategoryTo ? { changesCategoryTo } : {}) };
 }
 
-function serviceRequest(def: ActivityDefinition, input: CardInput, reason: string): ServiceRequest {
+function serviceRequest(def: ActivityDefinition, input: AssessedInput, reason: string): ServiceRequest {
   const hours = def.timingDuration?.code === 'h' ? def.timingDuration.value : undefined;
   const ref = responseReference(input.found, input.baseUrl);
   return {
@@ -209,21 +215,23 @@ function serviceRequest(def: ActivityDefinition, input: CardInput, reason: strin
   };
 }
 
-function suggestion(
-  label: string,
-  def: ActivityDefinition,
-  input: CardInput,
-  reason: string,
-  isRecommended: boolean,
-  extra: Action[] = [],
-): Suggestion {
+function suggestion(rule: SuggestionRule, input: AssessedInput, reason: string): Suggestion | undefined {
+  let removals: Action[] = [];
+  if (rule.removes) {
+    removals = (input.orders?.[rule.removes.group] ?? [])
+      .filter((o) => typeof o.id === 'string' && FHIR_ID.test(o.id))
+      .map((o) => ({ type: 'delete', description: rule.removes?.description ?? '', resourceId: `ServiceRequest/${o.id}` }));
+    // Offered only when there is something it can remove.
+    if (!removals.length) return undefined;
+  }
+  const def = rule.activity;
   return {
-    label,
+    label: rule.label,
     uuid: randomUUID(),
-    isRecommended,
+    isRecommended: rule.isRecommended,
     actions: [
       { type: 'create', description: `Add ${def.title ?? 'order'} to the orders`, resource: serviceRequest(def, input, reason) },
-      ...extra,
+      ...removals,
     ],
   };
 }
@@ -236,172 +244,95 @@ function join(...parts: (string | undefined)[]): string {
   return parts.filter((p): p is string => !!p).join('\n\n');
 }
 
-/** The PE card, when any red flag is answered yes. */
-export function peCard(input: CardInput): IssuedCardDraft | undefined {
-  const { summary } = input.evaluation;
-  if (!summary.peRedFlags.length) return undefined;
-  const text = input.rules.cards['pe-red-flag'];
-  const flags = summary.peRedFlags.map((f) => f.title.toLowerCase()).join(', ');
-  const detail = join(
-    text.lead,
-    `Red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}.`,
-    scoreBreakdown(summary, input, { withCategory: true }),
-  );
-  return { kind: 'pe-red-flag', card: card(text, summaryText(text, { flags }), detail) };
+/** What the card conditions of the PlanDefinition see. */
+export function conditionInput(input: CardInput): CardConditionInput {
+  const summary = input.evaluation?.summary;
+  return {
+    ...(summary
+      ? {
+          assessment: {
+            status: summary.status,
+            ...(summary.twoLevel ? { twoLevel: summary.twoLevel } : {}),
+            ...(summary.wellsScore !== undefined ? { wellsScore: summary.wellsScore } : {}),
+            peRedFlags: summary.peRedFlags.length,
+            unanswered: summary.unanswered.length,
+          },
+        }
+      : {}),
+    ...(input.orders ? { orders: { dDimer: input.orders.dDimer.length, ultrasound: input.orders.ultrasound.length } } : {}),
+  };
 }
 
-/** The DVT card of patient-view: likely (warning), unlikely (info) or preliminary (info). */
-export function dvtCard(input: CardInput, review: ChartReview | undefined): IssuedCardDraft {
-  const { summary } = input.evaluation;
-  const { rules } = input;
-  const chartNote = review?.changesCategoryTo ? '. Chart adds Wells points: review' : '';
-
-  if (summary.twoLevel === 'likely') {
-    const text = rules.cards['dvt-likely'];
-    const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT likely)`;
-    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, differential(summary));
-    return {
-      kind: 'dvt-likely',
-      card: card(text, summaryText(text, { score: scoreLabel(summary) }), detail, {
-        suggestions: [
-          suggestion('Order proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, input, reason, true),
-          suggestion(
-            'Order D-dimer (after a negative scan, or now with interim anticoagulation if the scan is delayed)',
-            rules.dDimer,
-            input,
-            reason,
-            false,
-          ),
-        ],
-        selectionBehavior: 'any',
-        overrideReasons: rules.overrideReasons,
-      }),
-    };
+function detailPart(content: CardContent, input: CardInput): string | undefined {
+  if (content === 'questionnaire-link') return undefined;
+  if (!input.found || !input.evaluation) throw new Error(`card content ${content} needs an assessment`);
+  const assessed = input as AssessedInput;
+  const { summary } = assessed.evaluation;
+  switch (content) {
+    case 'red-flags':
+      return `Red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}.`;
+    case 'missing-items':
+      return `**Missing Wells items:** ${summary.unanswered.map((u) => u.title).join('; ')}.`;
+    case 'score':
+      return scoreBreakdown(summary, assessed, { withCategory: true });
+    case 'score-without-category':
+      return scoreBreakdown(summary, assessed, { withCategory: false });
+    case 'chart-review':
+      return input.review?.markdown;
+    case 'differential':
+      return differential(summary);
   }
-
-  if (summary.twoLevel === 'unlikely' && summary.status === 'final') {
-    const text = rules.cards['dvt-unlikely'];
-    const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT unlikely)`;
-    const detail = join(text.lead, scoreBreakdown(summary, input, { withCategory: true }), review?.markdown, differential(summary));
-    const upgraded: Card['indicator'] | undefined = review?.changesCategoryTo ? 'warning' : undefined;
-    const built = card(text, summaryText(text, { score: scoreLabel(summary) }, chartNote), detail, {
-      suggestions: [suggestion('Order D-dimer', rules.dDimer, input, reason, true)],
-      selectionBehavior: 'at-most-one',
-      overrideReasons: rules.overrideReasons,
-    });
-    return { kind: 'dvt-unlikely', card: upgraded ? { ...built, indicator: upgraded } : built };
-  }
-
-  // Preliminary: never a category, never reassurance; name what is missing and link to finish it.
-  const text = rules.cards.preliminary;
-  const missing = summary.unanswered.map((u) => u.title);
-  const detail = join(
-    text.lead,
-    `**Missing Wells items:** ${missing.join('; ')}.`,
-    scoreBreakdown(summary, input, { withCategory: false }),
-    review?.markdown,
-    differential(summary),
-  );
-  const built = card(text, summaryText(text, { count: missing.length }, chartNote), detail, {
-    links: [questionnaireLink(input.baseUrl, input.patientId)],
-  });
-  return { kind: 'preliminary', card: review?.changesCategoryTo ? { ...built, indicator: 'warning' } : built };
 }
 
-/** order-select: which draft orders were selected and what they are. */
-export interface SelectedOrders {
-  dDimer: ServiceRequest[];
-  ultrasound: ServiceRequest[];
-}
-
-/** Cards for a D-dimer / ultrasound selection given the assessment (undefined: no recent assessment). */
-export function orderCards(
-  orders: SelectedOrders,
-  input: Omit<CardInput, 'found' | 'evaluation'> & Partial<Pick<CardInput, 'found' | 'evaluation'>>,
-  windowDays: number,
-): IssuedCardDraft[] {
-  const { rules } = input;
-  if (!input.found || !input.evaluation) {
-    const text = rules.cards['order-no-assessment'];
-    const detail = join(
-      fillTemplate(text.lead, { days: windowDays }),
-      'Ask the patient to complete the calf-pain questionnaire (history and risk factors) and complete the examination items; the service then gives the two-level Wells category.',
-    );
-    return [
-      {
-        kind: 'order-no-assessment',
-        card: card(text, summaryText(text, { days: windowDays }), detail, { links: [questionnaireLink(input.baseUrl, input.patientId)] }),
-      },
-    ];
+/** One card as its PlanDefinition action describes it. */
+export function buildCard(text: CardText, input: CardInput): IssuedCardDraft {
+  const summary = input.evaluation?.summary;
+  const values: Record<string, string | number> = {
+    days: input.windowDays,
+    ...(summary
+      ? {
+          score: scoreLabel(summary),
+          count: summary.unanswered.length,
+          flags: summary.peRedFlags.map((f) => f.title.toLowerCase()).join(', '),
+        }
+      : {}),
+  };
+  // Chart findings that would make DVT likely: said in the summary, and the card is at least a warning.
+  const chartChanges = text.content.includes('chart-review') && !!input.review?.changesCategoryTo;
+  const suggestions: Suggestion[] = [];
+  if (text.suggestions.length) {
+    const assessed = input as AssessedInput;
+    const reason = `Suspected DVT: Wells DVT score ${values.score} (DVT ${assessed.evaluation.summary.twoLevel})`;
+    for (const rule of text.suggestions) {
+      const s = suggestion(rule, assessed, reason);
+      if (s) suggestions.push(s);
+    }
   }
-  const full = input as CardInput;
-  const { summary } = full.evaluation;
-  const drafts: IssuedCardDraft[] = [];
-  const pe = peCard(full);
-  if (pe) drafts.push(pe);
-
-  if (summary.twoLevel === 'likely' && orders.dDimer.length && !orders.ultrasound.length) {
-    const text = rules.cards['order-ultrasound-needed'];
-    const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT likely)`;
-    drafts.push({
-      kind: 'order-ultrasound-needed',
-      card: card(
-        text,
-        summaryText(text, { score: scoreLabel(summary) }),
-        join(text.lead, scoreBreakdown(summary, full, { withCategory: true })),
-        {
-          suggestions: [suggestion('Add proximal leg vein ultrasound, result within 4 hours', rules.ultrasound, full, reason, true)],
-          selectionBehavior: 'at-most-one',
-          overrideReasons: rules.overrideReasons,
-        },
-      ),
-    });
-  } else if (summary.twoLevel === 'unlikely' && summary.status === 'final' && orders.ultrasound.length && !orders.dDimer.length) {
-    const text = rules.cards['order-d-dimer-first'];
-    const reason = `Suspected DVT: Wells DVT score ${scoreLabel(summary)} (DVT unlikely)`;
-    const removeScans: Action[] = orders.ultrasound
-      .filter((o) => typeof o.id === 'string' && FHIR_ID.test(o.id))
-      .map((o) => ({
-        type: 'delete',
-        description: 'Remove the leg vein ultrasound from the draft orders',
-        resourceId: `ServiceRequest/${o.id}`,
-      }));
-    const suggestions: Suggestion[] = [
-      suggestion('Add D-dimer first; keep the ultrasound for a positive result', rules.dDimer, full, reason, true),
-    ];
-    if (removeScans.length)
-      suggestions.push(suggestion('Order D-dimer instead of the ultrasound', rules.dDimer, full, reason, false, removeScans));
-    drafts.push({
-      kind: 'order-d-dimer-first',
-      card: card(
-        text,
-        summaryText(text, { score: scoreLabel(summary) }),
-        join(text.lead, scoreBreakdown(summary, full, { withCategory: true })),
-        {
+  const card: Card = {
+    uuid: randomUUID(),
+    summary: summaryText(text, values, chartChanges ? '. Chart adds Wells points: review' : ''),
+    detail: join(fillTemplate(text.lead, values), ...text.content.map((c) => detailPart(c, input))),
+    indicator: chartChanges && text.indicator === 'info' ? 'warning' : text.indicator,
+    source: { label: `${SOURCE_LABEL} (${text.citation.label})`, url: text.citation.url, topic: text.topic },
+    ...(suggestions.length
+      ? {
           suggestions,
-          selectionBehavior: 'at-most-one',
-          overrideReasons: rules.overrideReasons,
-        },
-      ),
-    });
-  } else if (!summary.twoLevel || (summary.twoLevel === 'unlikely' && summary.status !== 'final')) {
-    const text = rules.cards['order-incomplete'];
-    const missing = summary.unanswered.map((u) => u.title);
-    drafts.push({
-      kind: 'order-incomplete',
-      card: card(
-        text,
-        summaryText(text, { count: missing.length }),
-        join(text.lead, `**Missing Wells items:** ${missing.join('; ')}.`, scoreBreakdown(summary, full, { withCategory: false })),
-        { links: [questionnaireLink(input.baseUrl, input.patientId)] },
-      ),
-    });
-  }
-  return drafts;
+          ...(text.selectionBehavior ? { selectionBehavior: text.selectionBehavior } : {}),
+          overrideReasons: input.rules.overrideReasons,
+        }
+      : {}),
+    ...(text.content.includes('questionnaire-link') ? { links: [questionnaireLink(input.baseUrl, input.patientId)] } : {}),
+  };
+  return { kind: text.kind, card };
+}
+
+/** The cards of a hook's service: those whose PlanDefinition condition holds for this input, in order. */
+export function issueCards(hook: HookName, input: CardInput): IssuedCardDraft[] {
+  return input.rules.cardsFor(hook, conditionInput(input)).map((text) => buildCard(text, input));
 }
 
 /** systemAction recording the RiskAssessment in the EHR (when configured). */
-export function riskAssessmentAction(input: CardInput): Action {
+export function riskAssessmentAction(input: AssessedInput): Action {
   const ra = structuredClone(input.evaluation.riskAssessment) as RiskAssessment;
   delete ra.id;
   delete ra.meta;

@@ -1,6 +1,6 @@
 import type { CodeableConcept, Condition, Procedure } from 'fhir/r4';
 import type { CardRules, ChartRule } from './card-rules';
-import type { ChartData, Origin } from '../http/cds-hooks/patient-data';
+import type { ChartData, Origin } from './patient-data';
 
 /** Something in the EHR chart that bears on a Wells criterion. */
 export interface ChartFinding {

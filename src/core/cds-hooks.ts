@@ -2,8 +2,11 @@ import type { Bundle, Coding, FhirResource } from 'fhir/r4';
 
 /** CDS Hooks 2.0 wire types (https://cds-hooks.hl7.org/2.0/). Optional fields are left out, never null. */
 
-export type HookName = 'patient-view' | 'order-select';
+/** The hooks this service implements (a service module naming another hook is refused at load). */
+export const HOOK_NAMES = ['patient-view', 'order-select'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
+/** A CDS service's discovery entry (CDS Hooks 2.0 "Discovery"). */
 export interface ServiceDefinition {
   hook: HookName;
   id: string;

@@ -1,66 +1,101 @@
-import { QUESTIONNAIRE_URL } from '../../clinical/types';
-import type { ServiceDefinition } from '../../core/cds-hooks';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HOOK_NAMES, type HookName, type ServiceDefinition } from '../../core/cds-hooks';
+import type { CdsService, ServiceHandler } from './service';
 
-export const PATIENT_VIEW_SERVICE = 'calf-pain-dvt';
-export const ORDER_SELECT_SERVICE = 'dvt-workup-order-select';
-
-/** Prefetch keys; the same keys name the data when it is fetched from the fhirServer instead. */
-export const PREFETCH = {
-  patient: 'patient',
-  response: 'calfPainResponse',
-  conditions: 'conditions',
-  procedures: 'procedures',
-} as const;
-
-/** The most recent calf-pain QuestionnaireResponse; `patient` is the QuestionnaireResponse search parameter for subject-as-Patient. */
-export const RESPONSE_QUERY = `QuestionnaireResponse?patient={{context.patientId}}&questionnaire=${QUESTIONNAIRE_URL}&_sort=-authored&_count=1`;
 /**
- * All of the patient's Conditions, not only active ones: a previous DVT is usually recorded as resolved
- * and still counts for Wells ("previously documented DVT"); the chart rules decide which status counts.
+ * The CDS services are the modules of ./services/: each exports `definition` (its discovery entry)
+ * and `handler`. The folder is read once, at start-up; every module is checked and a module that is
+ * not a complete service is refused (start-up fails), so discovery and the router cannot disagree.
+ * Discovery lists the services in file-name order.
  */
-export const CONDITIONS_QUERY = 'Condition?patient={{context.patientId}}';
-/** Most recent Procedures first (surgery within 12 weeks is a Wells criterion). */
-export const PROCEDURES_QUERY = 'Procedure?patient={{context.patientId}}&_sort=-date&_count=50';
 
-const USAGE =
-  "For adults with calf pain. Reads the patient's most recent calf-pain questionnaire (Questionnaire " +
-  `${QUESTIONNAIRE_URL}) from the last configured number of days (default 14), from the EHR or from this service's own FHIR API. ` +
-  'Without prefetch the service reads the EHR FHIR server with the fhirAuthorization access token (scopes: ' +
-  'patient/QuestionnaireResponse.rs, patient/Condition.rs, patient/Procedure.rs). Decision support, not a diagnosis.';
+export const SERVICES_DIR = path.join(__dirname, 'services');
 
-export const SERVICES: ServiceDefinition[] = [
-  {
-    hook: 'patient-view',
-    id: PATIENT_VIEW_SERVICE,
-    title: 'Calf pain: DVT and pulmonary embolism alert',
-    description:
-      "Wells DVT score from the patient's recent calf-pain questionnaire: pulmonary embolism red flags (critical), " +
-      'DVT likely (ultrasound within 4 h), DVT unlikely (D-dimer), or the examination items still missing; with the ' +
-      'differential of calf pain and what the chart adds (cancer, previous DVT, recent surgery). No card when there is no recent questionnaire.',
-    prefetch: {
-      [PREFETCH.patient]: 'Patient/{{context.patientId}}',
-      [PREFETCH.response]: RESPONSE_QUERY,
-      [PREFETCH.conditions]: CONDITIONS_QUERY,
-      [PREFETCH.procedures]: PROCEDURES_QUERY,
-    },
-    usageRequirements: USAGE,
-  },
-  {
-    hook: 'order-select',
-    id: ORDER_SELECT_SERVICE,
-    title: 'DVT work-up: D-dimer or leg vein ultrasound first',
-    description:
-      'When a D-dimer (LOINC 48065-7 / 48066-5) or a leg vein ultrasound is selected, checks it against the two-level ' +
-      'Wells score (NICE NG158): DVT likely needs an ultrasound (a D-dimer alone cannot rule DVT out); DVT unlikely ' +
-      'starts with a D-dimer. Offers the calf-pain questionnaire when no recent assessment exists. Silent for other orders.',
-    prefetch: {
-      [PREFETCH.patient]: 'Patient/{{context.patientId}}',
-      [PREFETCH.response]: RESPONSE_QUERY,
-    },
-    usageRequirements: USAGE,
-  },
-];
+export class ServiceModuleError extends Error {
+  override name = 'ServiceModuleError';
+}
+
+export interface ServiceRegistry {
+  /** In discovery order. */
+  services: readonly CdsService[];
+  /** The discovery response body's services. */
+  definitions: readonly ServiceDefinition[];
+  find(id: string): CdsService | undefined;
+  /** The first service for a hook (the portal calls the patient-view one). */
+  forHook(hook: HookName): CdsService | undefined;
+}
+
+/** A CDS service id: the last segment of its URL (CDS Hooks 2.0 "id"). */
+const SERVICE_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const REQUIRED_TEXT = ['title', 'description', 'usageRequirements'] as const;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Checks one module's exports: a service whose id is its file name, with a complete discovery entry. */
+export function checkServiceModule(exports: unknown, file: string): CdsService {
+  const where = `CDS service module ${file}`;
+  const expectedId = path.basename(file).replace(/\.(ts|js)$/, '');
+  if (!isRecord(exports)) throw new ServiceModuleError(`${where}: exports nothing`);
+  const { definition, handler } = exports;
+  if (!isRecord(definition)) throw new ServiceModuleError(`${where}: must export \`definition\` (its discovery entry)`);
+  if (typeof handler !== 'function') throw new ServiceModuleError(`${where}: must export \`handler\` (a function)`);
+  if (typeof definition.id !== 'string' || !SERVICE_ID.test(definition.id)) {
+    throw new ServiceModuleError(`${where}: definition.id must be a service id (lower-case letters, digits, hyphens)`);
+  }
+  if (definition.id !== expectedId) throw new ServiceModuleError(`${where}: definition.id "${definition.id}" must be the file name`);
+  if (!HOOK_NAMES.includes(definition.hook as HookName)) {
+    throw new ServiceModuleError(`${where}: definition.hook must be one of ${HOOK_NAMES.join(', ')}`);
+  }
+  for (const field of REQUIRED_TEXT) {
+    const value = definition[field];
+    if (typeof value !== 'string' || !value.trim()) throw new ServiceModuleError(`${where}: definition.${field} is required`);
+  }
+  if (!isRecord(definition.prefetch) || !Object.values(definition.prefetch).every((q) => typeof q === 'string' && q !== '')) {
+    throw new ServiceModuleError(`${where}: definition.prefetch must map keys to query templates`);
+  }
+  return { definition: definition as unknown as ServiceDefinition, handler: handler as ServiceHandler };
+}
+
+/** Builds the registry from service modules (checked; ids must be unique). */
+export function createServiceRegistry(services: CdsService[]): ServiceRegistry {
+  const byId = new Map<string, CdsService>();
+  for (const s of services) {
+    if (byId.has(s.definition.id)) throw new ServiceModuleError(`CDS service "${s.definition.id}" is defined twice`);
+    byId.set(s.definition.id, s);
+  }
+  return {
+    services,
+    definitions: services.map((s) => s.definition),
+    find: (id) => byId.get(id),
+    forHook: (hook) => services.find((s) => s.definition.hook === hook),
+  };
+}
+
+/**
+ * Loads every module of `dir` (default ./services/). Modules are the files with this file's extension
+ * (.ts under ts-jest, .js when built); declaration and source-map files are not modules.
+ */
+export function loadServices(dir: string = SERVICES_DIR): ServiceRegistry {
+  const ext = path.extname(__filename);
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts'))
+    .sort();
+  if (!files.length) throw new ServiceModuleError(`No CDS service modules in ${dir}`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the service modules are found at start-up
+  return createServiceRegistry(files.map((f) => checkServiceModule(require(path.join(dir, f)), f)));
+}
+
+let defaultRegistry: ServiceRegistry | undefined;
+
+/** The services of ./services/, loaded on first use. */
+export function defaultServices(): ServiceRegistry {
+  return (defaultRegistry ??= loadServices());
+}
 
 export function findService(id: string): ServiceDefinition | undefined {
-  return SERVICES.find((s) => s.id === id);
+  return defaultServices().find(id)?.definition;
 }

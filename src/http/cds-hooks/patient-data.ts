@@ -1,44 +1,21 @@
 import type { Condition, Procedure, QuestionnaireResponse, Resource } from 'fhir/r4';
 import { preconditionFailed } from '../../core/outcome';
+import type { CardRules } from '../../clinical/card-rules';
+import type { ChartData, FoundResponse, Origin, PatientData } from '../../clinical/patient-data';
 import { QUESTIONNAIRE_URL } from '../../clinical/types';
 import type { AppDeps } from '../deps';
-import { CONDITIONS_QUERY, PREFETCH, PROCEDURES_QUERY, RESPONSE_QUERY } from './discovery';
+import { CONDITIONS_QUERY, PREFETCH, PROCEDURES_QUERY, RESPONSE_QUERY } from './queries';
 import { searchAll, type FhirServerAccess, type SearchOutcome } from '../../core/fhir-client';
-import { readPrefetch } from './prefetch';
+import { readPrefetch, type PrefetchState } from './prefetch';
 import type { HookRequest } from '../../core/cds-hooks';
+import type { Store } from '../../storage/store';
 
-/** Where a piece of data came from, as shown to clinicians in card details. */
-export type Origin = 'prefetch' | 'fhir-server' | 'this-service';
-
-export const ORIGIN_LABEL: Record<Origin, string> = {
-  prefetch: 'EHR prefetch',
-  'fhir-server': 'EHR FHIR server',
-  'this-service': "this service's FHIR API",
-};
-
-export interface FoundResponse {
-  response: QuestionnaireResponse;
-  origin: Origin;
-}
-
-export interface ChartData {
-  /** Undefined when the Conditions could not be had. */
-  conditions?: { resources: Condition[]; origin: Origin };
-  procedures?: { resources: Procedure[]; origin: Origin };
-}
-
-export interface PatientData {
-  /** The patient's recent calf-pain responses, most recent first (only those inside the window). */
-  responses: FoundResponse[];
-  chart: ChartData;
-}
+export type { ChartData, FoundResponse, Origin, PatientData } from '../../clinical/patient-data';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const RESPONSE_STATUSES = ['completed', 'amended'];
 /** How far ahead of our clock a response's `authored` may be (clock drift between EHR and service). */
 const AUTHORED_SKEW_MS = 60 * 60 * 1000;
-/** A FHIR resource id (R4 `id` datatype). */
-export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function render(template: string, patientId: string): string {
   return template.replace(/\{\{context\.patientId\}\}/g, encodeURIComponent(patientId));
@@ -75,103 +52,166 @@ export function isUsableResponse(response: QuestionnaireResponse, patientId: str
   );
 }
 
-/**
- * Gathers what the cards need: the patient's recent calf-pain QuestionnaireResponses (prefetch, else the
- * EHR's fhirServer, plus responses submitted to this service's own FHIR API) and, when asked, the chart
- * (Conditions, Procedures). Throws 412 when the responses cannot be had from anywhere.
- */
-export async function gatherPatientData(deps: AppDeps, request: HookRequest, options: { chart: boolean }): Promise<PatientData> {
-  const { config, store, logger } = deps;
+/** The prefetch answers of one call (the chart ones only when the chart is wanted). */
+interface PrefetchStates {
+  responses: PrefetchState;
+  conditions?: PrefetchState;
+  procedures?: PrefetchState;
+}
+
+/** What came back from the EHR's fhirServer and this service's store (undefined: not asked). */
+interface Fetched {
+  responses?: SearchOutcome;
+  conditions?: SearchOutcome;
+  procedures?: SearchOutcome;
+  local: Resource[];
+}
+
+/** The search windows of one call: the response window and the chart rules' Procedure look-back. */
+interface Windows {
+  now: Date;
+  responseCutoffMs: number;
+  procedureLookbackMs?: number;
+}
+
+function readPrefetches(request: HookRequest, chart: boolean): PrefetchStates {
+  return {
+    responses: readPrefetch(request.prefetch, PREFETCH.response, 'QuestionnaireResponse'),
+    ...(chart
+      ? {
+          conditions: readPrefetch(request.prefetch, PREFETCH.conditions, 'Condition'),
+          procedures: readPrefetch(request.prefetch, PREFETCH.procedures, 'Procedure'),
+        }
+      : {}),
+  };
+}
+
+/** The EHR's fhirServer, with one deadline for everything fetched from it during this hook call. */
+function ehrAccess(deps: AppDeps, request: HookRequest): FhirServerAccess | undefined {
+  if (!request.fhirServer) return undefined;
+  return {
+    baseUrl: request.fhirServer,
+    accessToken: request.fhirAuthorization?.access_token,
+    signal: AbortSignal.timeout(deps.config.cdsHooks.fhirServerDeadlineMs),
+    logger: deps.logger,
+  };
+}
+
+/** This service's own recent calf-pain responses for the patient. */
+async function localResponses(store: Store, patientId: string, cutoffIso: string): Promise<Resource[]> {
+  const found = await store.search({
+    resourceType: 'QuestionnaireResponse',
+    criteria: [
+      { param: 'patient', kind: 'exact', values: [`Patient/${patientId}`] },
+      { param: 'questionnaire', kind: 'exact', values: [QUESTIONNAIRE_URL] },
+      { param: 'status', kind: 'exact', values: RESPONSE_STATUSES },
+      { param: 'authored', kind: 'date', prefix: 'ge', lo: cutoffIso, hi: cutoffIso },
+    ],
+    sort: [{ param: 'authored', descending: true }],
+    count: 10,
+    offset: 0,
+  });
+  return found.resources;
+}
+
+/** Searches the EHR for what the prefetch did not answer, and this service's store for responses, at once. */
+async function fetchData(deps: AppDeps, request: HookRequest, states: PrefetchStates, windows: Windows): Promise<Fetched> {
   const patientId = request.context.patientId;
-  const now = deps.now();
-  const cutoffMs = now.getTime() - config.cdsHooks.responseWindowDays * DAY_MS;
-  const cutoffIso = new Date(cutoffMs).toISOString();
+  const access = ehrAccess(deps, request);
+  const search = (state: PrefetchState | undefined, query: string, type: string): Promise<SearchOutcome> | undefined =>
+    state?.kind === 'unanswered' && access ? searchAll(access, query, type) : undefined;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const procedureDate =
+    windows.procedureLookbackMs !== undefined ? `&date=ge${day(windows.now.getTime() - windows.procedureLookbackMs)}` : '';
 
-  const responsePrefetch = readPrefetch(request.prefetch, PREFETCH.response, 'QuestionnaireResponse');
-  const conditionPrefetch = options.chart ? readPrefetch(request.prefetch, PREFETCH.conditions, 'Condition') : undefined;
-  const procedurePrefetch = options.chart ? readPrefetch(request.prefetch, PREFETCH.procedures, 'Procedure') : undefined;
-
-  // One deadline for everything fetched from the EHR during this hook call.
-  const access: FhirServerAccess | undefined = request.fhirServer
-    ? {
-        baseUrl: request.fhirServer,
-        accessToken: request.fhirAuthorization?.access_token,
-        signal: AbortSignal.timeout(config.cdsHooks.fhirServerDeadlineMs),
-        logger,
-      }
-    : undefined;
-  const fetchIfNeeded = (
-    state: ReturnType<typeof readPrefetch> | undefined,
-    query: string,
-    type: string,
-  ): Promise<SearchOutcome> | undefined => (state?.kind === 'unanswered' && access ? searchAll(access, query, type) : undefined);
-
-  const cutoffDay = cutoffIso.slice(0, 10);
-  const surgeryCutoffDay = new Date(now.getTime() - 84 * DAY_MS).toISOString().slice(0, 10);
-  const [fetchedResponses, fetchedConditions, fetchedProcedures, local] = await Promise.all([
-    fetchIfNeeded(
-      responsePrefetch,
-      `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${cutoffDay}`,
+  const [responses, conditions, procedures, local] = await Promise.all([
+    search(
+      states.responses,
+      `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${day(windows.responseCutoffMs)}`,
       'QuestionnaireResponse',
     ),
-    fetchIfNeeded(conditionPrefetch, render(CONDITIONS_QUERY, patientId), 'Condition'),
-    fetchIfNeeded(procedurePrefetch, `${render(PROCEDURES_QUERY, patientId)}&date=ge${surgeryCutoffDay}`, 'Procedure'),
-    store.search({
-      resourceType: 'QuestionnaireResponse',
-      criteria: [
-        { param: 'patient', kind: 'exact', values: [`Patient/${patientId}`] },
-        { param: 'questionnaire', kind: 'exact', values: [QUESTIONNAIRE_URL] },
-        { param: 'status', kind: 'exact', values: RESPONSE_STATUSES },
-        { param: 'authored', kind: 'date', prefix: 'ge', lo: cutoffIso, hi: cutoffIso },
-      ],
-      sort: [{ param: 'authored', descending: true }],
-      count: 10,
-      offset: 0,
-    }),
+    search(states.conditions, render(CONDITIONS_QUERY, patientId), 'Condition'),
+    search(states.procedures, `${render(PROCEDURES_QUERY, patientId)}${procedureDate}`, 'Procedure'),
+    localResponses(deps.store, patientId, new Date(windows.responseCutoffMs).toISOString()),
   ]);
+  return { responses, conditions, procedures, local };
+}
 
+/**
+ * The usable responses, most recent first: the EHR's (prefetch, else fhirServer) and this service's.
+ * Throws 412 when the EHR did not answer and this service has none either.
+ */
+function recentResponses(request: HookRequest, states: PrefetchStates, fetched: Fetched, windows: Windows): FoundResponse[] {
+  const patientId = request.context.patientId;
   const candidates: FoundResponse[] = [];
   let ehrAnswered = false;
-  if (responsePrefetch.kind === 'answered') {
+  if (states.responses.kind === 'answered') {
     ehrAnswered = true;
-    for (const r of responsePrefetch.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'prefetch' });
-  } else if (fetchedResponses?.ok) {
+    for (const r of states.responses.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'prefetch' });
+  } else if (fetched.responses?.ok) {
     ehrAnswered = true;
-    for (const r of fetchedResponses.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'fhir-server' });
+    for (const r of fetched.responses.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'fhir-server' });
   }
-  for (const r of local.resources) candidates.push({ response: r as QuestionnaireResponse, origin: 'this-service' });
+  for (const r of fetched.local) candidates.push({ response: r as QuestionnaireResponse, origin: 'this-service' });
 
+  const latestMs = windows.now.getTime() + AUTHORED_SKEW_MS;
   const responses = candidates
-    .filter((c) => isUsableResponse(c.response, patientId, cutoffMs, now.getTime() + AUTHORED_SKEW_MS))
+    .filter((c) => isUsableResponse(c.response, patientId, windows.responseCutoffMs, latestMs))
     .sort((a, b) => (authoredMs(b.response) ?? 0) - (authoredMs(a.response) ?? 0));
 
   if (!ehrAnswered && responses.length === 0) {
+    const state = states.responses;
     const why = [
-      `prefetch "${PREFETCH.response}" ${responsePrefetch.kind === 'unanswered' ? responsePrefetch.reason.replace('-', ' ') : 'unusable'}`,
+      `prefetch "${PREFETCH.response}" ${state.kind === 'unanswered' ? state.reason.replace('-', ' ') : 'unusable'}`,
       request.fhirServer
-        ? `fhirServer: ${fetchedResponses && !fetchedResponses.ok ? fetchedResponses.reason : 'not used'}`
+        ? `fhirServer: ${fetched.responses && !fetched.responses.ok ? fetched.responses.reason : 'not used'}`
         : 'no fhirServer given',
       'no recent response in this service',
     ];
     throw preconditionFailed(`The patient's calf-pain questionnaire responses cannot be obtained (${why.join('; ')})`);
   }
+  return responses;
+}
 
-  const chart: ChartData = {};
-  const pick = <T extends Resource>(
-    state: ReturnType<typeof readPrefetch> | undefined,
-    fetched: SearchOutcome | undefined,
-    type: string,
-  ): { resources: T[]; origin: Origin } | undefined => {
-    const forPatient = (r: Resource) => r.resourceType === type && isForPatient(r as { subject?: { reference?: string } }, patientId);
-    if (state?.kind === 'answered') return { resources: state.resources.filter(forPatient) as T[], origin: 'prefetch' };
-    if (fetched?.ok) return { resources: fetched.resources.filter(forPatient) as T[], origin: 'fhir-server' };
-    return undefined;
+/** The chart entries of one type for this patient: the prefetch's, else the fhirServer's, else none. */
+function chartEntries<T extends Resource>(
+  state: PrefetchState | undefined,
+  fetched: SearchOutcome | undefined,
+  type: string,
+  patientId: string,
+): { resources: T[]; origin: Origin } | undefined {
+  const forPatient = (r: Resource) => r.resourceType === type && isForPatient(r as { subject?: { reference?: string } }, patientId);
+  if (state?.kind === 'answered') return { resources: state.resources.filter(forPatient) as T[], origin: 'prefetch' };
+  if (fetched?.ok) return { resources: fetched.resources.filter(forPatient) as T[], origin: 'fhir-server' };
+  return undefined;
+}
+
+function chartData(states: PrefetchStates, fetched: Fetched, patientId: string): ChartData {
+  const conditions = chartEntries<Condition>(states.conditions, fetched.conditions, 'Condition', patientId);
+  const procedures = chartEntries<Procedure>(states.procedures, fetched.procedures, 'Procedure', patientId);
+  return { ...(conditions ? { conditions } : {}), ...(procedures ? { procedures } : {}) };
+}
+
+/**
+ * Gathers what the cards need: the patient's recent calf-pain QuestionnaireResponses (prefetch, else the
+ * EHR's fhirServer, plus responses submitted to this service's own FHIR API) and, when asked, the chart
+ * (Conditions, Procedures; Procedures searched back as far as the chart rules look). Throws 412 when the
+ * responses cannot be had from anywhere.
+ */
+export async function gatherPatientData(
+  deps: AppDeps,
+  rules: CardRules,
+  request: HookRequest,
+  options: { chart: boolean },
+): Promise<PatientData> {
+  const now = deps.now();
+  const windows: Windows = {
+    now,
+    responseCutoffMs: now.getTime() - deps.config.cdsHooks.responseWindowDays * DAY_MS,
+    ...(rules.procedureLookbackMs !== undefined ? { procedureLookbackMs: rules.procedureLookbackMs } : {}),
   };
-  if (options.chart) {
-    const conditions = pick<Condition>(conditionPrefetch, fetchedConditions, 'Condition');
-    const procedures = pick<Procedure>(procedurePrefetch, fetchedProcedures, 'Procedure');
-    if (conditions) chart.conditions = conditions;
-    if (procedures) chart.procedures = procedures;
-  }
-  return { responses, chart };
+  const states = readPrefetches(request, options.chart);
+  const fetched = await fetchData(deps, request, states, windows);
+  const responses = recentResponses(request, states, fetched, windows);
+  return { responses, chart: options.chart ? chartData(states, fetched, request.context.patientId) : {} };
 }

@@ -4,27 +4,21 @@ import type { AppDeps } from '../deps';
 import { OperationOutcomeError, RETRY_AFTER_SECONDS } from '../../core/outcome';
 import { isDatabaseUnavailable } from '../../storage/db-faults';
 import { loadCardRules, type CardRules } from '../../clinical/card-rules';
-import { findService, ORDER_SELECT_SERVICE, PATIENT_VIEW_SERVICE, SERVICES } from './discovery';
+import { defaultServices, type ServiceRegistry } from './discovery';
 import { parseFeedback, recordFeedback, summariseFeedback } from './feedback';
 import { createCdsMetrics, type CdsMetrics } from './metrics';
 import { parseHookRequest } from './request';
-import { calfPainDvt, type ServiceResult } from './services/calf-pain-dvt';
-import { dvtWorkupOrderSelect } from './services/dvt-workup-order-select';
-import type { HookRequest, HookResponse } from '../../core/cds-hooks';
+import type { HookResponse } from '../../core/cds-hooks';
 
 export interface CdsHooksRouterOptions {
   /** Registry for the CDS counters (share the app's /metrics registry); a private one otherwise. */
   registry?: Registry;
   /** Compiled card rules (default: loaded from fhir-resources/ once, here). */
   rules?: CardRules;
+  /** The services (default: the modules of ./services/, loaded once). */
+  services?: ServiceRegistry;
 }
 
-type ServiceHandler = (deps: AppDeps, rules: CardRules, request: HookRequest) => Promise<ServiceResult>;
-
-const HANDLERS: Record<string, ServiceHandler> = {
-  [PATIENT_VIEW_SERVICE]: calfPainDvt,
-  [ORDER_SELECT_SERVICE]: dvtWorkupOrderSelect,
-};
 
 interface CdsError {
   error: string;
@@ -55,11 +49,13 @@ function sendError(res: Response, status: number, message: string, issues?: CdsE
  */
 export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptions = {}): Router {
   const rules = options.rules ?? loadCardRules();
+  const services = options.services ?? defaultServices();
+  const discovery = { services: services.definitions };
   const metrics: CdsMetrics = createCdsMetrics(options.registry);
   const router = Router();
 
   router.get('/', (_req, res) => {
-    res.json({ services: SERVICES });
+    res.json(discovery);
   });
 
   // Operator endpoint: acceptance and override counts per card kind (from the stored feedback).
@@ -68,11 +64,12 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
   });
 
   router.post('/:id', async (req: Request<{ id: string }>, res) => {
-    const service = findService(req.params.id);
-    if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    const found = services.find(req.params.id);
+    if (!found) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    const service = found.definition;
     try {
       const request = parseHookRequest(req.body, service.hook);
-      const result = await HANDLERS[service.id](deps, rules, request);
+      const result = await found.handler(deps, rules, request);
       const issuedAt = deps.now().toISOString();
       if (result.drafts.length) {
         await deps.store.recordCards(result.drafts.map((d) => ({ uuid: d.card.uuid, serviceId: service.id, kind: d.kind, issuedAt })));
@@ -94,7 +91,7 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
   });
 
   router.post('/:id/feedback', async (req: Request<{ id: string }>, res) => {
-    const service = findService(req.params.id);
+    const service = services.find(req.params.id)?.definition;
     if (!service) return sendError(res, 404, `No CDS service "${req.params.id}"`);
     const records = parseFeedback(req.body, service.id, deps.now());
     await recordFeedback(deps.store, metrics, records);
@@ -102,7 +99,7 @@ export function createCdsHooksRouter(deps: AppDeps, options: CdsHooksRouterOptio
   });
 
   router.all('/:id', (req: Request<{ id: string }>, res) => {
-    if (!findService(req.params.id)) return sendError(res, 404, `No CDS service "${req.params.id}"`);
+    if (!services.find(req.params.id)) return sendError(res, 404, `No CDS service "${req.params.id}"`);
     res.setHeader('Allow', 'POST');
     sendError(res, 405, `Use POST to call ${req.params.id}`);
   });

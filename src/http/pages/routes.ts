@@ -7,7 +7,7 @@
 import path from 'node:path';
 import express, { Router, type Request, type Response } from 'express';
 import type { AppDeps } from '../deps';
-import { PATIENT_VIEW_SERVICE } from '../cds-hooks/discovery';
+import { defaultServices } from '../cds-hooks/discovery';
 import { PROJECT_ROOT } from '../../core/project-root';
 import { setPagePolicy } from './csp';
 import { createDevSignInRouter } from './dev-sign-in';
@@ -42,7 +42,7 @@ export function createPagesRouter(deps: AppDeps): Router {
     fhirBase: '/fhir',
     cdsBase: '/cds-services',
     questionnaire: QUESTIONNAIRE_ID,
-    patientViewService: PATIENT_VIEW_SERVICE,
+    patientViewService: defaultServices().forHook('patient-view')?.definition.id ?? '',
   });
 
   router.use('/assets', serveStatic(WEB_ROOT));

@@ -1,11 +1,26 @@
 import type { Resource, ServiceRequest } from 'fhir/r4';
-import type { AppDeps } from '../../deps';
 import type { CardRules } from '../../../clinical/card-rules';
-import { orderCards, type SelectedOrders } from '../../../clinical/cards';
+import { issueCards, type SelectedOrders } from '../../../clinical/cards';
+import type { HookRequest, ServiceDefinition } from '../../../core/cds-hooks';
+import { assessMostRecent } from '../assess';
 import { gatherPatientData } from '../patient-data';
-import type { HookRequest } from '../../../core/cds-hooks';
-import { assessMostRecent } from './assess';
-import type { ServiceResult } from './calf-pain-dvt';
+import { CALF_PAIN_USAGE, PATIENT_QUERY, PREFETCH, RESPONSE_QUERY } from '../queries';
+import type { ServiceHandler } from '../service';
+
+export const definition: ServiceDefinition = {
+  hook: 'order-select',
+  id: 'dvt-workup-order-select',
+  title: 'DVT work-up: D-dimer or leg vein ultrasound first',
+  description:
+    'When a D-dimer (LOINC 48065-7 / 48066-5) or a leg vein ultrasound is selected, checks it against the two-level ' +
+    'Wells score (NICE NG158): DVT likely needs an ultrasound (a D-dimer alone cannot rule DVT out); DVT unlikely ' +
+    'starts with a D-dimer. Offers the calf-pain questionnaire when no recent assessment exists. Silent for other orders.',
+  prefetch: {
+    [PREFETCH.patient]: PATIENT_QUERY,
+    [PREFETCH.response]: RESPONSE_QUERY,
+  },
+  usageRequirements: CALF_PAIN_USAGE,
+};
 
 /** The selected draft ServiceRequests that are a D-dimer or a leg vein ultrasound. */
 export function selectedOrders(rules: CardRules, request: HookRequest): SelectedOrders {
@@ -23,22 +38,26 @@ export function selectedOrders(rules: CardRules, request: HookRequest): Selected
 
 /**
  * order-select `dvt-workup-order-select`: a D-dimer or leg vein ultrasound among the selected orders is
- * checked against the two-level Wells category (NICE NG158 1.1.3-1.1.4). Other orders: no cards and
- * no data fetched.
+ * checked against the two-level Wells category (NICE NG158 1.1.3-1.1.4); the order-select cards of
+ * PlanDefinition/cds-calf-pain-cards whose conditions hold. Other orders: no cards and no data fetched.
  */
-export async function dvtWorkupOrderSelect(deps: AppDeps, rules: CardRules, request: HookRequest): Promise<ServiceResult> {
+export const handler: ServiceHandler = async (deps, rules, request) => {
   const orders = selectedOrders(rules, request);
   if (!orders.dDimer.length && !orders.ultrasound.length) return { drafts: [] };
 
-  const data = await gatherPatientData(deps, request, { chart: false });
+  const data = await gatherPatientData(deps, rules, request, { chart: false });
   const assessed = assessMostRecent(deps, data.responses);
-  const base = {
-    rules,
-    evaluator: deps.evaluator,
-    baseUrl: deps.config.baseUrl,
-    patientId: request.context.patientId,
-    ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
-    now: deps.now(),
+  return {
+    drafts: issueCards(definition.hook, {
+      rules,
+      evaluator: deps.evaluator,
+      baseUrl: deps.config.baseUrl,
+      patientId: request.context.patientId,
+      ...(request.context.encounterId ? { encounterId: request.context.encounterId } : {}),
+      now: deps.now(),
+      windowDays: deps.config.cdsHooks.responseWindowDays,
+      orders,
+      ...assessed,
+    }),
   };
-  return { drafts: orderCards(orders, assessed ? { ...base, ...assessed } : base, deps.config.cdsHooks.responseWindowDays) };
-}
+};

@@ -1,6 +1,6 @@
-import type { AppDeps } from '../../deps';
-import type { Evaluation } from '../../../clinical/types';
-import type { FoundResponse } from '../patient-data';
+import type { AppDeps } from '../deps';
+import type { Evaluation } from '../../clinical/types';
+import type { FoundResponse } from '../../clinical/patient-data';
 
 /**
  * Evaluates the most recent response with the one evaluation engine. A response from the EHR has not
