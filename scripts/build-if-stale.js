@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * Builds dist/ (tsc) only when it is missing or older than what it is built from: the TypeScript
- * sources, package.json, package-lock.json and tsconfig.json. `npm start` runs it first, so a start with
- * an up-to-date dist/ does not recompile.
+ * sources, package.json, package-lock.json and tsconfig.json (`--force`: always, as `npm run build`).
+ * `npm start` runs it first, so a start with an up-to-date dist/ does not recompile. A build starts
+ * from an empty dist/.
  */
 'use strict';
 const fs = require('node:fs');
@@ -27,7 +28,8 @@ const inputs = ['src', 'package.json', 'package-lock.json', 'tsconfig.json'].map
 const built = fs.existsSync(STAMP) ? fs.statSync(STAMP).mtimeMs : -1;
 const changed = Math.max(...inputs.map(newestMtime));
 
-if (built >= changed && fs.existsSync(path.join(ROOT, 'dist', 'src', 'server.js'))) process.exit(0);
+const force = process.argv.includes('--force');
+if (!force && built >= changed && fs.existsSync(path.join(ROOT, 'dist', 'src', 'server.js'))) process.exit(0);
 
 let tsc;
 try {
@@ -38,6 +40,8 @@ try {
   );
   process.exit(1);
 }
+// A fresh dist/: a module left behind by an earlier build (a file since moved or deleted) must not load.
+fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit', cwd: ROOT });
 if (result.status !== 0) process.exit(result.status ?? 1);
 fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
