@@ -314,7 +314,7 @@ function checkJwks(value: unknown, at: string): string[] {
     else if ('d' in key || 'p' in key || 'q' in key) problems.push(`${where} contains private key material; publish only the public key`);
     else if (key.kid !== undefined && typeof key.kid !== 'string') problems.push(`${where}.kid must be a string`);
     else if (key.alg !== undefined && !(ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(key.alg))
-      problems.push(`${where}.alg "${String(key.alg)}" is not an allowed algorithm`);
+      problems.push(`${where}.alg "${typeof key.alg === 'string' ? key.alg : JSON.stringify(key.alg)}" is not an allowed algorithm`);
     else {
       try {
         createPublicKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });

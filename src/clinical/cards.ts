@@ -333,7 +333,7 @@ export function issueCards(hook: HookName, input: CardInput): IssuedCardDraft[] 
 
 /** systemAction recording the RiskAssessment in the EHR (when configured). */
 export function riskAssessmentAction(input: AssessedInput): Action {
-  const ra = structuredClone(input.evaluation.riskAssessment) as RiskAssessment;
+  const ra = structuredClone<RiskAssessment>(input.evaluation.riskAssessment);
   delete ra.id;
   delete ra.meta;
   ra.subject = { reference: `Patient/${input.patientId}` };

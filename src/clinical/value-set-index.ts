@@ -85,7 +85,7 @@ export function createValueSetIndex(valueSets: ValueSet[]): ValueSetIndex {
     byUrl.set(compiled.url, compiled);
   }
   const inValueSet = (inputs: unknown[], url: unknown): boolean[] => {
-    const canonical = Array.isArray(url) ? url[0] : url;
+    const canonical: unknown = Array.isArray(url) ? url[0] : url;
     const set = typeof canonical === 'string' ? byUrl.get(canonical.split('|')[0]) : undefined;
     // An unknown value set is a rule error, found at start-up by the loaders that compile the rules.
     if (!set) throw new ValueSetError(`inValueSet: unknown value set ${String(canonical)}`);

@@ -43,8 +43,8 @@ function queryOf(req: Request): Query {
   if (isFormSearch(req) && req.body && typeof req.body === 'object') {
     for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) {
       const previous = query[k];
-      const values = Array.isArray(v) ? v : [v];
-      query[k] = previous === undefined ? v : [...(Array.isArray(previous) ? previous : [previous]), ...values];
+      const values: unknown[] = Array.isArray(v) ? v : [v];
+      query[k] = previous === undefined ? v : [...(Array.isArray(previous) ? (previous as unknown[]) : [previous]), ...values];
     }
   }
   return query;
