@@ -22,6 +22,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet } from 'jose';
 import type { Config } from '../config/config';
+import { isObject } from '../core/json';
 import { parseScope } from './scopes';
 
 export type JwtVerifyKeySet = ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
@@ -246,10 +247,6 @@ export function parseTrustedClients(
     );
   }
   return new TrustedClients(clients, remoteSets);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** https only, except loopback hosts (local development and tests). */

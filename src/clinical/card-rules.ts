@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { compileFhirPath } from '../core/fhirpath';
 import type { ActivityDefinition, CodeSystem, Coding, PlanDefinition, PlanDefinitionAction, Resource } from 'fhir/r4';
-import { CANONICAL_BASE } from './types';
+import { CANONICAL_BASE } from '../core/canonical';
 import type { Indicator } from '../core/cds-hooks';
 import { PROJECT_ROOT } from '../core/project-root';
 import type { PopulationPlan } from './chart-population';
@@ -90,7 +89,7 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
   }
   let compiled: (resource: unknown) => unknown[];
   try {
-    compiled = fhirpath.compile(expression.expression, r4Model) as (resource: unknown) => unknown[];
+    compiled = compileFhirPath(expression.expression);
   } catch (err) {
     throw new CardRulesError(`${where}: FHIRPath does not compile: ${(err as Error).message}`);
   }

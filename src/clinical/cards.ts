@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { ActivityDefinition, Coding, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
+import type { ActivityDefinition, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
 import type { AssessmentSummary, Evaluation, Evaluator } from './types';
-import { SNOMED } from './types';
+import { SNOMED_DVT as DVT_TOPIC, SNOMED_PE as PE_TOPIC } from '../core/canonical';
 import { fillTemplate, type CardRules, type CardText } from './card-rules';
 import type { ChartFinding } from './chart';
-import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from '../http/cds-hooks/patient-data';
+import { ORIGIN_LABEL, type ChartData, type FoundResponse } from '../http/cds-hooks/patient-data';
+import { FHIR_ID } from '../core/ids';
 import type { Action, Card, IssuedCardDraft, Link, Suggestion } from '../core/cds-hooks';
 
 /** Everything a card needs to know about the call and the assessment it reports. */
@@ -19,8 +20,6 @@ export interface CardInput {
   evaluation: Evaluation;
 }
 
-const DVT_TOPIC: Coding = { system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' };
-const PE_TOPIC: Coding = { system: SNOMED, code: '59282003', display: 'Pulmonary embolism' };
 const SOURCE_LABEL = 'Calf-pain DVT decision support';
 const SUMMARY_LIMIT = 139;
 

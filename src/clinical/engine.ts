@@ -23,14 +23,10 @@ import {
   EXT_WELLS_SCORE_RANGE,
   EXT_WELLS_TWO_LEVEL,
   RISK_PROBABILITY,
-  SNOMED,
-  type AssessmentSummary,
-  type EvaluateOptions,
-  type Evaluation,
-  type Evaluator,
-  type ThreeLevel,
-  type TwoLevel,
-} from './types';
+  SNOMED_DVT,
+  SNOMED_PE,
+} from '../core/canonical';
+import type { AssessmentSummary, EvaluateOptions, Evaluation, Evaluator, ThreeLevel, TwoLevel } from './types';
 
 /** The service itself, as the performer of assessments and the agent of their Provenance. */
 export const SERVICE_DEVICE: Reference = { reference: 'Device/calf-pain-cds', display: 'Calf-pain decision support service' };
@@ -397,7 +393,7 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
       ...scoreExtensions(summary),
     ],
     outcome: {
-      coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }],
+      coding: [{ ...SNOMED_DVT }],
       text: 'Deep vein thrombosis (Wells DVT score)',
     },
     ...probability(summary.dvtProbability),
@@ -410,7 +406,7 @@ function buildRiskAssessment(rules: CompiledRules, response: QuestionnaireRespon
   const predictions: RiskAssessmentPrediction[] = [dvtPrediction(rules, summary)];
   if (summary.peRedFlags.length) {
     predictions.push({
-      outcome: { coding: [{ system: SNOMED, code: '59282003', display: 'Pulmonary embolism' }], text: 'Pulmonary embolism' },
+      outcome: { coding: [{ ...SNOMED_PE }], text: 'Pulmonary embolism' },
       ...probability(undefined),
       qualitativeRisk: riskConcept('high', 'Red flag for pulmonary embolism'),
       rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score. Probability not quantified (0-100%).`,

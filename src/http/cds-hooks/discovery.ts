@@ -1,4 +1,4 @@
-import { QUESTIONNAIRE_URL } from '../../clinical/types';
+import { QUESTIONNAIRE_URL } from '../../core/canonical';
 import type { ServiceDefinition } from '../../core/cds-hooks';
 
 export const PATIENT_VIEW_SERVICE = 'calf-pain-dvt';

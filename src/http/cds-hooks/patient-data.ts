@@ -1,6 +1,6 @@
 import type { Condition, Procedure, QuestionnaireResponse, Resource } from 'fhir/r4';
 import { preconditionFailed } from '../../core/outcome';
-import { QUESTIONNAIRE_URL } from '../../clinical/types';
+import { QUESTIONNAIRE_URL } from '../../core/canonical';
 import type { AppDeps } from '../deps';
 import { CONDITIONS_QUERY, PREFETCH, PROCEDURES_QUERY, RESPONSE_QUERY } from './discovery';
 import { searchAll, type FhirServerAccess, type SearchOutcome } from '../../core/fhir-client';
@@ -37,8 +37,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const RESPONSE_STATUSES = ['completed', 'amended'];
 /** How far ahead of our clock a response's `authored` may be (clock drift between EHR and service). */
 const AUTHORED_SKEW_MS = 60 * 60 * 1000;
-/** A FHIR resource id (R4 `id` datatype). */
-export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function render(template: string, patientId: string): string {
   return template.replace(/\{\{context\.patientId\}\}/g, encodeURIComponent(patientId));
