@@ -6,7 +6,9 @@ import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
 import { countStored } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
-import { QUESTIONNAIRE_URL } from '../src/clinical/types';
+import { QUESTIONNAIRE_URL } from '../src/core/canonical';
+import { parseIfMatch } from '../src/http/fhir/interactions';
+import { outcomeStatusOf } from './support/outcome-errors';
 
 const FHIR = 'application/fhir+json';
 
@@ -387,5 +389,21 @@ describe('FHIR API', () => {
       await request(t.app).put('/fhir/RiskAssessment/x').set('Content-Type', FHIR).send('{}').expect(405);
       await post(t, { resourceType: 'RiskAssessment' }, '/fhir/RiskAssessment').expect(405);
     });
+  });
+});
+
+describe('parseIfMatch (the one If-Match parser: the store takes the plain versionId)', () => {
+  it.each<[string | undefined, string | undefined]>([
+    ['W/"3"', '3'],
+    ['"3"', '3'],
+    ['3', '3'],
+    ['  W/"12"  ', '12'],
+    [undefined, undefined],
+  ])('%s -> %s', (header, version) => {
+    expect(parseIfMatch(header)).toBe(version);
+  });
+
+  it.each(['W/"3', '3"', 'W/', '', '"a b"', '*'])('refuses %j with 400', (header) => {
+    expect(outcomeStatusOf(() => parseIfMatch(header), 'parsed')).toBe(400);
   });
 });

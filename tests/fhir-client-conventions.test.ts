@@ -5,7 +5,7 @@ import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
-import { QUESTIONNAIRE_URL } from '../src/clinical/types';
+import { QUESTIONNAIRE_URL } from '../src/core/canonical';
 import { MAX_COUNT } from '../src/http/fhir/search-query';
 
 /** What generic FHIR clients (HAPI, fhir-kit-client, MedplumClient, SMART fhirclient) send, answered as R4 says. */

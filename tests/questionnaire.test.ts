@@ -16,7 +16,7 @@ import type {
   Resource,
   ValueSet,
 } from 'fhir/r4';
-import { CS_CALF_PAIN, QUESTIONNAIRE_URL } from '../src/clinical/types';
+import { CS_CALF_PAIN, QUESTIONNAIRE_URL } from '../src/core/canonical';
 import { validateR4 } from './support/r4-validator';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -19,7 +19,7 @@ import {
 } from './support/generated-client';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
-import { QUESTIONNAIRE_URL } from '../src/clinical/types';
+import { QUESTIONNAIRE_URL } from '../src/core/canonical';
 import { answerClientErrors } from '../src/http/fhir/http';
 
 const FHIR = 'application/fhir+json';

@@ -4,8 +4,11 @@
  */
 import type { Provenance, QuestionnaireResponse, Resource, RiskAssessment } from 'fhir/r4';
 import { OperationOutcomeError } from '../src/core/outcome';
-import { checkAccess, compartmentCriterion, EXT_PROVENANCE_PATIENT, type AccessContext, type Interaction } from '../src/auth/access';
-import { grantableScopes, parseScope, scopesFromClaims } from '../src/auth/scopes';
+import { EXT_PROVENANCE_PATIENT } from '../src/core/canonical';
+import { normaliseReference } from '../src/core/references';
+import { indexResource } from '../src/storage/search-parameters';
+import { checkAccess, compartmentCriterion, type AccessContext } from '../src/auth/access';
+import { grantableScopes, parseScope, scopesFromClaims, type Interaction } from '../src/auth/scopes';
 import { outcomeStatusOf } from './support/outcome-errors';
 
 const ctx = (scopes: string[], patient?: string): AccessContext => ({
@@ -198,5 +201,51 @@ describe('compartmentCriterion', () => {
     expect(none?.kind === 'exact' && none.values).toEqual(['Patient/#none']);
     const library = compartmentCriterion(ctx(['patient/*.rs'], 'p1'), 'Library');
     expect(library).toEqual({ param: '_id', kind: 'exact', values: ['#none'] });
+  });
+});
+
+describe('access control and the search index read references the same way', () => {
+  // A patient-level search finds what the index holds under patient=Patient/<id> (compartmentCriterion);
+  // a read is allowed by checkAccess. Both must agree on every reference form, or a resource could be
+  // readable but not found, or found but not readable.
+  const p1 = ctx(['patient/RiskAssessment.rs', 'patient/Provenance.rs'], 'p1');
+  const criterion = compartmentCriterion(p1, 'RiskAssessment');
+  const wanted = criterion?.kind === 'exact' ? criterion.values[0] : undefined;
+  it.each([
+    'Patient/p1',
+    'https://cds.example/fhir/Patient/p1',
+    'Patient/p1/_history/2',
+    'https://cds.example/fhir/Patient/p1/_history/3',
+    'Patient/p1/_history/not_an_id',
+    'Patient/p1/',
+    'Patient/p10',
+    'Patient/p1x',
+    'xPatient/p1',
+    'patient/p1',
+    'Group/p1',
+    'p1',
+    'urn:uuid:p1',
+  ])('%s', (reference) => {
+    const provenance: Provenance = {
+      ...prov('RiskAssessment/1'),
+      extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference } }],
+    };
+    // The `patient` parameter of RiskAssessment indexes only relative `Patient/` references (its R4
+    // expression): absolute URLs are compared through the Provenance extension, which indexes any form.
+    const resources: Resource[] = [
+      provenance,
+      ...(reference.includes('://') ? [] : [{ ...ra('x'), subject: { reference } } as RiskAssessment]),
+    ];
+    for (const resource of resources) {
+      const found = indexResource(resource).some((e) => e.param === 'patient' && e.value === wanted);
+      const allowed = outcomeOf(() => checkAccess(p1, 'r', resource.resourceType, resource)) === 'allowed';
+      expect({ type: resource.resourceType, allowed }).toEqual({ type: resource.resourceType, allowed: found });
+    }
+  });
+
+  it('the shared normalisation keeps Type/id and drops the base URL and version', () => {
+    expect(normaliseReference('https://cds.example/fhir/Patient/p1/_history/3')).toBe('Patient/p1');
+    expect(normaliseReference('QuestionnaireResponse/q.1')).toBe('QuestionnaireResponse/q.1');
+    expect(normaliseReference('urn:uuid:1')).toBe('urn:uuid:1');
   });
 });

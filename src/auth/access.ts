@@ -1,8 +1,9 @@
 import type { Extension, Reference, Resource } from 'fhir/r4';
-import { CANONICAL_BASE } from '../clinical/types';
+import { EXT_PROVENANCE_PATIENT } from '../core/canonical';
 import { forbidden } from '../core/outcome';
+import { normaliseReference } from '../core/references';
 import type { SearchCriterion } from '../storage/store';
-import { parseScope, type ResourceScope } from './scopes';
+import { parseScope, type Interaction, type ResourceScope } from './scopes';
 
 /**
  * Who is calling the FHIR API, established by the authentication middleware from a bearer JWT
@@ -18,14 +19,8 @@ export interface AccessContext {
   patient?: string;
 }
 
-/** SMART v2 interactions: c create, r read/vread/history-instance, u update, d delete, s search. */
-export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
-
 /** Resource types anyone may read and search, token or not (the Questionnaire is published, not patient data). */
 export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire', 'SearchParameter', 'OperationDefinition']);
-
-/** Set by this server on the Provenance it records: the patient the target is about. */
-export const EXT_PROVENANCE_PATIENT = `${CANONICAL_BASE}/StructureDefinition/provenance-patient`;
 
 /**
  * Where each resource type points at its patient, for the patient compartment. Mirrors the R4
@@ -69,13 +64,7 @@ export function inPatientCompartment(patientId: string, resource: Resource): boo
   const refs = PATIENT_REFERENCES[resource.resourceType];
   if (!refs) return false;
   const wanted = `Patient/${patientId}`;
-  return refs(resource).some((ref) => typeof ref?.reference === 'string' && relative(ref.reference) === wanted);
-}
-
-/** `http://host/fhir/Patient/1` and `Patient/1/_history/2` both -> `Patient/1`. */
-function relative(reference: string): string {
-  const m = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return m ? m[1] : reference;
+  return refs(resource).some((ref) => typeof ref?.reference === 'string' && normaliseReference(ref.reference) === wanted);
 }
 
 /**

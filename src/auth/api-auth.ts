@@ -13,6 +13,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import { unauthorized } from '../core/outcome';
+import { FHIR_ID_SOURCE, isFhirId } from '../core/ids';
 import type { Store } from '../storage/store';
 import type { AccessContext } from './access';
 import { bearerToken, JwtRejected, verifyClientJwt } from './jwt';
@@ -30,7 +31,7 @@ export interface ApiAuthOptions {
   basePath?: string;
 }
 
-const ID = '[A-Za-z0-9\\-.]{1,64}';
+const ID = FHIR_ID_SOURCE;
 /** What anyone may read without a token, below the FHIR base: the CapabilityStatement and the published artefacts. */
 const PUBLIC_PATH = new RegExp(
   `^/(metadata|(Questionnaire|SearchParameter|OperationDefinition)(/${ID}(/_history(/${ID})?)?|/_history)?)/?$`,
@@ -68,7 +69,7 @@ export function createApiAuth({
     try {
       const { client, payload } = await verifyClientJwt(token, trustedClients, { audience, purpose: 'api', now: now(), cdsRules: false });
       const scopes = grantableScopes(scopesFromClaims(payload as { scope?: unknown; scp?: unknown }), client.apiScopes ?? []);
-      const patient = typeof payload.patient === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(payload.patient) ? payload.patient : undefined;
+      const patient = isFhirId(payload.patient) ? payload.patient : undefined;
       const access: AccessContext = {
         issuer: client.iss,
         ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}),

@@ -7,7 +7,8 @@
  * understood by this service and grant nothing: ignoring them fails closed.
  * https://build.fhir.org/ig/HL7/smart-app-launch/scopes-and-launch-context.html
  */
-import type { Interaction } from './access';
+/** SMART v2 interactions: c create, r read/vread/history-instance, u update, d delete, s search. */
+export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 
 export type ScopeLevel = 'patient' | 'user' | 'system';
 

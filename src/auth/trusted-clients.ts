@@ -22,6 +22,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet } from 'jose';
 import type { Config } from '../config/config';
+import { isObject } from '../core/json';
 import { parseScope } from './scopes';
 
 export type JwtVerifyKeySet = ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
@@ -279,10 +280,6 @@ function remoteKeySets(clients: TrustedClient[], remoteOptions: RemoteJwksOption
     }
   }
   return remoteSets;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** https only, except loopback hosts (local development and tests). */

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { compileFhirPath, parseFhirPath } from '../core/fhirpath';
 import type {
   ActivityDefinition,
   CodeSystem,
@@ -13,7 +12,7 @@ import type {
   QuestionnaireItem,
   Resource,
 } from 'fhir/r4';
-import { CANONICAL_BASE } from './types';
+import { CANONICAL_BASE } from '../core/canonical';
 import { HOOK_NAMES, type HookName, type Indicator } from '../core/cds-hooks';
 import { PROJECT_ROOT } from '../core/project-root';
 import type { PopulationPlan } from './chart-population';
@@ -172,7 +171,7 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
   }
   let compiled: (resource: unknown) => unknown[];
   try {
-    compiled = fhirpath.compile(expression.expression, r4Model) as (resource: unknown) => unknown[];
+    compiled = compileFhirPath(expression.expression);
   } catch (err) {
     throw new CardRulesError(`${where}: FHIRPath does not compile: ${(err as Error).message}`);
   }
@@ -231,9 +230,9 @@ function compileCardCondition(action: PlanDefinitionAction, where: string): (inp
   const text = expression.expression;
   let compiled: (input: unknown) => unknown[];
   try {
-    const unknown = memberNames(fhirpath.parse(text)).filter((name) => !CONDITION_NAMES.has(name));
+    const unknown = memberNames(parseFhirPath(text)).filter((name) => !CONDITION_NAMES.has(name));
     if (unknown.length) throw new Error(`unknown name(s) ${unknown.join(', ')}; known: ${[...CONDITION_NAMES].join(', ')}`);
-    compiled = fhirpath.compile(text) as (input: unknown) => unknown[];
+    compiled = compileFhirPath(text, { withoutModel: true });
   } catch (err) {
     throw new CardRulesError(`${where}: condition "${text}" is refused: ${(err as Error).message}`);
   }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { ActivityDefinition, Coding, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
+import type { ActivityDefinition, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
 import type { AssessmentSummary, Evaluation, Evaluator } from './types';
-import { SNOMED } from './types';
+import { SNOMED_DVT as DVT_TOPIC } from '../core/canonical';
+import { FHIR_ID } from '../core/ids';
 import { fillTemplate, type CardConditionInput, type CardContent, type CardRules, type CardText, type SuggestionRule } from './card-rules';
 import type { ChartFinding } from './chart';
-import { FHIR_ID, ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
+import { ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
 import type { Action, Card, HookName, IssuedCardDraft, Link, Suggestion } from '../core/cds-hooks';
 
 /**
@@ -39,8 +40,6 @@ export interface CardInput {
 
 /** A CardInput with an assessment. */
 export type AssessedInput = CardInput & { found: FoundResponse; evaluation: Evaluation };
-
-const DVT_TOPIC: Coding = { system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' };
 const SOURCE_LABEL = 'Calf-pain DVT decision support';
 const SUMMARY_LIMIT = 139;
 

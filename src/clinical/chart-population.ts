@@ -1,6 +1,6 @@
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
 import type { Bundle, Extension, Questionnaire, QuestionnaireItem, Resource } from 'fhir/r4';
+import { EXT_INITIAL_EXPRESSION, EXT_ITEM_POPULATION_CONTEXT, EXT_LAUNCH_CONTEXT, EXT_VARIABLE } from '../core/canonical';
+import { compileFhirPath, type CompiledFhirPath } from '../core/fhirpath';
 import type { ValueSetIndex } from './value-set-index';
 
 /**
@@ -9,11 +9,6 @@ import type { ValueSetIndex } from './value-set-index';
  * answer. Both are compiled once per Questionnaire. The same evaluation serves $populate and the CDS
  * patient-view chart review, so the form and the cards cannot disagree.
  */
-export const SDC_EXT = 'http://hl7.org/fhir/uv/sdc/StructureDefinition';
-export const EXT_ITEM_POPULATION_CONTEXT = `${SDC_EXT}/sdc-questionnaire-itemPopulationContext`;
-export const EXT_INITIAL_EXPRESSION = `${SDC_EXT}/sdc-questionnaire-initialExpression`;
-export const EXT_LAUNCH_CONTEXT = `${SDC_EXT}/sdc-questionnaire-launchContext`;
-export const EXT_VARIABLE = 'http://hl7.org/fhir/StructureDefinition/variable';
 
 /** What the chart holds, by the names the Questionnaire uses (launchContext and x-fhir-query variables). */
 export interface ChartContext {
@@ -60,8 +55,6 @@ export class PopulationError extends Error {
   override name = 'PopulationError';
 }
 
-type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
-
 function expressionOf(
   extensions: Extension[] | undefined,
   url: string,
@@ -89,13 +82,13 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
   // now() follows the caller's clock (tests and replays pass one): set just before each synchronous evaluation.
   let clock = new Date();
   // Compiled once: evaluating an `@instant` literal would parse FHIRPath on every now() call.
-  const toDateTime = fhirpath.compile('%now.toDateTime()', undefined, { resolveInternalTypes: false } as never) as unknown as Compiled;
+  const toDateTime = compileFhirPath('%now.toDateTime()', { withoutModel: true, resolveInternalTypes: false });
   const nowValue = () => toDateTime({}, { now: clock.toISOString() });
   const functions = { ...valueSets.functions, now: { fn: () => nowValue() } };
   const where = `Questionnaire/${questionnaire.id}`;
-  const compile = (expression: string, at: string): Compiled => {
+  const compile = (expression: string, at: string): CompiledFhirPath => {
     try {
-      return fhirpath.compile(expression, r4Model, { userInvocationTable: functions } as never);
+      return compileFhirPath(expression, { userInvocationTable: functions });
     } catch (err) {
       throw new PopulationError(`${at}: FHIRPath does not compile: ${(err as Error).message}`);
     }
@@ -153,7 +146,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
   };
   // A chart entry from the EHR with a field of the wrong JSON type can make a FHIRPath function throw:
   // the item then stays unanswered rather than failing the whole call.
-  const run = (fn: Compiled, env: Record<string, unknown>): unknown[] => {
+  const run = (fn: CompiledFhirPath, env: Record<string, unknown>): unknown[] => {
     try {
       return fn({}, env);
     } catch {

@@ -30,6 +30,3 @@ export interface PatientData {
   responses: FoundResponse[];
   chart: ChartData;
 }
-
-/** A FHIR resource id (R4 `id` datatype). */
-export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;

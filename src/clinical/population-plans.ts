@@ -1,6 +1,6 @@
 import type { Questionnaire } from 'fhir/r4';
 import { loadCatalog, type Catalog } from './catalog';
-import { QUESTIONNAIRE_URL } from './types';
+import { QUESTIONNAIRE_URL } from '../core/canonical';
 import { PROJECT_ROOT } from '../core/project-root';
 import { createValueSetIndex, type ValueSetIndex } from './value-set-index';
 import { compilePopulationPlan, PopulationError, type PopulationPlan } from './chart-population';

@@ -6,6 +6,7 @@ import { validateResponse } from './validate-response';
 import type { SchemaValidator } from '../core/schema-validator';
 import type { Catalog } from './catalog';
 import { parseDateRange } from '../core/dates';
+import { FHIR_ID_SOURCE } from '../core/ids';
 import { badRequest, preconditionFailed, unprocessable, type Problem } from '../core/outcome';
 import { chooseLanguage, createRiskAssessmentLocalizer } from './localize';
 
@@ -43,7 +44,7 @@ export interface CreateOptions extends WriteOptions {
 }
 
 /** `Patient/{id}`, optionally absolute and/or version-specific. */
-const PATIENT_REFERENCE = /^(?:https?:\/\/[^\s#?]+\/)?Patient\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const PATIENT_REFERENCE = new RegExp(String.raw`^(?:https?://[^\s#?]+/)?Patient/${FHIR_ID_SOURCE}(?:/_history/${FHIR_ID_SOURCE})?$`);
 
 function requireResourceType<T extends Resource>(body: unknown, resourceType: T['resourceType']): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body))

@@ -1,7 +1,10 @@
 import type { Questionnaire } from 'fhir/r4';
 import type { Problem } from '../core/outcome';
+import { FHIR_ID_SOURCE } from '../core/ids';
 
 const EXPRESSION = 'QuestionnaireResponse.questionnaire';
+/** `Questionnaire/id`, optionally `/_history/version`. */
+const RELATIVE = new RegExp(`^Questionnaire/(${FHIR_ID_SOURCE})(/_history/${FHIR_ID_SOURCE})?$`);
 
 /**
  * Finds the Questionnaire a QuestionnaireResponse answers. Accepts the canonical `url|version`
@@ -14,7 +17,7 @@ export function resolveQuestionnaire(canonical: string | undefined, questionnair
     return { expression: EXPRESSION, message: 'QuestionnaireResponse.questionnaire is required', code: 'required' };
   }
 
-  const relative = /^Questionnaire\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(ref);
+  const relative = RELATIVE.exec(ref);
   if (relative) {
     const byId = questionnaires.find((q) => q.id === relative[1]);
     if (byId) return byId;

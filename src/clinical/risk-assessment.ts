@@ -16,10 +16,10 @@ import {
   EXT_WELLS_SCORE_RANGE,
   EXT_WELLS_TWO_LEVEL,
   RISK_PROBABILITY,
-  SNOMED,
-  type AssessmentSummary,
-  type ThreeLevel,
-} from './types';
+  SNOMED_DVT,
+  SNOMED_PE,
+} from '../core/canonical';
+import type { AssessmentSummary, ThreeLevel } from './types';
 
 /**
  * Rendering: an assessment summary as a FHIR RiskAssessment (one prediction for DVT, one for PE when a
@@ -118,7 +118,7 @@ function dvtPrediction(rules: CompiledRules, summary: AssessmentSummary): RiskAs
       ...scoreExtensions(summary),
     ],
     outcome: {
-      coding: [{ system: SNOMED, code: '128053003', display: 'Deep venous thrombosis' }],
+      coding: [{ ...SNOMED_DVT }],
       text: 'Deep vein thrombosis (Wells DVT score)',
     },
     ...probability(summary.dvtProbability),
@@ -159,7 +159,7 @@ function dvtRationale(rules: CompiledRules, summary: AssessmentSummary): string 
 
 function pePrediction(summary: AssessmentSummary): RiskAssessmentPrediction {
   return {
-    outcome: { coding: [{ system: SNOMED, code: '59282003', display: 'Pulmonary embolism' }], text: 'Pulmonary embolism' },
+    outcome: { coding: [{ ...SNOMED_PE }], text: 'Pulmonary embolism' },
     ...probability(undefined),
     qualitativeRisk: riskConcept('high', 'Red flag for pulmonary embolism'),
     rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score. Probability not quantified (0-100%).`,

@@ -1,7 +1,6 @@
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { compileFhirPath, parseFhirPath } from '../core/fhirpath';
 import type { Coding, PlanDefinition, PlanDefinitionAction, RelatedArtifact } from 'fhir/r4';
-import { CANONICAL_BASE } from './types';
+import { CANONICAL_BASE } from '../core/canonical';
 
 /**
  * The clinical rules are data: fhir-resources/PlanDefinition-calf-pain-assessment.json. This module
@@ -115,7 +114,7 @@ function analyse(expression: string): { variables: string[]; functions: string[]
     }
     for (const child of node.children ?? []) visit(child);
   };
-  visit(fhirpath.parse(expression) as ParseNode);
+  visit(parseFhirPath(expression) as ParseNode);
   const result = { variables: [...variables], functions: [...functions] };
   analysed.set(expression, result);
   return result;
@@ -137,7 +136,7 @@ function compile(expression: string, where: string, focus: 'item' | 'resource' =
   let fn = compiledOnce.get(key);
   if (fn) return fn;
   try {
-    fn = fhirpath.compile(focus === 'item' ? { base: ITEM_BASE, expression } : expression, r4Model) as CompiledExpression;
+    fn = compileFhirPath(focus === 'item' ? { base: ITEM_BASE, expression } : expression);
   } catch (err) {
     throw new RuleError(`${where}: cannot compile FHIRPath "${expression}": ${(err as Error).message}`);
   }

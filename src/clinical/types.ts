@@ -1,20 +1,5 @@
 import type { QuestionnaireResponse, RiskAssessment, Provenance } from 'fhir/r4';
 
-/** Canonical base for the project's own artefacts (CodeSystems, extensions, PlanDefinition). */
-export const CANONICAL_BASE = 'http://calfpain.example.org/fhir';
-export const QUESTIONNAIRE_URL = `${CANONICAL_BASE}/Questionnaire/calf-pain`;
-export const EXT_WELLS_SCORE = `${CANONICAL_BASE}/StructureDefinition/wells-score`;
-export const EXT_WELLS_SCORE_RANGE = `${CANONICAL_BASE}/StructureDefinition/wells-score-range`;
-/** On the DVT prediction: valueCodeableConcept, code `likely` | `unlikely` in CS_CALF_PAIN (absent when undetermined). */
-export const EXT_WELLS_TWO_LEVEL = `${CANONICAL_BASE}/StructureDefinition/wells-two-level`;
-/** On each differential prediction: valueInteger rank, 1 = most likely. */
-export const EXT_DIFFERENTIAL_RANK = `${CANONICAL_BASE}/StructureDefinition/differential-rank`;
-/** On the Provenance this service writes: valueReference to the patient the assessment is about. */
-export const EXT_PROVENANCE_PATIENT = `${CANONICAL_BASE}/StructureDefinition/provenance-patient`;
-export const CS_CALF_PAIN = `${CANONICAL_BASE}/CodeSystem/calf-pain`;
-export const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
-export const SNOMED = 'http://snomed.info/sct';
-
 export type TwoLevel = 'likely' | 'unlikely';
 export type ThreeLevel = 'low' | 'moderate' | 'high';
 

@@ -10,8 +10,8 @@ import type {
   ValueSet,
   ValueSetExpansionContains,
 } from 'fhir/r4';
-import { compile } from 'fhirpath';
-import * as r4 from 'fhirpath/fhir-context/r4';
+import { EXT_ENABLE_WHEN_EXPRESSION, EXT_VARIABLE } from '../core/canonical';
+import { compileFhirPath, type CompiledFhirPath } from '../core/fhirpath';
 import type { Problem } from '../core/outcome';
 
 /**
@@ -31,25 +31,20 @@ import type { Problem } from '../core/outcome';
  * never required: the server recomputes them and must never trust what a client sent.
  */
 
-export const EXT_ENABLE_WHEN_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression';
-export const EXT_VARIABLE = 'http://hl7.org/fhir/StructureDefinition/variable';
-
 export interface ValidateResponseOptions {
   /** ValueSets that answerValueSet canonicals resolve against (by url, or url|version). */
   valueSets?: ValueSet[];
 }
 
-type FhirPathFn = (resource: unknown, env: Record<string, unknown>) => unknown[];
-
 interface Variable {
   name: string;
-  fn: FhirPathFn;
+  fn: CompiledFhirPath;
 }
 
 interface ItemInfo {
   item: QuestionnaireItem;
   parent?: ItemInfo;
-  enableWhenExpression?: FhirPathFn;
+  enableWhenExpression?: CompiledFhirPath;
   variables: Variable[];
 }
 
@@ -71,9 +66,9 @@ export function compileQuestionnaire(questionnaire: Questionnaire): CompiledQues
   const problems: Problem[] = [];
   const byLinkId = new Map<string, ItemInfo>();
 
-  const compileExpression = (expression: string, where: string): FhirPathFn | undefined => {
+  const compileExpression = (expression: string, where: string): CompiledFhirPath | undefined => {
     try {
-      return compile(expression, r4) as unknown as FhirPathFn;
+      return compileFhirPath(expression);
     } catch (e) {
       problems.push({
         message: `Questionnaire ${where} does not compile: ${(e as Error).message.split('\n')[0]}`,

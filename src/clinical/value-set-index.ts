@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ValueSet } from 'fhir/r4';
-import { CANONICAL_BASE } from './types';
+import { CANONICAL_BASE } from '../core/canonical';
+import { isObject } from '../core/json';
 import { PROJECT_ROOT } from '../core/project-root';
 
 /**
@@ -26,8 +27,6 @@ interface CodingLike {
   code?: unknown;
   display?: unknown;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function compileValueSet(valueSet: ValueSet): CompiledValueSet {
   const where = `ValueSet/${valueSet.id ?? '?'}`;

@@ -1,6 +1,6 @@
 import type { default as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import type { DataValidationCxt } from 'ajv/dist/types';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { R4_MODEL } from './fhirpath';
 import { CONTROL_OR_LONE_SURROGATE, type Problem } from './outcome';
 
 /**
@@ -185,7 +185,7 @@ export function createSchemaValidator(resourceTypes: string[] = [...DEFAULT_RESO
 let r4ResourceTypes: Set<string> | undefined;
 function allResourceTypes(): Set<string> {
   if (!r4ResourceTypes) {
-    const parents = (r4Model as unknown as { type2Parent: Record<string, string> }).type2Parent;
+    const parents = (R4_MODEL as unknown as { type2Parent: Record<string, string> }).type2Parent;
     const isResource = (type: string | undefined): boolean => type !== undefined && (type === 'Resource' || isResource(parents[type]));
     r4ResourceTypes = new Set(Object.keys(parents).filter((t) => t !== 'Resource' && t !== 'DomainResource' && isResource(t)));
   }

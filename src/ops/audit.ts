@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../core/ids';
 
 export interface AuditRecord {
   /** ISO instant the response finished. */
@@ -56,13 +57,13 @@ export interface AuditTrail {
   close(): Promise<void>;
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-const PATIENT_REF = /"(?:subject|patient)"\s*:\s*\{[^{}]*?"reference"\s*:\s*"(?:[^"]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})"/;
+const PATIENT_REF = new RegExp(String.raw`"(?:subject|patient)"\s*:\s*\{[^{}]*?"reference"\s*:\s*"(?:[^"]*/)?Patient/(${FHIR_ID_SOURCE})"`);
+const PATIENT_OR_ID = new RegExp(`^(?:.*/)?(?:Patient/)?(${FHIR_ID_SOURCE})$`);
 
 function patientFromReference(value: unknown): string | undefined {
   const ref = Array.isArray(value) ? value[0] : value;
   if (typeof ref !== 'string') return undefined;
-  const m = /^(?:.*\/)?(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/.exec(ref);
+  const m = PATIENT_OR_ID.exec(ref);
   return m ? m[1] : undefined;
 }
 
@@ -75,7 +76,7 @@ export function describeFhirRequest(method: string, relativePath: string): Pick<
   if (type.startsWith('$')) return { action: 'operation' };
   if (type === '_history') return { action: 'history' };
   const resourceType = /^[A-Z][A-Za-z]{1,63}$/.test(type) ? type : undefined;
-  const id = second && ID.test(second) && !second.startsWith('_') ? second : undefined;
+  const id = second && FHIR_ID.test(second) && !second.startsWith('_') ? second : undefined;
   let action: string;
   if (parts.some((p) => p.startsWith('$'))) action = 'operation';
   else if (second === '_search' || (!second && method === 'GET')) action = 'search';
@@ -220,7 +221,7 @@ export function createAuditTrail(options: AuditOptions): AuditTrail {
               .filter(Boolean);
             const action = segments.length === 0 ? 'discovery' : segments[1] === 'feedback' ? 'feedback' : `hook:${segments[0]}`;
             const ctx = (req.body as { context?: { patientId?: unknown } } | undefined)?.context;
-            const patient = typeof ctx?.patientId === 'string' && ID.test(ctx.patientId) ? ctx.patientId : undefined;
+            const patient = typeof ctx?.patientId === 'string' && FHIR_ID.test(ctx.patientId) ? ctx.patientId : undefined;
             entry = {
               ...base,
               action,

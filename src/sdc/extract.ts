@@ -11,23 +11,22 @@ import type {
   QuestionnaireResponseItemAnswer,
   Reference,
 } from 'fhir/r4';
-import { CANONICAL_BASE } from '../clinical/types';
+import { CANONICAL_BASE, EXT_CALCULATED_EXPRESSION, EXT_OBSERVATION_EXTRACT } from '../core/canonical';
+import { FHIR_ID_SOURCE } from '../core/ids';
 import type { Evaluator } from '../clinical/types';
 import type { Store } from '../storage/store';
-import { SDC_EXT } from '../clinical/chart-population';
 
 /**
  * QuestionnaireResponse/$extract, observation-based (SDC): one Observation per answered item that the
  * Questionnaire marks with `observationExtract` and codes, plus the Wells score the server computes
  * (never the form's own). Returned as a transaction Bundle; `persist` stores them in one transaction.
  */
-export const EXT_OBSERVATION_EXTRACT = `${SDC_EXT}/sdc-questionnaire-observationExtract`;
-export const EXT_CALCULATED_EXPRESSION = `${SDC_EXT}/sdc-questionnaire-calculatedExpression`;
 /** Observation.identifier system: `{response id}/{version}/{linkId}`, so extracting twice stores nothing new. */
 export const EXTRACT_IDENTIFIER_SYSTEM = `${CANONICAL_BASE}/extracted-observation`;
 const SURVEY: Coding = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'survey', display: 'Survey' };
-const PERFORMER_TYPES =
-  /^(?:.*\/)?(Practitioner|PractitionerRole|Organization|CareTeam|Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/.*)?$/;
+const PERFORMER_TYPES = new RegExp(
+  `^(?:.*/)?(Practitioner|PractitionerRole|Organization|CareTeam|Patient|RelatedPerson)/${FHIR_ID_SOURCE}(?:/_history/.*)?$`,
+);
 
 function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
   return (items ?? []).flatMap((i) => [i, ...flatten(i.item)]);

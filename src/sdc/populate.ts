@@ -12,7 +12,9 @@ import type {
   Resource,
 } from 'fhir/r4';
 import type { Logger } from 'pino';
-import { CANONICAL_BASE } from '../clinical/types';
+import { CANONICAL_BASE } from '../core/canonical';
+import { FHIR_ID_SOURCE } from '../core/ids';
+import { isObject } from '../core/json';
 import type { Catalog } from '../clinical/catalog';
 import { badRequest, notFound, operationOutcome, unprocessable, type Problem } from '../core/outcome';
 import type { SchemaValidator } from '../core/schema-validator';
@@ -51,9 +53,7 @@ export interface PopulateInput {
   issues: Problem[];
 }
 
-const PATIENT_REFERENCE = /^(?:(https?:\/\/[^\s#?]+)\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const PATIENT_REFERENCE = new RegExp(String.raw`^(?:(https?://[^\s#?]+)/)?Patient/(${FHIR_ID_SOURCE})(?:/_history/${FHIR_ID_SOURCE})?$`);
 
 function params(body: Parameters, name: string): ParametersParameter[] {
   return (body.parameter ?? []).filter((p) => p.name === name);

@@ -1,9 +1,9 @@
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { compileFhirPath, R4_MODEL } from '../core/fhirpath';
+import { normaliseReference } from '../core/references';
 import type { Resource } from 'fhir/r4';
 import type { IndexEntry, Indexer } from './store';
 import { parseDateRange } from '../core/dates';
-import { CANONICAL_BASE, EXT_PROVENANCE_PATIENT } from '../clinical/types';
+import { CANONICAL_BASE, EXT_PROVENANCE_PATIENT } from '../core/canonical';
 
 export type SearchParamType = 'token' | 'reference' | 'date' | 'uri';
 
@@ -329,8 +329,8 @@ export function compileSearchExpression(expression: string): (resource: unknown)
   }
   const prefixed = REFERENCE_PREFIX.exec(expression);
   const path = prefixed ? prefixed[1] : SIMPLE_PATH.test(expression) ? expression : undefined;
-  if (!path) return fhirpath.compile(expression, r4Model) as (resource: unknown) => unknown[];
-  const choices = (r4Model as unknown as { choiceTypePaths: Record<string, string[]> }).choiceTypePaths;
+  if (!path) return compileFhirPath(expression);
+  const choices = (R4_MODEL as unknown as { choiceTypePaths: Record<string, string[]> }).choiceTypePaths;
   const [type, ...names] = path.split('.');
   const steps = names.map((name, i) => {
     const types = choices[[type, ...names.slice(0, i + 1)].join('.')];
@@ -371,12 +371,6 @@ const compiled: Record<string, Compiled[]> = Object.fromEntries(
 
 export function searchParameter(resourceType: string, name: string): SearchParamDefinition | undefined {
   return Object.hasOwn(SEARCH_PARAMETERS, resourceType) ? SEARCH_PARAMETERS[resourceType].find((p) => p.name === name) : undefined;
-}
-
-/** `Patient/1/_history/2` or an absolute URL ending in Type/id -> `Patient/1`. */
-export function normaliseReference(reference: string): string {
-  const m = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference);
-  return m ? m[1] : reference;
 }
 
 function tokenValues(value: unknown): string[] {

@@ -1,5 +1,6 @@
 import type { Resource } from 'fhir/r4';
 import { badRequest } from '../core/outcome';
+import { FHIR_ID } from '../core/ids';
 import type { DatePrefix, IndexEntry, SearchCriterion, SearchRequest, SortRule } from './store';
 
 /*
@@ -92,7 +93,6 @@ export interface SqlSession {
 
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
-const RESOURCE_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -110,7 +110,7 @@ export function checkResourceType(resourceType: string): string {
 }
 
 export function checkResourceId(id: string): string {
-  if (typeof id !== 'string' || !RESOURCE_ID.test(id)) throw badRequest(`Invalid resource id "${id}"`, 'id');
+  if (typeof id !== 'string' || !FHIR_ID.test(id)) throw badRequest(`Invalid resource id "${id}"`, 'id');
   return id;
 }
 
@@ -134,12 +134,6 @@ export function normaliseInstant(value: string): string | undefined {
 /** The [lo, hi) range of an instant stored with millisecond precision. */
 export function instantRange(instant: string): { lo: string; hi: string } {
   return { lo: instant, hi: new Date(Date.parse(instant) + 1).toISOString() };
-}
-
-/** Accepts "3" and the ETag forms `"3"` / `W/"3"`, so callers may pass an If-Match header as is. */
-export function normaliseVersion(version: string): string {
-  const match = /^(?:W\/)?"(.*)"$/.exec(version.trim());
-  return match ? match[1] : version.trim();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import {
   indexRows,
   isoInstant,
   normaliseInstant,
-  normaliseVersion,
   rowToResource,
   searchOrder,
   searchWhere,
@@ -229,7 +228,7 @@ class SqlStore implements Store {
 
   async vread<T extends Resource>(resourceType: T['resourceType'], id: string, versionId: string): Promise<T> {
     checkResourceType(resourceType);
-    const version = normaliseVersion(String(versionId));
+    const version = String(versionId);
     if (!/^[1-9]\d{0,8}$/.test(version)) throw notFound(`${resourceType}/${id} has no version "${versionId}"`);
     return this.runner.autocommit(async (s) => {
       const rows = await s.query<{ content: unknown }>(
@@ -248,9 +247,8 @@ class SqlStore implements Store {
       const row = await this.current(s, resourceType, id);
       if (!row && options.mustExist) throw notFound(`${resourceType}/${id} not found`);
       if (options.ifMatch !== undefined) {
-        const expected = normaliseVersion(options.ifMatch);
-        if (!row || String(row.version_id) !== expected) {
-          throw preconditionFailed(`${resourceType}/${id} is at version ${row ? row.version_id : '(none)'}, not ${expected}`);
+        if (!row || String(row.version_id) !== options.ifMatch) {
+          throw preconditionFailed(`${resourceType}/${id} is at version ${row ? row.version_id : '(none)'}, not ${options.ifMatch}`);
         }
       }
       return this.writeVersion(s, resource, resourceType, id, row ? row.version_id + 1 : 1, Boolean(row));

@@ -13,14 +13,14 @@ export interface Store {
   create<T extends Resource>(resource: T): Promise<T>;
   /** Current version; throws OperationOutcomeError 404 (unknown) or 410 (deleted). */
   read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T>;
-  /** A given version; 404 when the id or version does not exist. */
+  /** A given version (a plain versionId); 404 when the id or version does not exist. */
   vread<T extends Resource>(resourceType: T['resourceType'], id: string, versionId: string): Promise<T>;
   /**
    * New version of resource (resource.id required). If options.ifMatch is given and differs from the
    * current versionId: 412. Creates the resource when it does not exist yet (update-as-create) unless
    * options.mustExist (then 404).
-   * ifMatch may be the bare versionId or the ETag form (`W/"3"`, `"3"`); ifMatch on a resource that does
-   * not exist is 412.
+   * ifMatch is a plain versionId (`3`): the HTTP layer parses an If-Match header (`W/"3"`) before
+   * calling. ifMatch on a resource that does not exist is 412.
    */
   update<T extends Resource>(resource: T, options?: { ifMatch?: string; mustExist?: boolean }): Promise<T>;
   /** Versions of one resource, newest first. 404 when unknown. */

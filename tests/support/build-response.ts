@@ -14,7 +14,7 @@ import type {
   QuestionnaireResponseItem,
   QuestionnaireResponseItemAnswer,
 } from 'fhir/r4';
-import { QUESTIONNAIRE_URL } from '../../src/clinical/types';
+import { QUESTIONNAIRE_URL } from '../../src/core/canonical';
 
 export type AnswerValue = boolean | string | number;
 

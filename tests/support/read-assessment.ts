@@ -4,15 +4,8 @@
  * through this reader therefore test the public contract.
  */
 import type { CodeableConcept, Extension, RiskAssessment, RiskAssessmentPrediction } from 'fhir/r4';
-import {
-  CS_CALF_PAIN,
-  EXT_DIFFERENTIAL_RANK,
-  EXT_WELLS_TWO_LEVEL,
-  RISK_PROBABILITY,
-  SNOMED,
-  type ThreeLevel,
-  type TwoLevel,
-} from '../../src/clinical/types';
+import { CS_CALF_PAIN, EXT_DIFFERENTIAL_RANK, EXT_WELLS_TWO_LEVEL, RISK_PROBABILITY, SNOMED } from '../../src/core/canonical';
+import type { ThreeLevel, TwoLevel } from '../../src/clinical/types';
 
 export const SNOMED_DVT = '128053003';
 export const SNOMED_PE = '59282003';

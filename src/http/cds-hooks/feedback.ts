@@ -1,17 +1,14 @@
 import type { Problem } from '../../core/outcome';
+import { UUID } from '../../core/ids';
+import { isObject } from '../../core/json';
 import { CARD_WRITE_DELAY_MS, type FeedbackRecord, type Store } from '../../storage/store';
 import type { CdsMetrics } from './metrics';
 import { invalidRequest } from './request';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** outcomeTimestamp: an instant with a time zone (the spec asks for UTC; offsets are normalised). */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
 export const UNKNOWN_KIND = 'unknown';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Checks a feedback body (CDS Hooks 2.0 "Feedback"): {feedback: [{card, outcome, acceptedSuggestions?,

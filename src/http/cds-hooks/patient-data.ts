@@ -2,7 +2,7 @@ import type { Condition, Procedure, QuestionnaireResponse, Resource } from 'fhir
 import { preconditionFailed } from '../../core/outcome';
 import type { CardRules } from '../../clinical/card-rules';
 import type { ChartData, FoundResponse, Origin, PatientData } from '../../clinical/patient-data';
-import { QUESTIONNAIRE_URL } from '../../clinical/types';
+import { QUESTIONNAIRE_URL } from '../../core/canonical';
 import type { AppDeps } from '../deps';
 import { CONDITIONS_QUERY, PREFETCH, PROCEDURES_QUERY, RESPONSE_QUERY } from './queries';
 import { searchAll, type FhirServerAccess, type SearchOutcome } from '../../core/fhir-client';

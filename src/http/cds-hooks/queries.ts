@@ -1,4 +1,4 @@
-import { QUESTIONNAIRE_URL } from '../../clinical/types';
+import { QUESTIONNAIRE_URL } from '../../core/canonical';
 
 /**
  * The FHIR queries the calf-pain services read, shared by their discovery entries (prefetch templates)

@@ -1,12 +1,8 @@
 import type { Bundle } from 'fhir/r4';
 import { OperationOutcomeError, operationOutcome, type Problem } from '../../core/outcome';
 import type { FhirAuthorization, HookName, HookRequest } from '../../core/cds-hooks';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isFhirId, UUID } from '../../core/ids';
+import { isObject } from '../../core/json';
 
 function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.trim() !== '';
@@ -83,7 +79,7 @@ export function parseHookRequest(body: unknown, hook: HookName): HookRequest {
     problems.push({ expression: 'context', message: 'context must be an object' });
   } else {
     if (!nonEmptyString(context.patientId)) problems.push({ expression: 'context.patientId', message: 'context.patientId is required' });
-    else if (!/^[A-Za-z0-9\-.]{1,64}$/.test(context.patientId)) {
+    else if (!isFhirId(context.patientId)) {
       problems.push({ expression: 'context.patientId', message: 'context.patientId must be a FHIR id' });
     }
     for (const key of ['userId', 'encounterId'] as const) {

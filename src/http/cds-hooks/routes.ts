@@ -19,7 +19,6 @@ export interface CdsHooksRouterOptions {
   services?: ServiceRegistry;
 }
 
-
 interface CdsError {
   error: string;
   message: string;

@@ -1,6 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from 'fhir/r4';
 import { SEARCH_PARAMETERS } from '../../storage/search-parameters';
-import { CANONICAL_BASE, EXT_WELLS_SCORE } from '../../clinical/types';
+import { CANONICAL_BASE, EXT_WELLS_SCORE } from '../../core/canonical';
 import { MAX_COUNT } from './search-query';
 import { INCLUDES, REVINCLUDES } from './includes';
 

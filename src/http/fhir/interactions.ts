@@ -4,6 +4,7 @@ import type { SearchRequest, Store } from '../../storage/store';
 import { historyBundle, searchBundle } from './bundle';
 import { CONDITIONAL_UPDATE, INSTANCE_OPERATIONS, INTERACTIONS, OPERATIONS } from './capability-statement';
 import { parseDateRange } from '../../core/dates';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../../core/ids';
 import { badRequest, forbidden, methodNotAllowed, notFound, OperationOutcomeError, preconditionFailed } from '../../core/outcome';
 import type { ResponseService } from '../../clinical/questionnaire-responses';
 import { parsePaging, parseSearch, type CanonicalResolver, type ParsedSearch, type Query } from './search-query';
@@ -64,11 +65,10 @@ export type Route =
   | { kind: 'history-instance'; type: string; id: string }
   | { kind: 'vread'; type: string; id: string; vid: string };
 
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 const READ_METHODS = ['GET', 'HEAD'];
 
 function checkId(value: string, what = 'id'): string {
-  if (!ID_RE.test(value)) throw badRequest(`"${value.slice(0, 64)}" is not a valid FHIR ${what}`);
+  if (!FHIR_ID.test(value)) throw badRequest(`"${value.slice(0, 64)}" is not a valid FHIR ${what}`);
   return value;
 }
 
@@ -139,11 +139,13 @@ export function resolveRoute(method: string, path: string): Route {
   throw notFound(`No such endpoint: /fhir/${path.slice(0, 100)}`);
 }
 
+const IF_MATCH = new RegExp(String.raw`^\s*(?:W/)?(?:"(${FHIR_ID_SOURCE})"|(${FHIR_ID_SOURCE}))\s*$`);
+
 /** `W/"3"` or `"3"` or `3` -> `3`. */
 export function parseIfMatch(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   // Quotes come in pairs or not at all: `W/"3` is a malformed tag, not version 3.
-  const m = /^\s*(?:W\/)?(?:"([A-Za-z0-9\-.]{1,64})"|([A-Za-z0-9\-.]{1,64}))\s*$/.exec(header);
+  const m = IF_MATCH.exec(header);
   if (!m) throw badRequest('If-Match must be an ETag such as W/"1"');
   return m[1] ?? m[2];
 }

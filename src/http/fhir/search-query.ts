@@ -1,6 +1,8 @@
 import type { DatePrefix, SearchCriterion, SearchRequest, SortRule } from '../../storage/store';
 import { badRequest } from '../../core/outcome';
-import { normaliseReference, SEARCH_PARAMETERS, searchParameter } from '../../storage/search-parameters';
+import { normaliseReference } from '../../core/references';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../../core/ids';
+import { SEARCH_PARAMETERS, searchParameter } from '../../storage/search-parameters';
 import { parseDateRange } from '../../core/dates';
 
 export const DEFAULT_COUNT = 20;
@@ -13,7 +15,7 @@ const MAX_VALUE_LENGTH = 1024;
 const CONTROL = new Set(['_count', '_offset', '_sort', '_format', '_pretty', '_total', '_summary', '_elements', '_include', '_revinclude']);
 const TOTAL_MODES = ['none', 'estimate', 'accurate'];
 const DATE_PREFIXES: DatePrefix[] = ['eq', 'ne', 'lt', 'gt', 'le', 'ge', 'sa', 'eb'];
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+const RELATIVE_REFERENCE = new RegExp(`^[A-Z][A-Za-z]+/${FHIR_ID_SOURCE}$`);
 
 export type Query = Record<string, unknown>;
 
@@ -62,7 +64,7 @@ const relativePatterns = new Map<string, RegExp>();
 /** `Target/id` or a bare id, compiled once per target type. */
 function relativeReference(target: string): RegExp {
   let pattern = relativePatterns.get(target);
-  if (!pattern) relativePatterns.set(target, (pattern = new RegExp(`^(?:${target}/)?([A-Za-z0-9\\-.]{1,64})$`)));
+  if (!pattern) relativePatterns.set(target, (pattern = new RegExp(`^(?:${target}/)?(${FHIR_ID_SOURCE})$`)));
   return pattern;
 }
 
@@ -77,8 +79,8 @@ function canonicalValue(name: string, value: string, target: string, resolve?: C
 function referenceValue(name: string, value: string, target?: string): string {
   if (!value) throw badRequest(`Search parameter ${name} has an empty value`, name);
   const normalised = normaliseReference(value);
-  if (/^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(normalised)) return normalised;
-  if (ID_RE.test(value) && target) return `${target}/${value}`;
+  if (RELATIVE_REFERENCE.test(normalised)) return normalised;
+  if (FHIR_ID.test(value) && target) return `${target}/${value}`;
   throw badRequest(`Search parameter ${name}: "${value}" is not a reference (Type/id)`, name);
 }
 
@@ -153,7 +155,7 @@ export function parseSearch(resourceType: string, query: Query, options: { resol
         if (name === '_lastUpdated') criteria.push(dateCriterion(name, v));
         else {
           const ids = v.split(',');
-          if (!ids.every((id) => ID_RE.test(id))) throw badRequest(`_id: "${v}" is not a valid id`, key);
+          if (!ids.every((id) => FHIR_ID.test(id))) throw badRequest(`_id: "${v}" is not a valid id`, key);
           criteria.push({ param: '_id', kind: 'exact', values: ids });
         }
       }

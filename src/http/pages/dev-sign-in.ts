@@ -15,6 +15,8 @@ import express, { Router, type Request, type Response } from 'express';
 import { importPKCS8, SignJWT, type KeyLike } from 'jose';
 import type { Config } from '../../config/config';
 import { PROJECT_ROOT } from '../../core/project-root';
+import { isFhirId } from '../../core/ids';
+import { isObject } from '../../core/json';
 import { findService } from '../cds-hooks/discovery';
 
 export const DEV_ISSUER = 'https://dev-client.calf-pain.example';
@@ -24,8 +26,6 @@ const DEV_KEY_FILE = path.join(PROJECT_ROOT, 'config', 'dev-keys', 'dev-client-e
 /** A portal or clinician session lasts 15 minutes; a CDS Hooks JWT authenticates one call. */
 export const SESSION_TOKEN_SECONDS = 15 * 60;
 export const CDS_TOKEN_SECONDS = 60;
-
-const PATIENT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** SMART v2 scopes of each page session: the portal reaches one patient's compartment only. */
 export const SESSION_SCOPES = {
@@ -49,10 +49,6 @@ function refuse(res: Response, status: number, message: string): void {
     .status(status)
     .set('Cache-Control', 'no-store')
     .json({ error: status === 400 ? 'invalid_request' : 'error', message });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Undefined in production: the caller then mounts nothing, so the path answers 404. */
@@ -93,7 +89,7 @@ export function createDevSignInRouter({ config, now }: DevSignInOptions): Router
     const body = req.body as Record<string, unknown>;
     const fhirAudience = `${config.baseUrl}/fhir`;
     if (body.role === 'patient') {
-      if (typeof body.patient !== 'string' || !PATIENT_ID.test(body.patient)) return refuse(res, 400, 'patient must be a FHIR id');
+      if (!isFhirId(body.patient)) return refuse(res, 400, 'patient must be a FHIR id');
       const minted = await mint(
         { scope: SESSION_SCOPES.patient, patient: body.patient },
         `dev-patient-${body.patient}`,

@@ -3,6 +3,8 @@
  * script), and whatever comes from the request is escaped here or passed as a JSON data block.
  */
 
+import { FHIR_ID_SOURCE } from '../../core/ids';
+
 /** How a page obtains its tokens (see README "Web pages"). */
 export type TokenSource = 'none' | 'dev-sign-in' | 'embedding-app';
 
@@ -97,12 +99,12 @@ ${signIn}
   <h2 id="open-heading">Open a page for a patient</h2>
   <form class="patient-form" action="/portal" method="get">
     <label for="patient-portal">Patient id</label>
-    <input id="patient-portal" name="patient" required pattern="[A-Za-z0-9.\\-]{1,64}" autocomplete="off" placeholder="e.g. example">
+    <input id="patient-portal" name="patient" required pattern="${FHIR_ID_SOURCE}" autocomplete="off" placeholder="e.g. example">
     <button type="submit">Open the patient questionnaire</button>
   </form>
   <form class="patient-form" action="/clinician" method="get">
     <label for="patient-clinician">Patient id</label>
-    <input id="patient-clinician" name="patient" required pattern="[A-Za-z0-9.\\-]{1,64}" autocomplete="off" placeholder="e.g. example">
+    <input id="patient-clinician" name="patient" required pattern="${FHIR_ID_SOURCE}" autocomplete="off" placeholder="e.g. example">
     <button type="submit">Open the clinician view</button>
   </form>
 </section>
@@ -133,7 +135,7 @@ export function badPatientPage(path: '/portal' | '/clinician'): string {
 <p role="alert">This page needs a patient id in its address, for example <code>${path}?patient=example</code>: letters, digits, "-" and "." only, at most 64 characters.</p>
 <form class="patient-form" action="${path}" method="get">
   <label for="patient">Patient id</label>
-  <input id="patient" name="patient" required pattern="[A-Za-z0-9.\\-]{1,64}" autocomplete="off">
+  <input id="patient" name="patient" required pattern="${FHIR_ID_SOURCE}" autocomplete="off">
   <button type="submit">Open</button>
 </form>`,
   });

@@ -9,6 +9,7 @@ import express, { Router, type Request, type Response } from 'express';
 import type { AppDeps } from '../deps';
 import { defaultServices } from '../cds-hooks/discovery';
 import { PROJECT_ROOT } from '../../core/project-root';
+import { isFhirId } from '../../core/ids';
 import { setPagePolicy } from './csp';
 import { createDevSignInRouter } from './dev-sign-in';
 import { chooseLanguage } from '../../clinical/localize';
@@ -16,7 +17,6 @@ import { badPatientPage, clinicianPage, landingPage, portalPage, type PageConfig
 
 export const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
 export const LFORMS_DIST = path.join(PROJECT_ROOT, 'node_modules', 'lforms', 'dist');
-const PATIENT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const QUESTIONNAIRE_ID = 'calf-pain';
 
 /** How the pages get tokens: none with AUTH_MODE=off, the development sign-in outside production, else the embedding application. */
@@ -66,7 +66,7 @@ export function createPagesRouter(deps: AppDeps): Router {
 
   const page = (kind: 'portal' | 'clinician', render: (config: PageConfig) => string) => (req: Request, res: Response) => {
     const patient = req.query.patient;
-    if (typeof patient !== 'string' || !PATIENT_ID.test(patient)) {
+    if (!isFhirId(patient)) {
       setPagePolicy(res, 'landing');
       return res
         .status(400)

@@ -1,0 +1,21 @@
+/**
+ * FHIR ids (the R4 `id` datatype: 1 to 64 of A-Z, a-z, 0-9, `-` and `.`) and UUIDs, defined once for
+ * every layer that checks them.
+ */
+
+/** The id pattern without anchors, to embed in larger patterns (`Patient/${FHIR_ID_SOURCE}`). */
+export const FHIR_ID_SOURCE = '[A-Za-z0-9\\-.]{1,64}';
+
+/** A whole string that is a FHIR id. */
+export const FHIR_ID = new RegExp(`^${FHIR_ID_SOURCE}$`);
+
+export function isFhirId(value: unknown): value is string {
+  return typeof value === 'string' && FHIR_ID.test(value);
+}
+
+/** A UUID in its 8-4-4-4-12 hexadecimal form, either case. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
