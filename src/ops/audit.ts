@@ -61,7 +61,7 @@ const PATIENT_REF = new RegExp(String.raw`"(?:subject|patient)"\s*:\s*\{[^{}]*?"
 const PATIENT_OR_ID = new RegExp(`^(?:.*/)?(?:Patient/)?(${FHIR_ID_SOURCE})$`);
 
 function patientFromReference(value: unknown): string | undefined {
-  const ref = Array.isArray(value) ? value[0] : value;
+  const ref: unknown = Array.isArray(value) ? value[0] : value;
   if (typeof ref !== 'string') return undefined;
   const m = PATIENT_OR_ID.exec(ref);
   return m ? m[1] : undefined;

@@ -320,8 +320,9 @@ export function compileSearchExpression(expression: string): (resource: unknown)
       const values: unknown[] = [];
       for (const ext of list) {
         if (ext === null || typeof ext !== 'object' || (ext as { url?: unknown }).url !== url) continue;
-        for (const [key, value] of Object.entries(ext)) {
-          if (/^value[A-Z]/.test(key) && value !== null && value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+        for (const [key, value] of Object.entries(ext as Record<string, unknown>)) {
+          if (/^value[A-Z]/.test(key) && value !== null && value !== undefined)
+            values.push(...(Array.isArray(value) ? (value as unknown[]) : [value]));
         }
       }
       return values;

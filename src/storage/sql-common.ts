@@ -77,7 +77,7 @@ export class Sql {
   }
 }
 
-export const sql = Sql.of;
+export const sql = (strings: TemplateStringsArray, ...parts: (SqlValue | Sql)[]): Sql => Sql.of(strings, ...parts);
 
 /**
  * One connection's worth of statements. `query` returns rows, `execute` the number of rows changed.
