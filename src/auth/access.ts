@@ -8,7 +8,6 @@ import { parseScope, type Interaction, type ResourceScope } from './scopes';
 /**
  * Who is calling the FHIR API, established by the authentication middleware from a bearer JWT
  * (SMART v2 scopes). `undefined` means AUTH_MODE=off: everything allowed.
- * CONTRACT between src/fhir (caller) and src/security (implementation) — keep the signatures.
  */
 export interface AccessContext {
   issuer: string;

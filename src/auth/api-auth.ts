@@ -14,7 +14,6 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import { unauthorized } from '../core/outcome';
 import { FHIR_ID_SOURCE, isFhirId } from '../core/ids';
-import type { Store } from '../storage/store';
 import type { AccessContext } from './access';
 import { bearerToken, JwtRejected, verifyClientJwt } from './jwt';
 import { grantableScopes, scopesFromClaims } from './scopes';
@@ -22,8 +21,6 @@ import type { TrustedClients } from './trusted-clients';
 
 export interface ApiAuthOptions {
   config: Config;
-  /** Unused today (API tokens are not single-use); kept so a revocation list can live in the store. */
-  store?: Store;
   trustedClients: TrustedClients;
   now?: () => Date;
   logger?: Logger;

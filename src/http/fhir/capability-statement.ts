@@ -161,7 +161,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
             'and OperationDefinition reads and searches are public.',
         },
         resource,
-        // Result parameters, listed as HL7 suggests for now: no definition, type special (number for the counts).
+        // Result parameters, listed as HL7 suggests: no definition, type special (number for the counts).
         searchParam: [
           {
             name: '_sort',

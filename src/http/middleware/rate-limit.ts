@@ -23,8 +23,8 @@ export interface RateLimitOptions {
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 1200;
 
 /**
- * The per-client limit from config.rateLimitPerMinute (env RATE_LIMIT_PER_MINUTE) once the config
- * carries it; the default until then.
+ * The per-client limit: config.rateLimitPerMinute (env RATE_LIMIT_PER_MINUTE), or the default for a
+ * configuration built without it (a test's).
  */
 export function rateLimitFromConfig(config: Config): number {
   const value = config.rateLimitPerMinute;
