@@ -52,7 +52,8 @@ describe('CDS service modules', () => {
              indicator: 'info', source: { label: 'Echo' } } }] });\n`,
       );
       const services = loadServices(dir);
-      const app = express().use('/cds-services', createCdsHooksRouter(h.deps, { services }));
+      // The app reads the JSON body before the router (app.ts); here a plain JSON parser stands in for it.
+      const app = express().use(express.json()).use('/cds-services', createCdsHooksRouter(h.deps, { services }));
       const listed = await request(app).get('/cds-services').expect(200);
       expect(listed.body.services.map((s: { id: string }) => s.id)).toEqual([
         'calf-pain-dvt',
