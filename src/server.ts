@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   } else if (config.auth.devClients) {
     logger.warn(
       { trustedClientsFile: config.auth.trustedClientsFile },
-      'Trusting the DEVELOPMENT clients (their private keys are public). Set TRUSTED_CLIENTS_FILE (and NODE_ENV=production) before real use.',
+      'Trusting the DEVELOPMENT clients (their private keys are public). Set TRUSTED_CLIENTS_FILE ' +
+        '(and NODE_ENV=production) before real use.',
     );
   }
 

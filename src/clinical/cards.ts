@@ -89,7 +89,8 @@ export function scoreBreakdown(summary: AssessmentSummary, input: AssessedInput,
   } else {
     const category = options.withCategory && summary.twoLevel ? ` Two-level category already certain: DVT ${summary.twoLevel}.` : '';
     lines.push(
-      `**Wells DVT score not final**: possible range ${summary.scoreRange.min} to ${summary.scoreRange.max}; ${summary.unanswered.length} criteria not answered.${category}`,
+      `**Wells DVT score not final**: possible range ${summary.scoreRange.min} to ${summary.scoreRange.max}; ` +
+        `${summary.unanswered.length} criteria not answered.${category}`,
     );
   }
   lines.push('', '| Wells criterion | Points | Source |', '|---|---|---|');
@@ -167,7 +168,8 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: A
     for (const f of missed) {
       const answer = unanswered.has(f.rule.linkId) ? 'not answered in the questionnaire' : 'answered no in the questionnaire';
       lines.push(
-        `- ${f.rule.title}: "${f.label}" (${f.resourceType}${f.date ? `, ${f.date.slice(0, 10)}` : ''}, ${ORIGIN_LABEL[f.origin]}); ${answer}. ${f.rule.description}`,
+        `- ${f.rule.title}: "${f.label}" (${f.resourceType}${f.date ? `, ${f.date.slice(0, 10)}` : ''}, ` +
+          `${ORIGIN_LABEL[f.origin]}); ${answer}. ${f.rule.description}`,
       );
     }
   }
@@ -184,7 +186,8 @@ export function chartReview(findings: ChartFinding[], chart: ChartData, input: A
       const score = what.wellsScore !== undefined ? `${what.wellsScore}` : `${what.scoreRange.min} to ${what.scoreRange.max}`;
       lines.push(
         '',
-        `If the chart is right, the Wells score would be ${score}${what.twoLevel ? ` (DVT ${what.twoLevel})` : ''}. Confirm with the patient and update the questionnaire.`,
+        `If the chart is right, the Wells score would be ${score}${what.twoLevel ? ` (DVT ${what.twoLevel})` : ''}. ` +
+          `Confirm with the patient and update the questionnaire.`,
       );
       if (what.twoLevel === 'likely' && summary.twoLevel !== 'likely') changesCategoryTo = 'likely';
     } catch {

@@ -106,7 +106,9 @@ export function createResponseService(deps: ResponseServiceDeps) {
       problems.push({
         expression: 'QuestionnaireResponse.subject.reference',
         code: 'value',
-        message: `QuestionnaireResponse.subject must reference the patient as Patient/{id} (or an absolute URL ending in Patient/{id}), not ${JSON.stringify(response.subject.reference.slice(0, 80))}`,
+        message:
+          `QuestionnaireResponse.subject must reference the patient as Patient/{id} (or an absolute URL ` +
+          `ending in Patient/{id}), not ${JSON.stringify(response.subject.reference.slice(0, 80))}`,
       });
     }
     const authored = response.authored ? parseDateRange(response.authored) : undefined;

@@ -70,13 +70,14 @@ export function buildRiskAssessment(
 export function buildProvenance(riskAssessment: RiskAssessment, response: QuestionnaireResponse, now = new Date()): Provenance {
   const version = response.meta?.versionId;
   const patient = response.subject?.reference?.startsWith('Patient/') ? response.subject : undefined;
+  const raVersion = riskAssessment.meta?.versionId;
   return {
     resourceType: 'Provenance',
     // Which patient the target is about: indexed as Provenance `patient` (search and compartment checks).
     ...(patient ? { extension: [{ url: EXT_PROVENANCE_PATIENT, valueReference: { reference: patient.reference } }] } : {}),
     target: [
       {
-        reference: `RiskAssessment/${riskAssessment.id}${riskAssessment.meta?.versionId ? `/_history/${riskAssessment.meta.versionId}` : ''}`,
+        reference: `RiskAssessment/${riskAssessment.id}${raVersion ? `/_history/${raVersion}` : ''}`,
       },
     ],
     recorded: now.toISOString(),
@@ -134,20 +135,23 @@ function dvtRationale(rules: CompiledRules, summary: AssessmentSummary): string 
   parts.push(
     summary.wellsScore !== undefined
       ? `Wells DVT score ${summary.wellsScore}.`
-      : `Wells DVT score not final: ${summary.unanswered.length} criteria not answered (${summary.unanswered.map((u) => u.title).join('; ')}); possible score ${min} to ${max}.`,
+      : `Wells DVT score not final: ${summary.unanswered.length} criteria not answered ` +
+          `(${summary.unanswered.map((u) => u.title).join('; ')}); possible score ${min} to ${max}.`,
   );
   if (summary.twoLevel) {
     parts.push(rules.categories.get(summary.twoLevel)!.description!);
   } else {
     parts.push(
-      'Two-level Wells: not determined (the answers still missing could place the score on either side of the cut-off of 2); do not treat as DVT unlikely.',
+      'Two-level Wells: not determined (the answers still missing could place the score on either ' +
+        'side of the cut-off of 2); do not treat as DVT unlikely.',
     );
   }
   if (summary.threeLevel) {
     parts.push(`${rules.categories.get(summary.threeLevel)!.description} probabilityDecimal is that prevalence in percent.`);
   } else if (summary.dvtProbability) {
     parts.push(
-      `Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% to ${summary.dvtProbability.high}% (probabilityRange).`,
+      `Three-level Wells: not determined; the prevalence of the categories still possible spans ${summary.dvtProbability.low}% ` +
+        `to ${summary.dvtProbability.high}% (probabilityRange).`,
     );
   } else {
     parts.push('Three-level Wells: not determined.');
@@ -162,7 +166,9 @@ function pePrediction(summary: AssessmentSummary): RiskAssessmentPrediction {
     outcome: { coding: [{ ...SNOMED_PE }], text: 'Pulmonary embolism' },
     ...probability(undefined),
     qualitativeRisk: riskConcept('high', 'Red flag for pulmonary embolism'),
-    rationale: `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. Emergency assessment now, whatever the DVT score. Probability not quantified (0-100%).`,
+    rationale:
+      `Pulmonary embolism red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}. ` +
+      `Emergency assessment now, whatever the DVT score. Probability not quantified (0-100%).`,
   };
 }
 

@@ -219,7 +219,8 @@ function riskTable(expression: string, where: string): RiskTable {
       const [value] = fn({}, { weightRisk, threeLevel: threeLevel ?? [] });
       if (typeof value !== 'string' || !(LEVELS as readonly string[]).includes(value)) {
         throw new RuleError(
-          `${where}: risk-expression gives ${JSON.stringify(value)} for weightRisk ${weightRisk}, threeLevel ${JSON.stringify(threeLevel ?? [])}`,
+          `${where}: risk-expression gives ${JSON.stringify(value)} for weightRisk ${weightRisk}, threeLevel ` +
+            `${JSON.stringify(threeLevel ?? [])}`,
         );
       }
       table.set(`${weightRisk}|${threeLevel ?? ''}`, value as Level);

@@ -203,13 +203,15 @@ function criterionCondition(resourceType: string, criterion: SearchCriterion): S
       sql`, `,
     );
     if (param === '_id') return sql`r.id IN (${values})`;
-    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType} AND i.param = ${param} AND i.value IN (${values}))`;
+    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType}
+      AND i.param = ${param} AND i.value IN (${values}))`;
   }
   if (criterion.kind === 'date') {
     const lo = normaliseInstant(criterion.lo);
     const hi = normaliseInstant(criterion.hi);
     if (lo === undefined || hi === undefined) throw badRequest(`Invalid date range for "${param}"`);
-    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType} AND i.param = ${param} AND i.lo IS NOT NULL AND i.hi IS NOT NULL AND ${dateCondition(criterion.prefix, lo, hi)})`;
+    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType}
+      AND i.param = ${param} AND i.lo IS NOT NULL AND i.hi IS NOT NULL AND ${dateCondition(criterion.prefix, lo, hi)})`;
   }
   throw badRequest(`Unsupported search criterion kind "${(criterion as { kind: string }).kind}"`);
 }
@@ -236,7 +238,8 @@ export function searchOrder(resourceType: string, sort: SortRule[]): Sql {
     if (param === '_id') return sql`COALESCE(r.id, '') ${direction}`;
     if (param === '_lastUpdated') return sql`COALESCE(r.last_updated, '') ${direction}`;
     const pick = rule.descending ? sql`MAX` : sql`MIN`;
-    return sql`(SELECT ${pick}(COALESCE(i.lo, i.value)) FROM search_index i WHERE i.resource_type = ${resourceType} AND i.id = r.id AND i.param = ${param}) ${direction} NULLS LAST`;
+    return sql`(SELECT ${pick}(COALESCE(i.lo, i.value)) FROM search_index i WHERE i.resource_type = ${resourceType}
+      AND i.id = r.id AND i.param = ${param}) ${direction} NULLS LAST`;
   });
   terms.push(sql`COALESCE(r.id, '') ASC`);
   return Sql.join(terms, sql`, `);

@@ -281,7 +281,8 @@ class SqlStore implements Store {
       if (total === 0 || paging.limit === 0 || paging.offset >= total) return { resources: [], total };
       const rows = await s.query<{ content: unknown }>(
         sql`SELECT h.content FROM resource_history h WHERE ${where}
-            ORDER BY h.last_updated DESC, h.resource_type ASC, h.id ASC, h.version_id DESC LIMIT ${Sql.integer(paging.limit)} OFFSET ${Sql.integer(paging.offset)}`,
+            ORDER BY h.last_updated DESC, h.resource_type ASC, h.id ASC, h.version_id DESC
+            LIMIT ${Sql.integer(paging.limit)} OFFSET ${Sql.integer(paging.offset)}`,
       );
       return { resources: rows.map((r) => rowToResource(r.content)), total };
     });
@@ -296,7 +297,8 @@ class SqlStore implements Store {
     return this.runner.autocommit(async (s) => {
       if (paging.limit === 0) return { resources: [], total: await count(s) };
       const rows = await s.query<{ content: unknown }>(
-        sql`SELECT r.content FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${Sql.integer(paging.limit)} OFFSET ${Sql.integer(paging.offset)}`,
+        sql`SELECT r.content FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${Sql.integer(paging.limit)}
+          OFFSET ${Sql.integer(paging.offset)}`,
       );
       // A first page that is not full holds every match: its length is the total, no COUNT needed.
       const total = paging.offset === 0 && rows.length < paging.limit ? rows.length : await count(s);

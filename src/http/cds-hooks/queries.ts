@@ -16,7 +16,8 @@ export const PREFETCH = {
 
 export const PATIENT_QUERY = 'Patient/{{context.patientId}}';
 /** The most recent calf-pain QuestionnaireResponse; `patient` is the QuestionnaireResponse search parameter for subject-as-Patient. */
-export const RESPONSE_QUERY = `QuestionnaireResponse?patient={{context.patientId}}&questionnaire=${QUESTIONNAIRE_URL}&_sort=-authored&_count=1`;
+export const RESPONSE_QUERY =
+  `QuestionnaireResponse?patient={{context.patientId}}&questionnaire=${QUESTIONNAIRE_URL}` + '&_sort=-authored&_count=1';
 /**
  * All of the patient's Conditions, not only active ones: a previous DVT is usually recorded as resolved
  * and still counts for Wells ("previously documented DVT"); the chart rules decide which status counts.

@@ -320,7 +320,8 @@ export function createInteractions(deps: InteractionDeps) {
     } catch (e) {
       if (e instanceof OperationOutcomeError && e.status === 404) {
         throw methodNotAllowed(
-          `${type}/${id} does not exist and this server does not create resources with PUT (updateCreate is false): POST to /${type} to create one`,
+          `${type}/${id} does not exist and this server does not create resources with PUT (updateCreate ` +
+            `is false): POST to /${type} to create one`,
           READ_METHODS,
         );
       }
@@ -382,7 +383,8 @@ export function createInteractions(deps: InteractionDeps) {
       case 'history-type': {
         if (!readsEveryResource(access, route.type)) {
           throw forbidden(
-            `Type-level history of ${route.type} needs a user/ or system/ read scope; with a patient/ scope read the history of each resource (/${route.type}/{id}/_history)`,
+            `Type-level history of ${route.type} needs a user/ or system/ read scope; with a patient/ scope ` +
+              `read the history of each resource (/${route.type}/{id}/_history)`,
           );
         }
         return history(req, ctx, [route.type]);
@@ -411,7 +413,8 @@ export function createInteractions(deps: InteractionDeps) {
       if (found.total === 0) {
         if (bodyId !== undefined) {
           throw methodNotAllowed(
-            `Conditional update: nothing matches and this server does not create resources with a client id (updateCreate is false); leave out the id to create`,
+            `Conditional update: nothing matches and this server does not create resources with a client ` +
+              `id (updateCreate is false); leave out the id to create`,
             allowed(type, 'type'),
           );
         }
