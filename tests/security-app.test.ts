@@ -8,15 +8,8 @@ import { createApp } from '../src/app';
 import { testConfig } from '../src/config/config';
 import { createAuthTestApp, createTestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
-import {
-  clientToken,
-  fhirApiToken,
-  generateClient,
-  trustedEntry,
-  writeTrustedClientsFile,
-  type GeneratedClient,
-  type TrustedClientsFile,
-} from './support/generated-client';
+import { clientToken, fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile } from './support/generated-client';
+import type { GeneratedClient, TrustedClientsFile } from './support/generated-client';
 import { countStored } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 
