@@ -82,18 +82,10 @@ describe('FHIR API on PostgreSQL (production store)', () => {
       identifier: { system: 'https://portal.example.org', value: 'pg-1' },
     };
     const header = 'identifier=https://portal.example.org|pg-1';
-    const first = await request(t.app)
-      .post('/fhir/QuestionnaireResponse')
-      .set('Content-Type', FHIR)
-      .set('If-None-Exist', header)
-      .send(JSON.stringify(qr))
-      .expect(201);
-    const again = await request(t.app)
-      .post('/fhir/QuestionnaireResponse')
-      .set('Content-Type', FHIR)
-      .set('If-None-Exist', header)
-      .send(JSON.stringify(qr))
-      .expect(200);
+    const createIfNoneExist = () =>
+      request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('If-None-Exist', header).send(JSON.stringify(qr));
+    const first = await createIfNoneExist().expect(201);
+    const again = await createIfNoneExist().expect(200);
     expect(again.body.id).toBe(first.body.id);
     expect((await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg3')).body.total).toBe(1);
   });
