@@ -9,7 +9,6 @@ import request from 'supertest';
 import { expectConformantHookResponse } from './support/cds-conformance';
 import {
   ACCESS_TOKEN,
-  cdsHarness,
   condition,
   daysAgo,
   draftOrder,
@@ -21,7 +20,7 @@ import {
   response,
   searchset,
   PATIENT_ID,
-  type CdsHarness,
+  useCdsHarness,
 } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 
@@ -35,7 +34,6 @@ const RESPONSE_SEARCH = { patient: PATIENT_ID, questionnaire: QUESTIONNAIRE, _so
 const CONDITION_SEARCH = { patient: PATIENT_ID };
 const PROCEDURE_SEARCH = { patient: PATIENT_ID, _sort: '-date', _count: '50', date: 'ge2026-09-03' };
 
-let h: CdsHarness;
 /** Requests to anywhere but the app under test that matched no interceptor. */
 let unexpected: string[];
 
@@ -49,20 +47,19 @@ function recordUnmatched(req: { method?: string; path?: string; hostname?: strin
 // jest process (--runInBand) send their requests through its mock sockets.
 afterAll(() => nock.restore());
 
-beforeEach(async () => {
+beforeEach(() => {
   unexpected = [];
   nock.disableNetConnect();
   nock.enableNetConnect(/^127\.0\.0\.1(:\d+)?$/);
   nock.emitter.on('no match', recordUnmatched);
-  h = await cdsHarness({ fhirServerDeadlineMs: DEADLINE_MS });
 });
+const h = useCdsHarness({ fhirServerDeadlineMs: DEADLINE_MS });
 
 afterEach(async () => {
   nock.emitter.removeListener('no match', recordUnmatched);
   nock.abortPendingRequests();
   nock.cleanAll();
   nock.enableNetConnect();
-  await h.store.close();
   expect(unexpected).toEqual([]);
 });
 
@@ -282,8 +279,7 @@ describe('paging through Bundle.link next', () => {
   });
 
   it('the deadline bounds the whole fetch, not each request', async () => {
-    await h.store.close();
-    h = await cdsHarness({ fhirServerDeadlineMs: 600 });
+    await h.reopen({ fhirServerDeadlineMs: 600 });
     // Each page alone is well inside the deadline; the two together are not.
     const scope = emptyChart(
       ehr()

@@ -1,15 +1,9 @@
 import request from 'supertest';
 import { callHook } from './support/cds-call';
-import { cdsHarness, draftOrder, orderSelect, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
+import { draftOrder, orderSelect, response, searchset, PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 
 const ENDPOINT = '/cds-services/dvt-workup-order-select';
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 const call = (body: Record<string, unknown>) => callHook(h.app, ENDPOINT, body);
 const prefetch = (qr: unknown) => ({ prefetch: { calfPainResponse: qr } });

@@ -1,28 +1,12 @@
 import request from 'supertest';
 import { callHook } from './support/cds-call';
 import { expectValidR4 } from './support/r4-validator';
-import {
-  cdsHarness,
-  condition,
-  daysAgo,
-  patientView,
-  procedure,
-  response,
-  searchset,
-  PATIENT_ID,
-  type CdsHarness,
-} from './fixtures/cds/harness';
+import { condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 import type { Resource } from 'fhir/r4';
 
 const ENDPOINT = '/cds-services/calf-pain-dvt';
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 const call = (body: Record<string, unknown>) =>
   callHook<{ cards: Card[]; systemActions?: { type: string; resource: Resource }[] }>(h.app, ENDPOINT, body);
@@ -117,8 +101,7 @@ describe('patient-view: one card kind per patient story', () => {
   });
 
   it('honours a configured window', async () => {
-    await h.store.close();
-    h = await cdsHarness({ responseWindowDays: 30 });
+    await h.reopen({ responseWindowDays: 30 });
     const { cards } = await call(withResponse(searchset([response('likely', { authored: daysAgo(15) })])));
     expect(cards).toHaveLength(1);
   });
@@ -253,8 +236,7 @@ describe('patient-view: systemActions', () => {
   });
 
   it('create the RiskAssessment in the EHR when configured', async () => {
-    await h.store.close();
-    h = await cdsHarness({ systemActions: true });
+    await h.reopen({ systemActions: true });
     const body = await call(withResponse(response('likely')));
     expect(body.systemActions).toHaveLength(1);
     const action = body.systemActions![0];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { expectConformantHookResponse } from './support/cds-conformance';
-import { cdsHarness, NOW, type CdsHarness } from './fixtures/cds/harness';
+import { NOW, useCdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 
 /** The hook call documented in README.md, exactly as written there (only $AUTHORED filled in). */
@@ -13,13 +13,7 @@ function documentedCall(): Record<string, unknown> {
   return JSON.parse(match[1].replace('${AUTHORED}', NOW.toISOString().replace(/\.\d{3}Z$/, 'Z')));
 }
 
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 it('the documented patient-view call gives the documented card', async () => {
   const res = await request(h.app).post('/cds-services/calf-pain-dvt').send(documentedCall()).expect(200);

@@ -1,16 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { discoveryProblems, expectConformantDiscovery, hookResponseProblems } from './support/cds-conformance';
-import { cdsHarness, patientView, response, searchset, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
+import { patientView, response, searchset, PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 describe('discovery', () => {
   it('lists both services with hooks, prefetch templates and usage requirements, conforming to the spec', async () => {

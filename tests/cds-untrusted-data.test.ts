@@ -6,28 +6,12 @@
 import request from 'supertest';
 import type { Resource } from 'fhir/r4';
 import { expectConformantHookResponse } from './support/cds-conformance';
-import {
-  cdsHarness,
-  condition,
-  daysAgo,
-  draftOrder,
-  orderSelect,
-  patientView,
-  response,
-  searchset,
-  type CdsHarness,
-} from './fixtures/cds/harness';
+import { condition, daysAgo, draftOrder, orderSelect, patientView, response, searchset, useCdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
 
 const PATIENT_VIEW = '/cds-services/calf-pain-dvt';
 const ORDER_SELECT = '/cds-services/dvt-workup-order-select';
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 async function call(endpoint: string, body: Record<string, unknown>): Promise<Card[]> {
   const res = await request(h.app).post(endpoint).send(body);

@@ -6,15 +6,9 @@ import request from 'supertest';
 import { checkServiceModule, loadServices, ServiceModuleError, SERVICES_DIR } from '../src/http/cds-hooks/discovery';
 import { createCdsHooksRouter } from '../src/http/cds-hooks/routes';
 import { definition as calfPainDvt, handler as calfPainHandler } from '../src/http/cds-hooks/services/calf-pain-dvt';
-import { cdsHarness, PATIENT_ID, type CdsHarness } from './fixtures/cds/harness';
+import { PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 describe('CDS service modules', () => {
   it('discovery lists the modules of services/ in file-name order', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import request from 'supertest';
 import type { Bundle, Observation, OperationOutcome, Questionnaire, QuestionnaireItem } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { createTestApp, type TestApp, useTestApp } from './support/app';
 import { buildResponse, loadQuestionnaire, type AnswerValue } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { WELLS_LINK_IDS } from './support/wells';
@@ -40,13 +40,7 @@ const post = (t: TestApp, url: string, body: unknown) =>
     .set('Content-Type', 'application/fhir+json')
     .send(body as object);
 
-let t: TestApp;
-beforeEach(async () => {
-  t = await createTestApp({ now: NOW });
-});
-afterEach(async () => {
-  await t.store.close();
-});
+const t = useTestApp(() => createTestApp({ now: NOW }));
 
 function observationsOf(bundle: Bundle): Observation[] {
   return (bundle.entry ?? []).map((e) => e.resource as Observation);

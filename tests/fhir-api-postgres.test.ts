@@ -54,18 +54,14 @@ describe('FHIR API on PostgreSQL (production store)', () => {
     expect(readAssessment(first.body.entry[0].resource).score).toBe(2);
 
     const changed = buildResponse({ ...answers, 'wells-alternative-diagnosis': true }, { subject: 'Patient/pg1', id: qr.id });
-    await request(t.app)
-      .put(`/fhir/QuestionnaireResponse/${qr.id}`)
-      .set('Content-Type', FHIR)
-      .set('If-Match', 'W/"1"')
-      .send(JSON.stringify(changed))
-      .expect(200);
-    await request(t.app)
-      .put(`/fhir/QuestionnaireResponse/${qr.id}`)
-      .set('Content-Type', FHIR)
-      .set('If-Match', 'W/"1"')
-      .send(JSON.stringify(changed))
-      .expect(412);
+    const putVersion1 = () =>
+      request(t.app)
+        .put(`/fhir/QuestionnaireResponse/${qr.id}`)
+        .set('Content-Type', FHIR)
+        .set('If-Match', 'W/"1"')
+        .send(JSON.stringify(changed));
+    await putVersion1().expect(200);
+    await putVersion1().expect(412);
 
     const second = await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg1&_sort=-date').expect(200);
     expect(second.body.total).toBe(1);
@@ -86,18 +82,10 @@ describe('FHIR API on PostgreSQL (production store)', () => {
       identifier: { system: 'https://portal.example.org', value: 'pg-1' },
     };
     const header = 'identifier=https://portal.example.org|pg-1';
-    const first = await request(t.app)
-      .post('/fhir/QuestionnaireResponse')
-      .set('Content-Type', FHIR)
-      .set('If-None-Exist', header)
-      .send(JSON.stringify(qr))
-      .expect(201);
-    const again = await request(t.app)
-      .post('/fhir/QuestionnaireResponse')
-      .set('Content-Type', FHIR)
-      .set('If-None-Exist', header)
-      .send(JSON.stringify(qr))
-      .expect(200);
+    const createIfNoneExist = () =>
+      request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).set('If-None-Exist', header).send(JSON.stringify(qr));
+    const first = await createIfNoneExist().expect(201);
+    const again = await createIfNoneExist().expect(200);
     expect(again.body.id).toBe(first.body.id);
     expect((await request(t.app).get('/fhir/RiskAssessment?patient=Patient/pg3')).body.total).toBe(1);
   });

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Bundle, CapabilityStatement, OperationOutcome, QuestionnaireResponse, RiskAssessment, Provenance } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { createTestApp, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
@@ -19,13 +19,7 @@ function post(t: TestApp, body: unknown, path = '/fhir/QuestionnaireResponse') {
 }
 
 describe('FHIR API', () => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await createTestApp();
-  });
-  afterEach(async () => {
-    await t.store.close();
-  });
+  const t = useTestApp();
 
   describe('metadata', () => {
     it('returns a valid CapabilityStatement that declares every supported search parameter, including basis', async () => {

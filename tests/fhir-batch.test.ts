@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Bundle, BundleEntry, QuestionnaireResponse, RiskAssessment } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { createTestApp, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { postgresUrl, TestSchemas } from './support/postgres';
 import { readAssessment } from './support/read-assessment';
@@ -45,13 +45,7 @@ afterAll(async () => {
 });
 
 describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name, makeApp) => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await makeApp();
-  });
-  afterEach(async () => {
-    await t.store.close();
-  });
+  const t = useTestApp(makeApp);
 
   describe('transaction', () => {
     it('creates every entry in one transaction, rewrites urn:uuid references and answers per entry', async () => {

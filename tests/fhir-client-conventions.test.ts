@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Bundle, QuestionnaireResponse, RiskAssessment } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { createTestApp, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
@@ -20,13 +20,7 @@ function post(t: TestApp, body: unknown, headers: Record<string, string> = {}, p
 }
 
 describe('FHIR API conventions clients rely on', () => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await createTestApp({ now: T0 });
-  });
-  afterEach(async () => {
-    await t.store.close();
-  });
+  const t = useTestApp(() => createTestApp({ now: T0 }));
 
   describe('conditional create (If-None-Exist)', () => {
     const identifier = { system: 'https://portal.example.org/submissions', value: 'abc-1' };

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { createTestApp, type TestApp } from './support/app';
+import { createTestApp, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 import { ConfigError, loadConfig } from '../src/config/config';
@@ -20,13 +20,7 @@ function preflight(t: TestApp, origin: string, headers = MEDPLUM_HEADERS) {
 
 describe('CORS on /fhir for browser FHIR clients', () => {
   describe('without CORS_ORIGINS: any origin, no credentials', () => {
-    let t: TestApp;
-    beforeEach(async () => {
-      t = await createTestApp();
-    });
-    afterEach(async () => {
-      await t.store.close();
-    });
+    const t = useTestApp();
 
     it('allows the headers FHIR clients send (Prefer, If-None-Exist, If-None-Match, If-Modified-Since, X-Medplum)', async () => {
       const res = await preflight(t, PORTAL, `${MEDPLUM_HEADERS},if-modified-since,if-match,accept`);
@@ -70,13 +64,7 @@ describe('CORS on /fhir for browser FHIR clients', () => {
   });
 
   describe('with CORS_ORIGINS: only the listed origins, with credentials', () => {
-    let t: TestApp;
-    beforeEach(async () => {
-      t = await createTestApp({ config: { corsOrigins: [PORTAL, 'http://localhost:3000'] } });
-    });
-    afterEach(async () => {
-      await t.store.close();
-    });
+    const t = useTestApp(() => createTestApp({ config: { corsOrigins: [PORTAL, 'http://localhost:3000'] } }));
 
     it('echoes a listed origin with Access-Control-Allow-Credentials, never *', async () => {
       const res = await preflight(t, PORTAL).expect(204);

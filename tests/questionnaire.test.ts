@@ -341,6 +341,17 @@ describe('calf-pain Questionnaire: Wells score calculatedExpression', () => {
   });
 });
 
+/** The seven causes of calf pain, as codes of CodeSystem calf-pain. */
+const CAUSE_CODES = [
+  'calf-muscle-strain',
+  'medial-gastrocnemius-strain',
+  'plantaris-rupture',
+  'achilles-tendinopathy-rupture',
+  'bakers-cyst',
+  'dvt',
+  'leg-cramps',
+];
+
 describe('terminology', () => {
   it('CodeSystem calf-pain is complete, case-sensitive, at CS_CALF_PAIN, with the codes the service uses', () => {
     expect(codeSystem).toMatchObject({ url: CS_CALF_PAIN, content: 'complete', caseSensitive: true, status: 'active' });
@@ -352,13 +363,7 @@ describe('terminology', () => {
         'wells-dvt',
         'likely',
         'unlikely',
-        'calf-muscle-strain',
-        'medial-gastrocnemius-strain',
-        'plantaris-rupture',
-        'achilles-tendinopathy-rupture',
-        'bakers-cyst',
-        'dvt',
-        'leg-cramps',
+        ...CAUSE_CODES,
         'left',
         'right',
         'both',
@@ -404,16 +409,7 @@ describe('terminology', () => {
   it('the causes ValueSet covers all seven causes: by SNOMED CT where mapped, else by project code', () => {
     const vs = valueSets.find((v) => v.url === 'http://calfpain.example.org/fhir/ValueSet/calf-pain-causes');
     const included = new Set((vs?.compose?.include ?? []).flatMap((inc) => (inc.concept ?? []).map((c) => `${inc.system}|${c.code}`)));
-    const causes = [
-      'calf-muscle-strain',
-      'medial-gastrocnemius-strain',
-      'plantaris-rupture',
-      'achilles-tendinopathy-rupture',
-      'bakers-cyst',
-      'dvt',
-      'leg-cramps',
-    ];
-    for (const cause of causes) {
+    for (const cause of CAUSE_CODES) {
       const concept = codeSystem.concept?.find((c) => c.code === cause);
       const snomed = (concept?.property ?? [])
         .filter((p) => p.code === 'snomed-ct')

@@ -9,14 +9,8 @@ import request from 'supertest';
 import type { OperationOutcome, QuestionnaireResponse } from 'fhir/r4';
 import { createAuthTestApp, createTestApp, type TestApp } from './support/app';
 import { buildResponse } from './support/build-response';
-import {
-  fhirApiToken,
-  generateClient,
-  trustedEntry,
-  writeTrustedClientsFile,
-  type GeneratedClient,
-  type TrustedClientsFile,
-} from './support/generated-client';
+import { fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile } from './support/generated-client';
+import type { GeneratedClient, TrustedClientsFile } from './support/generated-client';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
 import { QUESTIONNAIRE_URL } from '../src/core/canonical';

@@ -4,29 +4,13 @@
  */
 import request from 'supertest';
 import type { Bundle, Parameters, QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
-import {
-  cdsHarness,
-  condition,
-  daysAgo,
-  patientView,
-  procedure,
-  response,
-  searchset,
-  PATIENT_ID,
-  type CdsHarness,
-} from './fixtures/cds/harness';
+import { condition, daysAgo, patientView, procedure, response, searchset, PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 import { callHook } from './support/cds-call';
 import { findChartEvidence } from '../src/clinical/chart';
 import { loadCardRules } from '../src/clinical/card-rules';
 import { EXT_POPULATE_SOURCE } from '../src/sdc/populate';
 
-let h: CdsHarness;
-beforeEach(async () => {
-  h = await cdsHarness();
-});
-afterEach(async () => {
-  await h.store.close();
-});
+const h = useCdsHarness();
 
 const charts: [string, { conditions: Bundle; procedures: Bundle }, string[]][] = [
   [

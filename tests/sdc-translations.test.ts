@@ -5,7 +5,7 @@
  */
 import request from 'supertest';
 import type { Element, PlanDefinition, Questionnaire, QuestionnaireItem, RiskAssessment } from 'fhir/r4';
-import { createTestApp, type TestApp } from './support/app';
+import { useTestApp } from './support/app';
 import { buildResponse, loadQuestionnaire } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
@@ -91,13 +91,7 @@ describe('choosing the language', () => {
 });
 
 describe('the RiskAssessment and the portal follow the language', () => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await createTestApp();
-  });
-  afterEach(async () => {
-    await t.store.close();
-  });
+  const t = useTestApp();
 
   it('a response in Spanish gets its next steps in Spanish, stored and returned; English otherwise', async () => {
     const es = { ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/es1' }), language: 'es' };

@@ -6,17 +6,10 @@ import request from 'supertest';
 import type { Bundle, RiskAssessment } from 'fhir/r4';
 import { createApp } from '../src/app';
 import { testConfig } from '../src/config/config';
-import { createAuthTestApp, createTestApp, type TestApp } from './support/app';
+import { createAuthTestApp, createTestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
-import {
-  clientToken,
-  fhirApiToken,
-  generateClient,
-  trustedEntry,
-  writeTrustedClientsFile,
-  type GeneratedClient,
-  type TrustedClientsFile,
-} from './support/generated-client';
+import { clientToken, fhirApiToken, generateClient, trustedEntry, writeTrustedClientsFile } from './support/generated-client';
+import type { GeneratedClient, TrustedClientsFile } from './support/generated-client';
 import { countStored } from './support/store-counts';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 
@@ -42,13 +35,7 @@ afterAll(() => trusted.remove());
 const apiToken = (scope: string, patient?: string) => fhirApiToken(client, { baseUrl: BASE, now: NOW, scope, patient });
 
 describe('security in the app (AUTH_MODE=on)', () => {
-  let t: TestApp;
-  beforeEach(async () => {
-    t = await createAuthTestApp({ now: NOW, baseUrl: BASE, trustedClientsFile: trusted.file, devClients: false });
-  });
-  afterEach(async () => {
-    await t.store.close();
-  });
+  const t = useTestApp(() => createAuthTestApp({ now: NOW, baseUrl: BASE, trustedClientsFile: trusted.file, devClients: false }));
 
   const post = (token: string | undefined, body: unknown) => {
     const r = request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR);

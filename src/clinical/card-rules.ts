@@ -46,14 +46,7 @@ export const CARD_CONTENT = [
 ] as const;
 export type CardContent = (typeof CARD_CONTENT)[number];
 /** Content that needs an evaluated questionnaire response. */
-const NEEDS_ASSESSMENT: readonly CardContent[] = [
-  'red-flags',
-  'missing-items',
-  'score',
-  'score-without-category',
-  'chart-review',
-  'differential',
-];
+const NEEDS_ASSESSMENT: readonly CardContent[] = CARD_CONTENT.filter((c) => c !== 'questionnaire-link');
 
 /** Placeholders a card summary or lead may use (filled by src/clinical/cards.ts). */
 export const CARD_PLACEHOLDERS = ['score', 'count', 'flags', 'days'] as const;

@@ -50,3 +50,18 @@ export function createAuthTestApp(options: AuthTestAppOptions): Promise<TestApp>
   const { now, baseUrl, trustedClientsFile, devClients, config } = options;
   return createTestApp({ now, config: { ...config, baseUrl, auth: { mode: 'on', trustedClientsFile, devClients } } });
 }
+
+/**
+ * A fresh app for each test of the enclosing block (made by `make`, its store closed after the test).
+ * The returned object is refilled before each test, so it can be captured once at describe level.
+ */
+export function useTestApp(make: () => Promise<TestApp> = () => createTestApp()): TestApp {
+  const slot = {} as TestApp;
+  beforeEach(async () => {
+    Object.assign(slot, await make());
+  });
+  afterEach(async () => {
+    await slot.store.close();
+  });
+  return slot;
+}

@@ -8,6 +8,15 @@ import { invalidRequest } from './request';
 /** outcomeTimestamp: an instant with a time zone (the spec asks for UTC; offsets are normalised). */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
+function isInstant(value: unknown): boolean {
+  return typeof value === 'string' && INSTANT.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+/** acceptedSuggestions: a non-empty array of {id}. */
+function isSuggestionList(value: unknown): boolean {
+  return Array.isArray(value) && value.length > 0 && value.every((s) => isObject(s) && typeof s.id === 'string' && s.id !== '');
+}
+
 export const UNKNOWN_KIND = 'unknown';
 
 /**
@@ -28,46 +37,29 @@ export function parseFeedback(body: unknown, serviceId: string, receivedAt: Date
       problems.push({ expression: at, message: 'must be an object' });
       return;
     }
-    if (typeof entry.card !== 'string' || !UUID.test(entry.card))
-      problems.push({ expression: `${at}.card`, message: 'card must be the uuid of a card' });
-    if (entry.outcome !== 'accepted' && entry.outcome !== 'overridden')
-      problems.push({ expression: `${at}.outcome`, message: 'outcome must be accepted or overridden' });
-    if (
-      typeof entry.outcomeTimestamp !== 'string' ||
-      !INSTANT.test(entry.outcomeTimestamp) ||
-      Number.isNaN(Date.parse(entry.outcomeTimestamp))
-    ) {
-      problems.push({
-        expression: `${at}.outcomeTimestamp`,
-        message: 'outcomeTimestamp must be an ISO 8601 instant, e.g. 2026-11-26T10:15:00Z',
-      });
+    const problem = (field: string, message: string) => problems.push({ expression: `${at}.${field}`, message });
+    if (typeof entry.card !== 'string' || !UUID.test(entry.card)) problem('card', 'card must be the uuid of a card');
+    if (entry.outcome !== 'accepted' && entry.outcome !== 'overridden') problem('outcome', 'outcome must be accepted or overridden');
+    if (!isInstant(entry.outcomeTimestamp)) {
+      problem('outcomeTimestamp', 'outcomeTimestamp must be an ISO 8601 instant, e.g. 2026-11-26T10:15:00Z');
     }
     const accepted = entry.acceptedSuggestions;
     if (accepted !== undefined) {
-      if (entry.outcome !== 'accepted')
-        problems.push({ expression: `${at}.acceptedSuggestions`, message: 'acceptedSuggestions is only allowed with outcome accepted' });
-      if (
-        !Array.isArray(accepted) ||
-        accepted.length === 0 ||
-        !accepted.every((s) => isObject(s) && typeof s.id === 'string' && s.id !== '')
-      ) {
-        problems.push({
-          expression: `${at}.acceptedSuggestions`,
-          message: 'acceptedSuggestions must be a non-empty array of {"id": "<suggestion uuid>"}',
-        });
+      if (entry.outcome !== 'accepted') problem('acceptedSuggestions', 'acceptedSuggestions is only allowed with outcome accepted');
+      if (!isSuggestionList(accepted)) {
+        problem('acceptedSuggestions', 'acceptedSuggestions must be a non-empty array of {"id": "<suggestion uuid>"}');
       }
     }
     const override = entry.overrideReason;
     if (override !== undefined) {
-      if (entry.outcome !== 'overridden')
-        problems.push({ expression: `${at}.overrideReason`, message: 'overrideReason is only allowed with outcome overridden' });
-      if (!isObject(override)) problems.push({ expression: `${at}.overrideReason`, message: 'overrideReason must be an object' });
+      if (entry.outcome !== 'overridden') problem('overrideReason', 'overrideReason is only allowed with outcome overridden');
+      if (!isObject(override)) problem('overrideReason', 'overrideReason must be an object');
       else {
         if (override.reason !== undefined && (!isObject(override.reason) || typeof override.reason.code !== 'string')) {
-          problems.push({ expression: `${at}.overrideReason.reason`, message: 'overrideReason.reason must be a Coding with a code' });
+          problem('overrideReason.reason', 'overrideReason.reason must be a Coding with a code');
         }
         if (override.userComment !== undefined && typeof override.userComment !== 'string') {
-          problems.push({ expression: `${at}.overrideReason.userComment`, message: 'userComment must be a string' });
+          problem('overrideReason.userComment', 'userComment must be a string');
         }
       }
     }

@@ -26,6 +26,12 @@ export const CONDITIONS_QUERY = 'Condition?patient={{context.patientId}}';
 /** Most recent Procedures first (surgery within 12 weeks is a Wells criterion). */
 export const PROCEDURES_QUERY = 'Procedure?patient={{context.patientId}}&_sort=-date&_count=50';
 
+/** The prefetch both calf-pain services declare: the patient and their most recent calf-pain response. */
+export const CALF_PAIN_PREFETCH: Record<string, string> = {
+  [PREFETCH.patient]: PATIENT_QUERY,
+  [PREFETCH.response]: RESPONSE_QUERY,
+};
+
 /** The usageRequirements both calf-pain services declare in discovery. */
 export const CALF_PAIN_USAGE =
   "For adults with calf pain. Reads the patient's most recent calf-pain questionnaire (Questionnaire " +

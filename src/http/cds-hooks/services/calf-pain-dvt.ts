@@ -3,7 +3,7 @@ import { findChartEvidence } from '../../../clinical/chart';
 import type { ServiceDefinition } from '../../../core/cds-hooks';
 import { assessMostRecent } from '../assess';
 import { gatherPatientData } from '../patient-data';
-import { CALF_PAIN_USAGE, CONDITIONS_QUERY, PATIENT_QUERY, PREFETCH, PROCEDURES_QUERY, RESPONSE_QUERY } from '../queries';
+import { CALF_PAIN_PREFETCH, CALF_PAIN_USAGE, CONDITIONS_QUERY, PREFETCH, PROCEDURES_QUERY } from '../queries';
 import type { ServiceHandler } from '../service';
 
 export const definition: ServiceDefinition = {
@@ -15,8 +15,7 @@ export const definition: ServiceDefinition = {
     'DVT likely (ultrasound within 4 h), DVT unlikely (D-dimer), or the examination items still missing; with the ' +
     'differential of calf pain and what the chart adds (cancer, previous DVT, recent surgery). No card when there is no recent questionnaire.',
   prefetch: {
-    [PREFETCH.patient]: PATIENT_QUERY,
-    [PREFETCH.response]: RESPONSE_QUERY,
+    ...CALF_PAIN_PREFETCH,
     [PREFETCH.conditions]: CONDITIONS_QUERY,
     [PREFETCH.procedures]: PROCEDURES_QUERY,
   },

@@ -4,7 +4,7 @@ import { issueCards, type SelectedOrders } from '../../../clinical/cards';
 import type { HookRequest, ServiceDefinition } from '../../../core/cds-hooks';
 import { assessMostRecent } from '../assess';
 import { gatherPatientData } from '../patient-data';
-import { CALF_PAIN_USAGE, PATIENT_QUERY, PREFETCH, RESPONSE_QUERY } from '../queries';
+import { CALF_PAIN_PREFETCH, CALF_PAIN_USAGE } from '../queries';
 import type { ServiceHandler } from '../service';
 
 export const definition: ServiceDefinition = {
@@ -15,10 +15,7 @@ export const definition: ServiceDefinition = {
     'When a D-dimer (LOINC 48065-7 / 48066-5) or a leg vein ultrasound is selected, checks it against the two-level ' +
     'Wells score (NICE NG158): DVT likely needs an ultrasound (a D-dimer alone cannot rule DVT out); DVT unlikely ' +
     'starts with a D-dimer. Offers the calf-pain questionnaire when no recent assessment exists. Silent for other orders.',
-  prefetch: {
-    [PREFETCH.patient]: PATIENT_QUERY,
-    [PREFETCH.response]: RESPONSE_QUERY,
-  },
+  prefetch: CALF_PAIN_PREFETCH,
   usageRequirements: CALF_PAIN_USAGE,
 };
 
