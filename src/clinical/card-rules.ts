@@ -229,13 +229,28 @@ function compileCardCondition(action: PlanDefinitionAction, where: string): (inp
   } catch (err) {
     throw new CardRulesError(`${where}: condition "${text}" is refused: ${(err as Error).message}`);
   }
-  const applies = (input: CardConditionInput): boolean => {
+  const decide = (input: CardConditionInput): boolean => {
     const result = compiled(input);
     if (result.length > 1 || (result.length === 1 && typeof result[0] !== 'boolean')) {
       throw new CardRulesError(`${where}: condition "${text}" gave ${JSON.stringify(result)}, not a boolean`);
     }
     return result[0] === true;
   };
+  // A condition reads only its small input (a few counts and codes), so its answers are few: a pure one
+  // is decided once per distinct input and then looked up.
+  const decided = new Map<string, boolean>();
+  const applies = IMPURE.test(text)
+    ? decide
+    : (input: CardConditionInput): boolean => {
+        const key = JSON.stringify(input);
+        let answer = decided.get(key);
+        if (answer === undefined) {
+          answer = decide(input);
+          if (decided.size >= DECIDED_INPUTS) decided.delete(decided.keys().next().value as string);
+          decided.set(key, answer);
+        }
+        return answer;
+      };
   // Tried once on inputs of every shape, so a condition that fails or is not boolean is found at load.
   const probe = { status: 'final', peRedFlags: 1, unanswered: 0 } as const;
   for (const sample of [
@@ -328,6 +343,8 @@ function checkPopulationWindow(questionnaire: Questionnaire, linkId: string, loo
 
 /** FHIRPath functions whose answer depends on more than the resource: such a rule is never cached. */
 const IMPURE = /\b(now|today|timeOfDay|resolve|memberOf|trace)\s*\(/;
+/** Distinct inputs whose card-condition answers are kept (oldest dropped first). */
+const DECIDED_INPUTS = 1000;
 /** Resources whose rule results are kept, per rule (oldest dropped first). */
 const MATCH_CACHE_SIZE = 2_000;
 
