@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HOOK_NAMES, type HookName, type ServiceDefinition } from '../../core/cds-hooks';
+import { isObject } from '../../core/json';
 import type { CdsService, ServiceHandler } from './service';
 
 /**
@@ -30,17 +31,13 @@ export interface ServiceRegistry {
 const SERVICE_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const REQUIRED_TEXT = ['title', 'description', 'usageRequirements'] as const;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Checks one module's exports: a service whose id is its file name, with a complete discovery entry. */
 export function checkServiceModule(exports: unknown, file: string): CdsService {
   const where = `CDS service module ${file}`;
   const expectedId = path.basename(file).replace(/\.(ts|js)$/, '');
-  if (!isRecord(exports)) throw new ServiceModuleError(`${where}: exports nothing`);
+  if (!isObject(exports)) throw new ServiceModuleError(`${where}: exports nothing`);
   const { definition, handler } = exports;
-  if (!isRecord(definition)) throw new ServiceModuleError(`${where}: must export \`definition\` (its discovery entry)`);
+  if (!isObject(definition)) throw new ServiceModuleError(`${where}: must export \`definition\` (its discovery entry)`);
   if (typeof handler !== 'function') throw new ServiceModuleError(`${where}: must export \`handler\` (a function)`);
   if (typeof definition.id !== 'string' || !SERVICE_ID.test(definition.id)) {
     throw new ServiceModuleError(`${where}: definition.id must be a service id (lower-case letters, digits, hyphens)`);
@@ -53,7 +50,7 @@ export function checkServiceModule(exports: unknown, file: string): CdsService {
     const value = definition[field];
     if (typeof value !== 'string' || !value.trim()) throw new ServiceModuleError(`${where}: definition.${field} is required`);
   }
-  if (!isRecord(definition.prefetch) || !Object.values(definition.prefetch).every((q) => typeof q === 'string' && q !== '')) {
+  if (!isObject(definition.prefetch) || !Object.values(definition.prefetch).every((q) => typeof q === 'string' && q !== '')) {
     throw new ServiceModuleError(`${where}: definition.prefetch must map keys to query templates`);
   }
   return { definition: definition as unknown as ServiceDefinition, handler: handler as ServiceHandler };
