@@ -96,12 +96,9 @@ async function call(body: Record<string, unknown>, status = 200, endpoint = ENDP
 
 describe('reading the EHR FHIR server when prefetch is missing', () => {
   it('sends the access token as a Bearer token, searches for this patient, questionnaire and window, and uses what it finds', async () => {
-    const scope = emptyChart(
-      ehr()
-        .get('/QuestionnaireResponse')
-        .query(RESPONSE_SEARCH)
-        .reply(200, searchset([response('likely', { id: 'ehr-1' })]), { 'Content-Type': 'application/fhir+json' }),
-    );
+    const found = searchset([response('likely', { id: 'ehr-1' })]);
+    const headers = { 'Content-Type': 'application/fhir+json' };
+    const scope = emptyChart(ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, found, headers));
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(cards).toHaveLength(1);
