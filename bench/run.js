@@ -385,95 +385,32 @@ async function searchScaling(sizes) {
 
 // ---------------------------------------------------------------------------------------------
 
+const atLeast = (limit) => (v) => v >= limit;
+const atMost = (limit) => (v) => v <= limit;
+const shown = (digits, unit) => (v) => `${v.toFixed(digits)}${unit}`;
+const [RATIO, US, MS, MB] = [shown(2, 'x'), shown(0, ' us'), shown(0, ' ms'), shown(0, ' MB')];
+
+/** A target: the figure, the target as written, how to read the figure from the results, the test and how to show it. */
+const target = (figure, written, value, ok, fmt) => ({ figure, target: written, value, ok, fmt });
+
+/** A search's median at the largest store size over its median at 1k, or undefined with fewer than two sizes. */
+const searchGrowth = (key) => (r) =>
+  r.search?.length > 1 ? r.search[r.search.length - 1][key].medianMs / r.search[0][key].medianMs : undefined;
+
+const SQLITE_CREATE = 'create throughput, SQLite (durable: WAL synced before the 201)';
 const TARGETS = [
-  {
-    figure: 'hook throughput, auth off',
-    target: '>= 0.4x bare echo',
-    value: (r) => r.hook?.throughputRatio,
-    ok: (v) => v >= 0.4,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'hook p99, auth off',
-    target: '<= 3x bare echo p99',
-    value: (r) => r.hook?.p99Ratio,
-    ok: (v) => v <= 3,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'hook throughput, auth on',
-    target: '>= 0.25x bare echo',
-    value: (r) => r.hookAuth?.throughputRatio,
-    ok: (v) => v >= 0.25,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'create throughput, SQLite (durable: WAL synced before the 201)',
-    target: '>= 0.2x bare echo',
-    value: (r) => r.createSqlite?.throughputRatio,
-    ok: (v) => v >= 0.2,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'create throughput, PostgreSQL',
-    target: '>= 0.15x bare echo',
-    value: (r) => r.createPostgres?.throughputRatio,
-    ok: (v) => v >= 0.15,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'one evaluation, median',
-    target: '<= 0.3 ms',
-    value: (r) => r.evaluation?.memoised.medianUs,
-    ok: (v) => v <= 300,
-    fmt: (v) => `${v.toFixed(0)} us`,
-  },
-  {
-    figure: 'one evaluation, p99',
-    target: '<= 1 ms',
-    value: (r) => r.evaluation?.memoised.p99Us,
-    ok: (v) => v <= 1000,
-    fmt: (v) => `${v.toFixed(0)} us`,
-  },
-  {
-    figure: 'one evaluation without memoisation, median',
-    target: '<= 1 ms',
-    value: (r) => r.evaluation?.notMemoised.medianUs,
-    ok: (v) => v <= 1000,
-    fmt: (v) => `${v.toFixed(0)} us`,
-  },
-  {
-    figure: 'cold start (median of 5)',
-    target: '<= 1 s',
-    value: (r) => r.coldStart?.medianMs,
-    ok: (v) => v <= 1000,
-    fmt: (v) => `${v.toFixed(0)} ms`,
-  },
-  {
-    figure: 'RSS after 10,000 mixed requests',
-    target: '<= 150 MB',
-    value: (r) => r.rss?.afterMb,
-    ok: (v) => v <= 150,
-    fmt: (v) => `${v.toFixed(0)} MB`,
-  },
-  {
-    figure: 'RiskAssessment search at the largest size vs 1k',
-    target: '<= 1.5x',
-    value: (r) =>
-      r.search?.length > 1 ? r.search[r.search.length - 1].riskAssessment.medianMs / r.search[0].riskAssessment.medianMs : undefined,
-    ok: (v) => v <= 1.5,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
-  {
-    figure: 'QuestionnaireResponse search at the largest size vs 1k',
-    target: '<= 1.5x',
-    value: (r) =>
-      r.search?.length > 1
-        ? r.search[r.search.length - 1].questionnaireResponse.medianMs / r.search[0].questionnaireResponse.medianMs
-        : undefined,
-    ok: (v) => v <= 1.5,
-    fmt: (v) => `${v.toFixed(2)}x`,
-  },
+  target('hook throughput, auth off', '>= 0.4x bare echo', (r) => r.hook?.throughputRatio, atLeast(0.4), RATIO),
+  target('hook p99, auth off', '<= 3x bare echo p99', (r) => r.hook?.p99Ratio, atMost(3), RATIO),
+  target('hook throughput, auth on', '>= 0.25x bare echo', (r) => r.hookAuth?.throughputRatio, atLeast(0.25), RATIO),
+  target(SQLITE_CREATE, '>= 0.2x bare echo', (r) => r.createSqlite?.throughputRatio, atLeast(0.2), RATIO),
+  target('create throughput, PostgreSQL', '>= 0.15x bare echo', (r) => r.createPostgres?.throughputRatio, atLeast(0.15), RATIO),
+  target('one evaluation, median', '<= 0.3 ms', (r) => r.evaluation?.memoised.medianUs, atMost(300), US),
+  target('one evaluation, p99', '<= 1 ms', (r) => r.evaluation?.memoised.p99Us, atMost(1000), US),
+  target('one evaluation without memoisation, median', '<= 1 ms', (r) => r.evaluation?.notMemoised.medianUs, atMost(1000), US),
+  target('cold start (median of 5)', '<= 1 s', (r) => r.coldStart?.medianMs, atMost(1000), MS),
+  target('RSS after 10,000 mixed requests', '<= 150 MB', (r) => r.rss?.afterMb, atMost(150), MB),
+  target('RiskAssessment search at the largest size vs 1k', '<= 1.5x', searchGrowth('riskAssessment'), atMost(1.5), RATIO),
+  target('QuestionnaireResponse search at the largest size vs 1k', '<= 1.5x', searchGrowth('questionnaireResponse'), atMost(1.5), RATIO),
 ];
 
 function machine() {

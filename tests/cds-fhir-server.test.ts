@@ -22,6 +22,7 @@ import {
   PATIENT_ID,
   useCdsHarness,
 } from './fixtures/cds/harness';
+import type { QuestionnaireResponse } from 'fhir/r4';
 import type { Card } from '../src/core/cds-hooks';
 
 const ENDPOINT = '/cds-services/calf-pain-dvt';
@@ -67,14 +68,24 @@ afterEach(async () => {
 const ehr = () => nock(FHIR_SERVER).matchHeader('authorization', BEARER);
 
 /** The chart searches, answered with empty Bundles. */
-function emptyChart(scope: nock.Scope): nock.Scope {
+/** The chart searches (Conditions, then Procedures) added to `scope`, each answered with its status and body. */
+function chart(scope: nock.Scope, conditions: [number, nock.Body], procedures: [number, nock.Body]): nock.Scope {
   return scope
     .get('/Condition')
     .query(CONDITION_SEARCH)
-    .reply(200, searchset([]))
+    .reply(...conditions)
     .get('/Procedure')
     .query(PROCEDURE_SEARCH)
-    .reply(200, searchset([]));
+    .reply(...procedures);
+}
+
+function emptyChart(scope: nock.Scope): nock.Scope {
+  return chart(scope, [200, searchset([])], [200, searchset([])]);
+}
+
+/** The EHR answering the response search with these responses. */
+function ehrResponses(...responses: QuestionnaireResponse[]): nock.Scope {
+  return ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, searchset(responses));
 }
 
 async function call(body: Record<string, unknown>, status = 200, endpoint = ENDPOINT) {
@@ -85,12 +96,9 @@ async function call(body: Record<string, unknown>, status = 200, endpoint = ENDP
 
 describe('reading the EHR FHIR server when prefetch is missing', () => {
   it('sends the access token as a Bearer token, searches for this patient, questionnaire and window, and uses what it finds', async () => {
-    const scope = emptyChart(
-      ehr()
-        .get('/QuestionnaireResponse')
-        .query(RESPONSE_SEARCH)
-        .reply(200, searchset([response('likely', { id: 'ehr-1' })]), { 'Content-Type': 'application/fhir+json' }),
-    );
+    const found = searchset([response('likely', { id: 'ehr-1' })]);
+    const headers = { 'Content-Type': 'application/fhir+json' };
+    const scope = emptyChart(ehr().get('/QuestionnaireResponse').query(RESPONSE_SEARCH).reply(200, found, headers));
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(cards).toHaveLength(1);
@@ -132,16 +140,11 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
   });
 
   it('reads the chart (Conditions, Procedures since 12 weeks ago) from the server too', async () => {
-    const scope = ehr()
-      .get('/QuestionnaireResponse')
-      .query(RESPONSE_SEARCH)
-      .reply(200, searchset([response('unlikelyOne')]))
-      .get('/Condition')
-      .query(CONDITION_SEARCH)
-      .reply(200, searchset([condition('c1', 'Metastatic carcinoma of colon')]))
-      .get('/Procedure')
-      .query(PROCEDURE_SEARCH)
-      .reply(200, searchset([procedure('p1', 'Open reduction and internal fixation of ankle', daysAgo(30))]));
+    const scope = chart(
+      ehrResponses(response('unlikelyOne')),
+      [200, searchset([condition('c1', 'Metastatic carcinoma of colon')])],
+      [200, searchset([procedure('p1', 'Open reduction and internal fixation of ankle', daysAgo(30))])],
+    );
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(cards[0].detail).toContain('"Metastatic carcinoma of colon" (Condition, EHR FHIR server)');
@@ -149,10 +152,7 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
   });
 
   it('order-select reads the response from the server but not the chart', async () => {
-    const scope = ehr()
-      .get('/QuestionnaireResponse')
-      .query(RESPONSE_SEARCH)
-      .reply(200, searchset([response('likely')]));
+    const scope = ehrResponses(response('likely'));
     const { cards } = await call(orderSelect([draftOrder('dd-1', 'd-dimer')], fhirAccess()), 200, '/cds-services/dvt-workup-order-select');
     expect(scope.isDone()).toBe(true);
     expect(cards[0].summary).toMatch(/D-dimer alone cannot rule out DVT/);
@@ -161,10 +161,7 @@ describe('reading the EHR FHIR server when prefetch is missing', () => {
 
 describe('prefetch first, the FHIR server for the rest', () => {
   it('fetches only the response when prefetch supplied the chart but an OperationOutcome for the response', async () => {
-    const scope = ehr()
-      .get('/QuestionnaireResponse')
-      .query(RESPONSE_SEARCH)
-      .reply(200, searchset([response('unlikely')]));
+    const scope = ehrResponses(response('unlikely'));
     const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout' }] };
     const { cards } = await call(
       patientView({ ...fhirAccess(), prefetch: { calfPainResponse: oo, conditions: searchset([]), procedures: searchset([]) } }),
@@ -354,16 +351,11 @@ describe('an unusable answer from the server', () => {
   });
 
   it('still gives the card when the chart cannot be read, and says the chart was not checked', async () => {
-    const scope = ehr()
-      .get('/QuestionnaireResponse')
-      .query(RESPONSE_SEARCH)
-      .reply(200, searchset([response('likely')]))
-      .get('/Condition')
-      .query(CONDITION_SEARCH)
-      .reply(403, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden' }] })
-      .get('/Procedure')
-      .query(PROCEDURE_SEARCH)
-      .reply(200, 'garbage');
+    const scope = chart(
+      ehrResponses(response('likely')),
+      [403, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden' }] }],
+      [200, 'garbage'],
+    );
     const { cards } = await call(patientView(fhirAccess()));
     expect(scope.isDone()).toBe(true);
     expect(cards[0].summary).toMatch(/DVT likely/);

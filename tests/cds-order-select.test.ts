@@ -23,8 +23,11 @@ describe('order-select: D-dimer or leg vein ultrasound checked against the Wells
     expect(await h.store.cardKind(card.uuid)).toBe('order-ultrasound-needed');
   });
 
-  it('Wells likely and the ultrasound selected: no card', async () => {
-    const { cards } = await call(orderSelect([draftOrder('us-1', 'ultrasound')], prefetch(response('likely'))));
+  it.each([
+    ['Wells likely and the ultrasound selected', draftOrder('us-1', 'ultrasound'), 'likely'],
+    ['Wells unlikely and a D-dimer selected', draftOrder('dd-1', 'd-dimer'), 'unlikely'],
+  ] as const)('%s: no card', async (_name, order, vignette) => {
+    const { cards } = await call(orderSelect([order], prefetch(response(vignette))));
     expect(cards).toEqual([]);
   });
 
@@ -40,11 +43,6 @@ describe('order-select: D-dimer or leg vein ultrasound checked against the Wells
     expect(addFirst.actions![0].resource).toMatchObject({ code: { coding: [{ system: 'http://loinc.org', code: '48065-7' }] } });
     expect(instead.actions!.map((a) => a.type)).toEqual(['create', 'delete']);
     expect(instead.actions![1].resourceId).toBe('ServiceRequest/us-1');
-  });
-
-  it('Wells unlikely and a D-dimer selected: no card', async () => {
-    const { cards } = await call(orderSelect([draftOrder('dd-1', 'd-dimer')], prefetch(response('unlikely'))));
-    expect(cards).toEqual([]);
   });
 
   it('assessment incomplete: info naming the missing items with a link, no category', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { corsPreflight } from './support/app';
 import { discoveryProblems, expectConformantDiscovery, hookResponseProblems } from './support/cds-conformance';
 import { patientView, response, searchset, PATIENT_ID, useCdsHarness } from './fixtures/cds/harness';
 import type { Card } from '../src/core/cds-hooks';
@@ -31,12 +32,7 @@ describe('discovery', () => {
 
 describe('CORS for browser-based clients', () => {
   it('answers a preflight allowing Authorization and Content-Type', async () => {
-    const res = await request(h.app)
-      .options('/cds-services/calf-pain-dvt')
-      .set('Origin', 'https://sandbox.cds-hooks.org')
-      .set('Access-Control-Request-Method', 'POST')
-      .set('Access-Control-Request-Headers', 'authorization,content-type')
-      .expect(204);
+    const res = await corsPreflight(h.app, '/cds-services/calf-pain-dvt', 'https://sandbox.cds-hooks.org').expect(204);
     expect(res.headers['access-control-allow-origin']).toBe('*');
     expect(res.headers['access-control-allow-headers']).toMatch(/Authorization/);
     expect(res.headers['access-control-allow-headers']).toMatch(/Content-Type/);

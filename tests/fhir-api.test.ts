@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Bundle, CapabilityStatement, OperationOutcome, QuestionnaireResponse, RiskAssessment, Provenance } from 'fhir/r4';
-import { createTestApp, type TestApp, useTestApp } from './support/app';
+import { corsPreflight, createTestApp, putFhir, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { readAssessment } from './support/read-assessment';
@@ -199,12 +199,7 @@ describe('FHIR API', () => {
     it('re-evaluates on PUT with a matching If-Match and versions the response and the assessment', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
       const changed = buildResponse({ ...likely, 'wells-alternative-diagnosis': true }, { subject: 'Patient/p1', id: created.id });
-      const res = await request(t.app)
-        .put(`/fhir/QuestionnaireResponse/${created.id}`)
-        .set('Content-Type', FHIR)
-        .set('If-Match', 'W/"1"')
-        .send(JSON.stringify(changed))
-        .expect(200);
+      const res = await putFhir(t, `/fhir/QuestionnaireResponse/${created.id}`, changed, { 'If-Match': 'W/"1"' }).expect(200);
       expect(res.body.meta.versionId).toBe('2');
       const ras = await request(t.app).get(`/fhir/RiskAssessment?basis=QuestionnaireResponse/${created.id}`).expect(200);
       expect(ras.body.total).toBe(1);
@@ -223,28 +218,15 @@ describe('FHIR API', () => {
 
     it('answers 412 when If-Match names an old version, and changes nothing', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
-      const res = await request(t.app)
-        .put(`/fhir/QuestionnaireResponse/${created.id}`)
-        .set('Content-Type', FHIR)
-        .set('If-Match', 'W/"7"')
-        .send(JSON.stringify({ ...created }))
-        .expect(412);
+      const res = await putFhir(t, `/fhir/QuestionnaireResponse/${created.id}`, { ...created }, { 'If-Match': 'W/"7"' }).expect(412);
       expect(res.body.resourceType).toBe('OperationOutcome');
       expect(await countStored(t.store, 'Provenance')).toBe(1);
     });
 
     it('answers 400 when the body id differs from the URL, and 405 for an unknown id (updateCreate is false)', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
-      await request(t.app)
-        .put(`/fhir/QuestionnaireResponse/${created.id}`)
-        .set('Content-Type', FHIR)
-        .send(JSON.stringify({ ...created, id: 'other' }))
-        .expect(400);
-      const res = await request(t.app)
-        .put('/fhir/QuestionnaireResponse/unknown')
-        .set('Content-Type', FHIR)
-        .send(JSON.stringify({ ...created, id: 'unknown' }))
-        .expect(405);
+      await putFhir(t, `/fhir/QuestionnaireResponse/${created.id}`, { ...created, id: 'other' }).expect(400);
+      const res = await putFhir(t, '/fhir/QuestionnaireResponse/unknown', { ...created, id: 'unknown' }).expect(405);
       expect(res.headers.allow).toBe('GET, HEAD');
       expect(res.body.issue[0].diagnostics).toMatch(/updateCreate/);
       expect(await countStored(t.store, 'QuestionnaireResponse')).toBe(1);
@@ -356,11 +338,7 @@ describe('FHIR API', () => {
 
   describe('CORS for browser clients (patient portals)', () => {
     it('answers a preflight without a token and exposes Location and ETag', async () => {
-      const pre = await request(t.app)
-        .options('/fhir/QuestionnaireResponse')
-        .set('Origin', 'https://portal.example.org')
-        .set('Access-Control-Request-Method', 'POST')
-        .set('Access-Control-Request-Headers', 'authorization,content-type');
+      const pre = await corsPreflight(t.app, '/fhir/QuestionnaireResponse', 'https://portal.example.org');
       expect(pre.status).toBeLessThan(300);
       expect(pre.headers['access-control-allow-origin']).toBe('*');
       const res = await post(t, buildResponse(likely, { subject: 'Patient/p1' }))

@@ -21,6 +21,11 @@ function postBundle(t: TestApp, bundle: unknown, headers: Record<string, string>
   return req.send(JSON.stringify(bundle));
 }
 
+/** A Bundle of this type with these entries. */
+function bundleOf<Entry>(type: 'batch' | 'transaction', entry: Entry[]) {
+  return { resourceType: 'Bundle', type, entry };
+}
+
 function response(subject: string, extra: Partial<QuestionnaireResponse> = {}): QuestionnaireResponse {
   return { ...buildResponse(likely, { subject }), ...extra };
 }
@@ -49,25 +54,21 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
 
   describe('transaction', () => {
     it('creates every entry in one transaction, rewrites urn:uuid references and answers per entry', async () => {
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          // The search comes first in the Bundle but runs after the create (R4 order), and its urn:uuid is rewritten too.
-          { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11' } },
-          {
-            fullUrl: 'urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11',
-            resource: response('Patient/tx1'),
-            request: { method: 'POST', url: 'QuestionnaireResponse' },
-          },
-          {
-            fullUrl: 'urn:uuid:0b8f3a52-2a55-4c59-9d0b-7c1f1b0e5a22',
-            resource: response('Patient/tx1', { identifier: { system: 'https://portal.example.org', value: 'b' } }),
-            request: { method: 'POST', url: 'QuestionnaireResponse' },
-          },
-          { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        // The search comes first in the Bundle but runs after the create (R4 order), and its urn:uuid is rewritten too.
+        { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11' } },
+        {
+          fullUrl: 'urn:uuid:7f0bfa8e-53e6-4d38-8d1a-8a1e2d6f0c11',
+          resource: response('Patient/tx1'),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
+        {
+          fullUrl: 'urn:uuid:0b8f3a52-2a55-4c59-9d0b-7c1f1b0e5a22',
+          resource: response('Patient/tx1', { identifier: { system: 'https://portal.example.org', value: 'b' } }),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
+        { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
+      ]);
       const res = await postBundle(t, bundle).expect(200);
       const out = res.body as Bundle;
       expectValidR4(out);
@@ -85,18 +86,14 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
 
     it('rewrites a reference from one new resource to another (urn:uuid fullUrl)', async () => {
       const first = 'urn:uuid:11111111-2222-4333-8444-555555555555';
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          {
-            fullUrl: 'urn:uuid:99999999-2222-4333-8444-555555555555',
-            resource: response('Patient/tx2', { partOf: [{ reference: first }] }),
-            request: { method: 'POST', url: 'QuestionnaireResponse' },
-          },
-          { fullUrl: first, resource: response('Patient/tx2'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        {
+          fullUrl: 'urn:uuid:99999999-2222-4333-8444-555555555555',
+          resource: response('Patient/tx2', { partOf: [{ reference: first }] }),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
+        { fullUrl: first, resource: response('Patient/tx2'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      ]);
       // The first entry refers to the second, which is created after it: ids are assigned before anything is written.
       const res = await postBundle(t, bundle).expect(200);
       const [a, b] = (res.body as Bundle).entry!.map((e) => e.resource as QuestionnaireResponse);
@@ -108,22 +105,18 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     it('stores nothing when one entry fails, and answers with that entry’s OperationOutcome and status', async () => {
       const bad = response('Patient/tx3');
       bad.item![0].item![0].answer = [{ valueBoolean: true }];
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          {
-            fullUrl: 'urn:uuid:a1a1a1a1-2222-4333-8444-555555555555',
-            resource: response('Patient/tx3'),
-            request: { method: 'POST', url: 'QuestionnaireResponse' },
-          },
-          {
-            fullUrl: 'urn:uuid:b2b2b2b2-2222-4333-8444-555555555555',
-            resource: bad,
-            request: { method: 'POST', url: 'QuestionnaireResponse' },
-          },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        {
+          fullUrl: 'urn:uuid:a1a1a1a1-2222-4333-8444-555555555555',
+          resource: response('Patient/tx3'),
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
+        {
+          fullUrl: 'urn:uuid:b2b2b2b2-2222-4333-8444-555555555555',
+          resource: bad,
+          request: { method: 'POST', url: 'QuestionnaireResponse' },
+        },
+      ]);
       const res = await postBundle(t, bundle).expect(422);
       expect(res.body.resourceType).toBe('OperationOutcome');
       expect(res.body.issue[0].diagnostics).toMatch(/^Bundle\.entry\[1\]/);
@@ -138,17 +131,13 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
           .send(JSON.stringify(response('Patient/tx4')))
           .expect(201)
       ).body as QuestionnaireResponse;
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          { resource: response('Patient/tx4'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          {
-            resource: { ...existing, status: 'amended' },
-            request: { method: 'PUT', url: `QuestionnaireResponse/${existing.id}`, ifMatch: 'W/"9"' },
-          },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        { resource: response('Patient/tx4'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        {
+          resource: { ...existing, status: 'amended' },
+          request: { method: 'PUT', url: `QuestionnaireResponse/${existing.id}`, ifMatch: 'W/"9"' },
+        },
+      ]);
       await postBundle(t, bundle).expect(412);
       expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 1, RiskAssessment: 1, Provenance: 1 });
       bundle.entry[1].request.ifMatch = 'W/"1"';
@@ -165,18 +154,14 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
         .send(JSON.stringify(response('Patient/tx5', { identifier })))
         .expect(201);
       const fullUrl = 'urn:uuid:c3c3c3c3-2222-4333-8444-555555555555';
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          {
-            fullUrl,
-            resource: response('Patient/tx5', { identifier }),
-            request: { method: 'POST', url: 'QuestionnaireResponse', ifNoneExist: `identifier=${identifier.system}|${identifier.value}` },
-          },
-          { request: { method: 'GET', url: `RiskAssessment?basis=${fullUrl}` } },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        {
+          fullUrl,
+          resource: response('Patient/tx5', { identifier }),
+          request: { method: 'POST', url: 'QuestionnaireResponse', ifNoneExist: `identifier=${identifier.system}|${identifier.value}` },
+        },
+        { request: { method: 'GET', url: `RiskAssessment?basis=${fullUrl}` } },
+      ]);
       const res = await postBundle(t, bundle).expect(200);
       expect(res.body.entry[0].response.status).toBe('200 OK');
       expect(res.body.entry[1].resource.total).toBe(1);
@@ -184,25 +169,19 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     });
 
     it('refuses an unsupported entry (DELETE) with its 405 and stores nothing', async () => {
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          { resource: response('Patient/tx6'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          { request: { method: 'DELETE', url: 'QuestionnaireResponse/x' } },
-        ],
-      };
+      const bundle = bundleOf('transaction', [
+        { resource: response('Patient/tx6'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        { request: { method: 'DELETE', url: 'QuestionnaireResponse/x' } },
+      ]);
       const res = await postBundle(t, bundle).expect(405);
       expect(res.headers.allow).toBe('GET, HEAD, PUT');
       expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 0, RiskAssessment: 0, Provenance: 0 });
     });
 
     it('honours Prefer: return=minimal and return=OperationOutcome per entry', async () => {
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [{ resource: response('Patient/tx7'), request: { method: 'POST', url: 'QuestionnaireResponse' } }],
-      };
+      const bundle = bundleOf('transaction', [
+        { resource: response('Patient/tx7'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      ]);
       const minimal = await postBundle(t, bundle, { Prefer: 'return=minimal' }).expect(200);
       expect(minimal.body.entry[0].resource).toBeUndefined();
       expect(minimal.headers['preference-applied']).toBe('return=minimal');
@@ -216,19 +195,15 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     it('answers every entry on its own: successes stored, failures with their status and OperationOutcome', async () => {
       const bad = response('Patient/b1');
       delete bad.subject;
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'batch',
-        entry: [
-          { resource: response('Patient/b1'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          { resource: bad, request: { method: 'POST', url: 'QuestionnaireResponse' } },
-          { request: { method: 'GET', url: 'QuestionnaireResponse?patient=Patient/b1' } },
-          { request: { method: 'GET', url: 'QuestionnaireResponse/does-not-exist' } },
-          { resource: response('Patient/b1'), request: { method: 'POST', url: 'QuestionnaireResponse/$evaluate' } },
-          { request: { method: 'PATCH', url: 'QuestionnaireResponse/x' } },
-          { request: { method: 'GET', url: 'Banana/1' } },
-        ],
-      };
+      const bundle = bundleOf('batch', [
+        { resource: response('Patient/b1'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        { resource: bad, request: { method: 'POST', url: 'QuestionnaireResponse' } },
+        { request: { method: 'GET', url: 'QuestionnaireResponse?patient=Patient/b1' } },
+        { request: { method: 'GET', url: 'QuestionnaireResponse/does-not-exist' } },
+        { resource: response('Patient/b1'), request: { method: 'POST', url: 'QuestionnaireResponse/$evaluate' } },
+        { request: { method: 'PATCH', url: 'QuestionnaireResponse/x' } },
+        { request: { method: 'GET', url: 'Banana/1' } },
+      ]);
       const res = await postBundle(t, bundle).expect(200);
       const out = res.body as Bundle;
       expectValidR4(out);
@@ -249,14 +224,10 @@ describe.each(stores)('batch and transaction Bundles at POST /fhir (%s)', (_name
     });
 
     it('takes absolute request URLs on this server and refuses others', async () => {
-      const bundle = {
-        resourceType: 'Bundle',
-        type: 'batch',
-        entry: [
-          { request: { method: 'GET', url: 'http://localhost:8080/fhir/Questionnaire/calf-pain' } },
-          { request: { method: 'GET', url: 'https://elsewhere.example.org/fhir/Questionnaire/calf-pain' } },
-        ],
-      };
+      const bundle = bundleOf('batch', [
+        { request: { method: 'GET', url: 'http://localhost:8080/fhir/Questionnaire/calf-pain' } },
+        { request: { method: 'GET', url: 'https://elsewhere.example.org/fhir/Questionnaire/calf-pain' } },
+      ]);
       const res = await postBundle(t, bundle).expect(200);
       expect(res.body.entry.map((e: BundleEntry) => e.response!.status)).toEqual(['200 OK', '400 Bad Request']);
     });

@@ -15,16 +15,16 @@ const OWN_CANONICALS = 'http://calfpain.example.org/fhir/';
  * operation and the system interactions; and checks that what it does not declare is refused.
  */
 describe('the CapabilityStatement is honest', () => {
+  const qr = {
+    ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/walk', encounter: 'Encounter/walk' }),
+    identifier: { system: 'https://portal.example.org', value: 'walk-1' },
+  };
   let t: TestApp;
   let cs: CapabilityStatement;
   let response: QuestionnaireResponse;
 
   beforeAll(async () => {
     t = await createTestApp();
-    const qr = {
-      ...buildResponse(WELLS_LIKELY_ANSWERS, { subject: 'Patient/walk', encounter: 'Encounter/walk' }),
-      identifier: { system: 'https://portal.example.org', value: 'walk-1' },
-    };
     response = (await request(t.app).post('/fhir/QuestionnaireResponse').set('Content-Type', FHIR).send(JSON.stringify(qr)).expect(201))
       .body as QuestionnaireResponse;
     // Observations come from $extract.

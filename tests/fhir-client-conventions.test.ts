@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type { Bundle, QuestionnaireResponse, RiskAssessment } from 'fhir/r4';
-import { createTestApp, type TestApp, useTestApp } from './support/app';
+import { createTestApp, putFhir, type TestApp, useTestApp } from './support/app';
 import { buildResponse } from './support/build-response';
 import { expectValidR4 } from './support/r4-validator';
 import { writtenCounts } from './support/store-counts';
@@ -119,20 +119,10 @@ describe('FHIR API conventions clients rely on', () => {
 
     it('return=representation (the default) on update as well', async () => {
       const created = (await post(t, buildResponse(likely, { subject: 'Patient/p1' })).expect(201)).body as QuestionnaireResponse;
-      const res = await request(t.app)
-        .put(`/fhir/QuestionnaireResponse/${created.id}`)
-        .set('Content-Type', FHIR)
-        .set('Prefer', 'return=representation')
-        .send(JSON.stringify(created))
-        .expect(200);
+      const res = await putFhir(t, `/fhir/QuestionnaireResponse/${created.id}`, created, { Prefer: 'return=representation' }).expect(200);
       expect(res.body.meta.versionId).toBe('2');
       expect(res.headers['preference-applied']).toBe('return=representation');
-      const minimal = await request(t.app)
-        .put(`/fhir/QuestionnaireResponse/${created.id}`)
-        .set('Content-Type', FHIR)
-        .set('Prefer', 'return=minimal')
-        .send(JSON.stringify(created))
-        .expect(200);
+      const minimal = await putFhir(t, `/fhir/QuestionnaireResponse/${created.id}`, created, { Prefer: 'return=minimal' }).expect(200);
       expect(minimal.text).toBe('');
       expect(minimal.headers.etag).toBe('W/"3"');
     });
@@ -242,12 +232,8 @@ describe('FHIR API conventions clients rely on', () => {
     });
 
     it('refuses a bad _count, _total or _elements with 400', async () => {
-      for (const url of [
-        '/fhir/QuestionnaireResponse?_count=-1',
-        '/fhir/QuestionnaireResponse?_count=1e3',
-        '/fhir/QuestionnaireResponse?_total=some',
-        '/fhir/QuestionnaireResponse?_elements=a.b',
-      ]) {
+      const queries = ['_count=-1', '_count=1e3', '_total=some', '_elements=a.b'];
+      for (const url of queries.map((query) => `/fhir/QuestionnaireResponse?${query}`)) {
         expect({ url, status: (await request(t.app).get(url)).status }).toEqual({ url, status: 400 });
       }
     });

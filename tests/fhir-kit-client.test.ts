@@ -1,10 +1,7 @@
 import { execFile } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createDevAuthTestApp, signDevClientJwt } from './support/dev-client';
-import type { TestApp } from './support/app';
+import { listenDevAuthApp, signDevClientJwt, type ListeningDevAuthApp } from './support/dev-client';
 import { buildResponse } from './support/build-response';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 import { writtenCounts } from './support/store-counts';
@@ -13,27 +10,21 @@ const run = promisify(execFile);
 
 /** fhir-kit-client, unmodified, over HTTP with auth on (tests/clients/fhir-kit-session.mjs). */
 describe('fhir-kit-client against the service', () => {
-  let server: http.Server;
-  let t: TestApp;
+  let served: ListeningDevAuthApp;
   let base: string;
   let token: string;
 
   beforeAll(async () => {
-    server = http.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const now = new Date();
-    t = await createDevAuthTestApp({ now, baseUrl: origin });
-    server.on('request', t.app);
-    base = `${origin}/fhir`;
+    served = await listenDevAuthApp(now);
+    base = `${served.origin}/fhir`;
     token = await signDevClientJwt(base, {
       now,
       claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs user/Provenance.rs' },
     });
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await t.store.close();
+    await served.close();
   });
 
   it('creates, reads, vreads, updates, reads every level of history, pages, searches by POST, creates conditionally, evaluates and posts Bundles', async () => {
@@ -57,6 +48,6 @@ describe('fhir-kit-client against the service', () => {
       batch: ['200 OK', '200 OK'],
       transaction: ['201 Created', '200 OK'],
     });
-    expect(await writtenCounts(t.store)).toEqual({ QuestionnaireResponse: 5, RiskAssessment: 5, Provenance: 6 });
+    expect(await writtenCounts(served.t.store)).toEqual({ QuestionnaireResponse: 5, RiskAssessment: 5, Provenance: 6 });
   });
 });

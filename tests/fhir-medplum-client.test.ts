@@ -1,9 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, QuestionnaireResponse, RiskAssessment } from 'fhir/r4';
-import { createDevAuthTestApp, signDevClientJwt } from './support/dev-client';
-import type { TestApp } from './support/app';
+import { listenDevAuthApp, signDevClientJwt, type ListeningDevAuthApp } from './support/dev-client';
 import { buildResponse } from './support/build-response';
 import { WELLS_LIKELY_ANSWERS } from './support/wells';
 import { writtenCounts } from './support/store-counts';
@@ -14,27 +11,21 @@ import { readAssessment } from './support/read-assessment';
  * the calls an integrator makes, without a workaround.
  */
 describe('MedplumClient against the service', () => {
-  let server: http.Server;
-  let t: TestApp;
+  let served: ListeningDevAuthApp;
   let medplum: MedplumClient;
 
   beforeAll(async () => {
-    server = http.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const now = new Date();
-    t = await createDevAuthTestApp({ now, baseUrl });
-    server.on('request', t.app);
-    const token = await signDevClientJwt(`${baseUrl}/fhir`, {
+    served = await listenDevAuthApp(now);
+    const token = await signDevClientJwt(`${served.origin}/fhir`, {
       now,
       claims: { scope: 'user/QuestionnaireResponse.cruds user/RiskAssessment.rs user/Provenance.rs user/Questionnaire.rs' },
     });
-    medplum = new MedplumClient({ baseUrl: `${baseUrl}/`, fhirUrlPath: 'fhir', fetch, cacheTime: 0 });
+    medplum = new MedplumClient({ baseUrl: `${served.origin}/`, fhirUrlPath: 'fhir', fetch, cacheTime: 0 });
     medplum.setAccessToken(token);
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await t.store.close();
+    await served.close();
   });
 
   const qr = (subject: string) => buildResponse(WELLS_LIKELY_ANSWERS, { subject });
@@ -70,7 +61,7 @@ describe('MedplumClient against the service', () => {
   it('$evaluate, batch and transaction', async () => {
     const evaluated = (await medplum.post(medplum.fhirUrl('QuestionnaireResponse', '$evaluate'), qr('Patient/m3'))) as RiskAssessment;
     expect(evaluated.resourceType).toBe('RiskAssessment');
-    const before = await writtenCounts(t.store);
+    const before = await writtenCounts(served.t.store);
     const batch = await medplum.executeBatch({
       resourceType: 'Bundle',
       type: 'batch',
@@ -94,7 +85,7 @@ describe('MedplumClient against the service', () => {
     });
     expect(transaction.type).toBe('transaction-response');
     expect((transaction.entry?.[1].resource as Bundle).total).toBe(1);
-    const after = await writtenCounts(t.store);
+    const after = await writtenCounts(served.t.store);
     expect(after.QuestionnaireResponse - before.QuestionnaireResponse).toBe(2);
   });
 });

@@ -1,16 +1,11 @@
 /** The operations settings read from the environment: defaults, choices, and clear refusals. */
 import { ConfigError, loadConfig } from '../src/config/config';
+import { problemsThrown } from './support/problems';
 
 const base = { TRUSTED_CLIENTS_FILE: '/srv/clients.json' };
 
 function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig({ ...base, ...env }, '/srv/app');
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
+  return problemsThrown(() => loadConfig({ ...base, ...env }, '/srv/app'), ConfigError);
 }
 
 describe('operations configuration', () => {
@@ -61,12 +56,8 @@ describe('operations configuration', () => {
   });
 
   it('refuses a store that is neither memory nor a Redis URL (hiding its password), a short metrics token and bad numbers', () => {
-    const found = problems({
-      RATE_LIMIT_STORE: 'memcached://user:secret@host',
-      METRICS_TOKEN: 'short',
-      METRICS_PORT: 'abc',
-      SHUTDOWN_GRACE_MS: '-1',
-    });
+    const withPassword = { RATE_LIMIT_STORE: 'memcached://user:secret@host' };
+    const found = problems({ ...withPassword, METRICS_TOKEN: 'short', METRICS_PORT: 'abc', SHUTDOWN_GRACE_MS: '-1' });
     expect(found).toEqual([
       expect.stringContaining('RATE_LIMIT_STORE must be memory or a redis://host:port URL'),
       'METRICS_TOKEN must be at least 16 characters',

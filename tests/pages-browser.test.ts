@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RiskAssessment } from 'fhir/r4';
 import { readAssessment } from './support/read-assessment';
+import { WELLS_LINK_IDS } from './support/wells';
 import { DEV_TRUSTED_CLIENTS_FILE, signDevClientJwt } from './support/dev-client';
 import {
   ARTIFACT_DIR,
@@ -37,8 +38,14 @@ jest.setTimeout(60_000);
 
 type Answers = Record<string, boolean | string>;
 
+/** The ten Wells criteria: yes to those named, no to the rest. */
+function wellsAnswers(yes: string[]): Answers {
+  return Object.fromEntries(WELLS_LINK_IDS.map((linkId) => [linkId, yes.includes(linkId)]));
+}
+
 /** The three stories, answered as a person would, by clicking. */
-const STORIES: Record<string, { patient: string; answers: Answers }> = {
+type Story = { patient: string; answers: Answers };
+const STORIES: Record<string, Story> = {
   // Post-operative patient with cancer and a swollen, tender calf: Wells 5, DVT likely.
   likely: {
     patient: 'browser-dvt-likely',
@@ -50,16 +57,13 @@ const STORIES: Record<string, { patient: string; answers: Answers }> = {
       'pain-site': 'calf-belly',
       'calf-swelling-reported': true,
       'recent-injury': false,
-      'wells-active-cancer': true,
-      'wells-paralysis-or-cast': false,
-      'wells-bedridden-or-surgery': true,
-      'wells-previous-dvt': false,
-      'wells-tenderness-deep-veins': true,
-      'wells-entire-leg-swollen': false,
-      'wells-calf-swelling-3cm': true,
-      'wells-pitting-edema': true,
-      'wells-collateral-veins': false,
-      'wells-alternative-diagnosis': false,
+      ...wellsAnswers([
+        'wells-active-cancer',
+        'wells-bedridden-or-surgery',
+        'wells-tenderness-deep-veins',
+        'wells-calf-swelling-3cm',
+        'wells-pitting-edema',
+      ]),
       'pe-shortness-of-breath': false,
       'pe-chest-pain': false,
       'pe-coughing-blood': false,
@@ -75,16 +79,7 @@ const STORIES: Record<string, { patient: string; answers: Answers }> = {
       'snap-felt': true,
       bruising: true,
       'recent-injury': true,
-      'wells-active-cancer': false,
-      'wells-paralysis-or-cast': false,
-      'wells-bedridden-or-surgery': false,
-      'wells-previous-dvt': false,
-      'wells-tenderness-deep-veins': false,
-      'wells-entire-leg-swollen': false,
-      'wells-calf-swelling-3cm': false,
-      'wells-pitting-edema': false,
-      'wells-collateral-veins': false,
-      'wells-alternative-diagnosis': true,
+      ...wellsAnswers(['wells-alternative-diagnosis']),
       'pe-shortness-of-breath': false,
       'pe-chest-pain': false,
       'pe-coughing-blood': false,
@@ -197,6 +192,14 @@ describeInBrowser('the web pages in Chromium', () => {
       return (bundle.entry ?? []).map((e) => e.resource);
     }
 
+    /** Opens the portal for the story's patient, answers it by clicking and waits for the live score line to read `live`. */
+    async function answerStory(story: Story, live: string, viewport?: { width: number; height: number }): Promise<GuardedPage> {
+      const guarded = await open(`/portal?patient=${story.patient}`, viewport);
+      await fillPortal(guarded.page, story.answers);
+      await guarded.page.waitForFunction((text) => document.getElementById('live-score')?.textContent?.includes(text), live);
+      return guarded;
+    }
+
     beforeAll(async () => {
       served = await serveApp();
       context = await newContext(browser);
@@ -227,10 +230,8 @@ describeInBrowser('the web pages in Chromium', () => {
     });
 
     test('likely DVT: answered by clicking, the live Wells score, Submit, the result and the stored RiskAssessment', async () => {
-      const guarded = await open(`/portal?patient=${STORIES.likely.patient}`);
+      const guarded = await answerStory(STORIES.likely, 'Wells DVT score: 5');
       const { page } = guarded;
-      await fillPortal(page, STORIES.likely.answers);
-      await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('Wells DVT score: 5'));
       // The number is LHC-Forms' own: the Questionnaire's calculatedExpression fills its Wells score field.
       await expect(page.inputValue('[id="wells-score/1"]')).resolves.toBe('5');
       expect(await criticalAndSeriousViolations(page)).toEqual([]);
@@ -253,10 +254,8 @@ describeInBrowser('the web pages in Chromium', () => {
     });
 
     test('unlikely DVT: a sports injury scores -2 and the page says unlikely, with the D-dimer next', async () => {
-      const guarded = await open(`/portal?patient=${STORIES.unlikely.patient}`);
+      const guarded = await answerStory(STORIES.unlikely, 'Wells DVT score: -2');
       const { page } = guarded;
-      await fillPortal(page, STORIES.unlikely.answers);
-      await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('Wells DVT score: -2'));
       const text = await submitAndWait(page);
       expect(text).toContain('A blood clot in the leg (DVT) is unlikely, but not ruled out');
       expect(text).toContain('Wells DVT score: -2');
@@ -268,11 +267,9 @@ describeInBrowser('the web pages in Chromium', () => {
     });
 
     test('PE red flag: the emergency message comes first; phone-sized screen', async () => {
-      const guarded = await open(`/portal?patient=${STORIES.pe.patient}`, { width: 390, height: 844 });
-      const { page } = guarded;
-      await fillPortal(page, STORIES.pe.answers);
       // Examination not done: no provisional score is shown.
-      await page.waitForFunction(() => document.getElementById('live-score')?.textContent?.includes('not yet calculated'));
+      const guarded = await answerStory(STORIES.pe, 'not yet calculated', { width: 390, height: 844 });
+      const { page } = guarded;
       await expect(page.inputValue('[id="wells-score/1"]')).resolves.toBe('');
       const text = await submitAndWait(page);
       const firstBlock = await page.locator('#result > *:nth-child(2)').innerText();

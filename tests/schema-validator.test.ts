@@ -85,8 +85,7 @@ describe('schema validation', () => {
   });
 
   it('wants repeating elements as arrays', () => {
-    const p = only(validator.validate(qr({ item: { linkId: 'a' } })));
-    expect(p).toMatchObject({
+    expect(only(validator.validate(qr({ item: { linkId: 'a' } })))).toMatchObject({
       expression: 'QuestionnaireResponse.item',
       message: '"item" must be a JSON array (it repeats in FHIR), got an object',
     });
@@ -115,8 +114,7 @@ describe('schema validation', () => {
   });
 
   it('checks required code values', () => {
-    const p = only(validator.validate(qr({ status: 'done' })));
-    expect(p).toMatchObject({
+    expect(only(validator.validate(qr({ status: 'done' })))).toMatchObject({
       expression: 'QuestionnaireResponse.status',
       message: 'Invalid code string "done" for "status": expected one of in-progress, completed, amended, entered-in-error, stopped',
       code: 'code-invalid',
@@ -188,12 +186,8 @@ describe('schema validation', () => {
 
   it('reports every error in one pass', () => {
     const resource = qr({ status: 'done', foo: 1, authored: 'yesterday', item: [{ linkId: 'a', answer: [{ valueInteger: '3' }] }] });
-    expect(validator.validate(resource).map((p) => p.expression)).toEqual([
-      'QuestionnaireResponse.foo',
-      'QuestionnaireResponse.status',
-      'QuestionnaireResponse.authored',
-      'QuestionnaireResponse.item[0].answer[0].valueInteger',
-    ]);
+    const paths = ['foo', 'status', 'authored', 'item[0].answer[0].valueInteger'];
+    expect(validator.validate(resource).map((p) => p.expression)).toEqual(paths.map((path) => `QuestionnaireResponse.${path}`));
   });
 });
 

@@ -12,6 +12,7 @@ import {
   TrustedClientsError,
 } from '../src/auth/trusted-clients';
 import { DEV_TRUSTED_CLIENTS_FILE } from './support/dev-client';
+import { problemsThrown } from './support/problems';
 
 let publicJwk: JWK;
 let privateJwk: JWK;
@@ -27,13 +28,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function problemsOf(json: unknown): string[] {
-  try {
-    parseTrustedClients(json, 'test.json');
-  } catch (e) {
-    if (e instanceof TrustedClientsError) return e.problems;
-    throw e;
-  }
-  return [];
+  return problemsThrown(() => parseTrustedClients(json, 'test.json'), TrustedClientsError);
 }
 
 describe('trusted clients file', () => {

@@ -9,9 +9,8 @@
   var P = window.CalfPainPages;
   var el = P.el;
   var config = P.readConfig();
+  var extensionOf = P.extensionOf;
 
-  var EXT = 'http://calfpain.example.org/fhir/StructureDefinition/';
-  var SNOMED = 'http://snomed.info/sct';
   var SAFE_URL = /^(https?:\/\/|\/(?!\/))/i;
   var INDICATOR_LABEL = { critical: 'Critical', warning: 'Warning', info: 'Info' };
 
@@ -212,12 +211,6 @@
   // ---------------------------------------------------------------------------------------------
   // RiskAssessment history
 
-  function extensionOf(resource, name) {
-    return ((resource && resource.extension) || []).filter(function (x) {
-      return x.url === EXT + name;
-    })[0];
-  }
-
   function codeOf(concept) {
     return concept && concept.coding && concept.coding[0] && concept.coding[0].code;
   }
@@ -229,9 +222,7 @@
     var range = extensionOf(ra, 'wells-score-range');
     var twoLevel = extensionOf(dvt, 'wells-two-level');
     var pe = predictions.some(function (p) {
-      return ((p.outcome && p.outcome.coding) || []).some(function (c) {
-        return c.system === SNOMED && c.code === '59282003';
-      });
+      return P.hasCode(p.outcome, P.SNOMED, P.PE_CODE);
     });
     var top = predictions
       .filter(function (p) {

@@ -188,7 +188,29 @@
     });
   }
 
+  var EXT = 'http://calfpain.example.org/fhir/StructureDefinition/';
+  var SNOMED = 'http://snomed.info/sct';
+  var PE_CODE = '59282003';
+
+  /** The resource's (or element's) extension with this service's StructureDefinition name, if any. */
+  function extensionOf(resource, name) {
+    return ((resource && resource.extension) || []).filter(function (x) {
+      return x.url === EXT + name;
+    })[0];
+  }
+
+  /** Whether the CodeableConcept carries the code in the system. */
+  function hasCode(concept, system, code) {
+    return !!((concept && concept.coding) || []).some(function (c) {
+      return c.system === system && c.code === code;
+    });
+  }
+
   window.CalfPainPages = {
+    SNOMED: SNOMED,
+    PE_CODE: PE_CODE,
+    extensionOf: extensionOf,
+    hasCode: hasCode,
     readConfig: readConfig,
     uuid: uuid,
     el: el,

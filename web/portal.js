@@ -9,9 +9,6 @@
   var el = P.el;
   var config = P.readConfig();
 
-  var SNOMED = 'http://snomed.info/sct';
-  var PE_CODE = '59282003';
-  var EXT = 'http://calfpain.example.org/fhir/StructureDefinition/';
   var IDENTIFIER_SYSTEM = 'urn:ietf:rfc:3986';
 
   var formEl = document.getElementById('questionnaire-form');
@@ -363,18 +360,6 @@
   // ---------------------------------------------------------------------------------------------
   // The result, in plain language
 
-  function extension(resource, name) {
-    return (resource.extension || []).filter(function (x) {
-      return x.url === EXT + name;
-    })[0];
-  }
-
-  function hasCode(concept, system, code) {
-    return !!((concept && concept.coding) || []).some(function (c) {
-      return c.system === system && c.code === code;
-    });
-  }
-
   function riskCode(prediction) {
     var coding = prediction.qualitativeRisk && prediction.qualitativeRisk.coding;
     return coding && coding[0] && coding[0].code;
@@ -427,17 +412,13 @@
     resultEl.textContent = '';
     var predictions = ra.prediction || [];
     var pe = predictions.filter(function (p) {
-      return hasCode(p.outcome, SNOMED, PE_CODE);
+      return P.hasCode(p.outcome, P.SNOMED, P.PE_CODE);
     })[0];
     var dvt = predictions[0];
-    var twoLevelExt =
-      dvt &&
-      (dvt.extension || []).filter(function (x) {
-        return x.url === EXT + 'wells-two-level';
-      })[0];
+    var twoLevelExt = dvt && P.extensionOf(dvt, 'wells-two-level');
     var twoLevel = twoLevelExt && twoLevelExt.valueCodeableConcept.coding[0].code;
-    var scoreExt = extension(ra, 'wells-score');
-    var rangeExt = extension(ra, 'wells-score-range');
+    var scoreExt = P.extensionOf(ra, 'wells-score');
+    var rangeExt = P.extensionOf(ra, 'wells-score-range');
     var kind = twoLevel === 'likely' ? 'likely' : twoLevel === 'unlikely' && ra.status === 'final' ? 'unlikely' : 'preliminary';
     var words = NEXT[kind];
     var score = scoreExt ? String(scoreExt.valueInteger) : '';
@@ -483,10 +464,10 @@
 
     var causes = predictions
       .filter(function (p) {
-        return extension(p, 'differential-rank');
+        return P.extensionOf(p, 'differential-rank');
       })
       .sort(function (a, b) {
-        return extension(a, 'differential-rank').valueInteger - extension(b, 'differential-rank').valueInteger;
+        return P.extensionOf(a, 'differential-rank').valueInteger - P.extensionOf(b, 'differential-rank').valueInteger;
       })
       .slice(0, 3);
     if (causes.length) {

@@ -81,9 +81,9 @@ const CONDITION_NAMES = new Set([
   'dDimer',
   'ultrasound',
 ]);
-/** Selected-order groups a suggestion may remove (cds-suggestion-removes-selected). */
-export const ORDER_GROUPS = ['dDimer', 'ultrasound'] as const;
-export type OrderGroup = (typeof ORDER_GROUPS)[number];
+/** Selected-order groups a suggestion may remove (cds-suggestion-removes-selected): the order counts a condition reads. */
+export type OrderGroup = keyof NonNullable<CardConditionInput['orders']>;
+export const ORDER_GROUPS: readonly OrderGroup[] = ['dDimer', 'ultrasound'];
 
 /** A suggestion of a card: one order from a contained ActivityDefinition (a nested action). */
 export interface SuggestionRule {

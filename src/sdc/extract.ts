@@ -1,16 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  Bundle,
-  BundleEntry,
-  Coding,
-  Observation,
-  Questionnaire,
-  QuestionnaireItem,
-  QuestionnaireResponse,
-  QuestionnaireResponseItem,
-  QuestionnaireResponseItemAnswer,
-  Reference,
-} from 'fhir/r4';
+import type { Bundle, BundleEntry, Coding, Observation, Questionnaire, QuestionnaireItem, Reference } from 'fhir/r4';
+import type { QuestionnaireResponse, QuestionnaireResponseItem, QuestionnaireResponseItemAnswer } from 'fhir/r4';
 import { CANONICAL_BASE, EXT_CALCULATED_EXPRESSION, EXT_OBSERVATION_EXTRACT } from '../core/canonical';
 import { FHIR_ID_SOURCE } from '../core/ids';
 import type { Evaluator } from '../clinical/types';

@@ -42,33 +42,27 @@ const again = await client.create({ resourceType: 'QuestionnaireResponse', body:
 out.conditionalCreateSame = first.id === again.id;
 
 out.evaluate = (await client.operation({ resourceType: 'QuestionnaireResponse', name: '$evaluate', input: response })).resourceType;
+/** fhir-kit's batch/transaction argument: the Bundle as body. */
+const bundle = (type, entry) => ({ body: { resourceType: 'Bundle', type, entry } });
 out.batch = (
-  await client.batch({
-    body: {
-      resourceType: 'Bundle',
-      type: 'batch',
-      entry: [
-        { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
-        { request: { method: 'GET', url: 'RiskAssessment?risk=|high' } },
-      ],
-    },
-  })
+  await client.batch(
+    bundle('batch', [
+      { request: { method: 'GET', url: 'Questionnaire/calf-pain' } },
+      { request: { method: 'GET', url: 'RiskAssessment?risk=|high' } },
+    ]),
+  )
 ).entry.map((e) => e.response.status);
 out.transaction = (
-  await client.transaction({
-    body: {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [
-        {
-          fullUrl: 'urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d',
-          resource: response,
-          request: { method: 'POST', url: 'QuestionnaireResponse' },
-        },
-        { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d' } },
-      ],
-    },
-  })
+  await client.transaction(
+    bundle('transaction', [
+      {
+        fullUrl: 'urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d',
+        resource: response,
+        request: { method: 'POST', url: 'QuestionnaireResponse' },
+      },
+      { request: { method: 'GET', url: 'RiskAssessment?basis=urn:uuid:0d9f1c6a-7b8e-4a5f-9c3d-2e1f0a9b8c7d' } },
+    ]),
+  )
 ).entry.map((e) => e.response.status);
 
 process.stdout.write(JSON.stringify(out));

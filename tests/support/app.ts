@@ -1,4 +1,5 @@
 import pino from 'pino';
+import request from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import { testConfig, type Config } from '../../src/config/config';
@@ -64,4 +65,19 @@ export function useTestApp(make: () => Promise<TestApp> = () => createTestApp())
     await slot.store.close();
   });
   return slot;
+}
+
+/** A PUT of `body` as FHIR JSON to `path`, with any further headers (If-Match, Prefer). */
+export function putFhir(t: TestApp, path: string, body: unknown, headers: Record<string, string> = {}): request.Test {
+  return request(t.app)
+    .put(path)
+    .set({ 'Content-Type': 'application/fhir+json', ...headers })
+    .send(JSON.stringify(body));
+}
+
+/** A CORS preflight from `origin` for a POST with Authorization and Content-Type, as a browser sends it. */
+export function corsPreflight(app: Express, path: string, origin: string): request.Test {
+  return request(app)
+    .options(path)
+    .set({ Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' });
 }

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { importPKCS8, SignJWT, type KeyLike } from 'jose';
 import type { Config } from '../../src/config/config';
@@ -53,4 +55,28 @@ export async function signDevClientJwt(aud: string, options: DevClientJwtOptions
 /** The app with AUTH_MODE=on trusting the development clients (the dev client and the CDS Hooks sandbox). */
 export function createDevAuthTestApp(options: { now: Date; baseUrl: string; config?: Partial<Config> }): Promise<TestApp> {
   return createAuthTestApp({ ...options, trustedClientsFile: DEV_TRUSTED_CLIENTS_FILE, devClients: true });
+}
+
+/** The dev-auth app served over real HTTP on a free local port, its base URL that port's origin. */
+export interface ListeningDevAuthApp {
+  origin: string;
+  t: TestApp;
+  /** Stops the server and closes the store. */
+  close(): Promise<void>;
+}
+
+export async function listenDevAuthApp(now: Date): Promise<ListeningDevAuthApp> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const t = await createDevAuthTestApp({ now, baseUrl: origin });
+  server.on('request', t.app);
+  return {
+    origin,
+    t,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await t.store.close();
+    },
+  };
 }

@@ -155,9 +155,9 @@ export function portalPage(config: PageConfig): string {
   return layout({
     title: 'Calf pain questionnaire',
     current: 'portal',
-    config,
     stylesheets: ['/vendor/lforms/webcomponent/styles.css', '/assets/portal.css'],
     scripts: [...LFORMS_SCRIPTS, '/assets/page-common.js', '/assets/portal.js'],
+    config,
     body: `<h1>Calf pain questionnaire</h1>
 <p class="lead">Answer the questions about your calf pain; the examination part is for the clinician who examines you
 (leave it blank if nobody has). Then press <strong>Submit</strong>. Patient: <span class="patient-id">${patient}</span></p>
