@@ -26,11 +26,15 @@ describe('CDS service modules', () => {
     }
     expect(() => checkServiceModule({ definition: calfPainDvt }, 'calf-pain-dvt.ts')).toThrow(/handler/);
     expect(() => checkServiceModule({ assessMostRecent: () => undefined }, 'assess.ts')).toThrow(/definition/);
-    expect(() => checkServiceModule({ ...ok, definition: { ...calfPainDvt, hook: 'order-sign' } }, 'calf-pain-dvt.ts')).toThrow(/hook/);
+    expect(() => checkServiceModule({ ...ok, definition: { ...calfPainDvt, hook: 'Patient View' } }, 'calf-pain-dvt.ts')).toThrow(/hook/);
+    expect(
+      checkServiceModule({ ...ok, definition: { ...calfPainDvt, hook: 'org.example.calf-pain-review' } }, 'calf-pain-dvt.ts').definition
+        .hook,
+    ).toBe('org.example.calf-pain-review');
     expect(() => checkServiceModule(ok, 'other-name.ts')).toThrow(/file name/);
   });
 
-  it('a third service is one more module: listed in discovery and routed to', async () => {
+  it('a third service is one more module, on a hook no other service has: listed in discovery and routed to', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
     try {
       for (const f of fs.readdirSync(SERVICES_DIR).filter((x) => x.endsWith('.ts'))) {
@@ -39,7 +43,7 @@ describe('CDS service modules', () => {
       }
       fs.writeFileSync(
         path.join(dir, 'zz-calf-pain-echo.ts'),
-        `export const definition = { hook: 'patient-view', id: 'zz-calf-pain-echo', title: 'Echo', description: 'Says hello.',
+        `export const definition = { hook: 'encounter-start', id: 'zz-calf-pain-echo', title: 'Echo', description: 'Says hello.',
            prefetch: {}, usageRequirements: 'Tests only.' };
          export const handler = async (_deps: unknown, _rules: unknown, request: { context: { patientId: string } }) => ({
            drafts: [{ kind: 'echo', card: { uuid: '0b1c6c2e-5f57-4b4f-9c39-8f3c0f7d2a11', summary: 'Hello ' + request.context.patientId,
@@ -57,9 +61,9 @@ describe('CDS service modules', () => {
       const called = await request(app)
         .post('/cds-services/zz-calf-pain-echo')
         .send({
-          hook: 'patient-view',
+          hook: 'encounter-start',
           hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
-          context: { patientId: PATIENT_ID, userId: 'Practitioner/1' },
+          context: { patientId: PATIENT_ID, userId: 'Practitioner/1', encounterId: 'enc-1' },
         })
         .expect(200);
       expect(called.body.cards.map((c: { summary: string }) => c.summary)).toEqual([`Hello ${PATIENT_ID}`]);

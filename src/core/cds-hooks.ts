@@ -2,9 +2,19 @@ import type { Bundle, Coding, FhirResource } from 'fhir/r4';
 
 /** CDS Hooks 2.0 wire types (https://cds-hooks.hl7.org/2.0/). Optional fields are left out, never null. */
 
-/** The hooks this service implements (a service module naming another hook is refused at load). */
-export const HOOK_NAMES = ['patient-view', 'order-select'] as const;
-export type HookName = (typeof HOOK_NAMES)[number];
+/**
+ * A hook's name (CDS Hooks 2.0 "Hooks"): a standard one such as `patient-view` or `order-select`, or a
+ * custom one, which the specification asks to be namespaced (`org.example.my-hook`).
+ */
+export type HookName = string;
+const HOOK_NAME = /^[a-z0-9]+(?:[.-][a-z0-9]+)*$/;
+
+export function isHookName(value: unknown): value is HookName {
+  return typeof value === 'string' && HOOK_NAME.test(value);
+}
+
+/** The hooks whose context carries the draft orders (CDS Hooks library: order-select and order-sign). */
+export const ORDER_HOOKS: readonly HookName[] = ['order-select', 'order-sign'];
 
 /** A CDS service's discovery entry (CDS Hooks 2.0 "Discovery"). */
 export interface ServiceDefinition {
@@ -29,9 +39,9 @@ export interface HookContext {
   userId?: string;
   patientId: string;
   encounterId?: string;
-  /** order-select only. */
+  /** Order hooks only (ORDER_HOOKS). */
   selections?: string[];
-  /** order-select only. */
+  /** Order hooks only (ORDER_HOOKS). */
   draftOrders?: Bundle;
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOOK_NAMES, type HookName, type ServiceDefinition } from '../../core/cds-hooks';
+import { isHookName, type HookName, type ServiceDefinition } from '../../core/cds-hooks';
 import { isObject } from '../../core/json';
 import type { CdsService, ServiceHandler } from './service';
 
@@ -43,8 +43,8 @@ export function checkServiceModule(exports: unknown, file: string): CdsService {
     throw new ServiceModuleError(`${where}: definition.id must be a service id (lower-case letters, digits, hyphens)`);
   }
   if (definition.id !== expectedId) throw new ServiceModuleError(`${where}: definition.id "${definition.id}" must be the file name`);
-  if (!HOOK_NAMES.includes(definition.hook as HookName)) {
-    throw new ServiceModuleError(`${where}: definition.hook must be one of ${HOOK_NAMES.join(', ')}`);
+  if (!isHookName(definition.hook)) {
+    throw new ServiceModuleError(`${where}: definition.hook must be a hook name such as patient-view (lower case, digits, - and .)`);
   }
   for (const field of REQUIRED_TEXT) {
     const value = definition[field];

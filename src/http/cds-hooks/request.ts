@@ -1,6 +1,6 @@
 import type { Bundle } from 'fhir/r4';
 import { OperationOutcomeError, operationOutcome, type Problem } from '../../core/outcome';
-import type { FhirAuthorization, HookName, HookRequest } from '../../core/cds-hooks';
+import { ORDER_HOOKS, type FhirAuthorization, type HookName, type HookRequest } from '../../core/cds-hooks';
 import { isFhirId, UUID } from '../../core/ids';
 import { isObject } from '../../core/json';
 
@@ -87,7 +87,7 @@ export function parseHookRequest(body: unknown, hook: HookName): HookRequest {
         problems.push({ expression: `context.${key}`, message: `context.${key} must be a non-empty string` });
       }
     }
-    if (hook === 'order-select') {
+    if (ORDER_HOOKS.includes(hook)) {
       const draftOrders = context.draftOrders;
       if (!isObject(draftOrders) || draftOrders.resourceType !== 'Bundle') {
         problems.push({ expression: 'context.draftOrders', message: 'context.draftOrders must be a FHIR Bundle' });
