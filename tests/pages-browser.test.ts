@@ -34,7 +34,8 @@ if (unavailable) {
 }
 const describeInBrowser = unavailable ? describe.skip : describe;
 
-jest.setTimeout(60_000);
+// Generous limits: Chromium shares a small machine with the rest of the suite (they bound hangs, they time nothing).
+jest.setTimeout(120_000);
 
 type Answers = Record<string, boolean | string>;
 
@@ -147,7 +148,7 @@ async function submitAndWait(page: Page): Promise<string> {
 async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACT_DIR, { recursive: true });
   const file = path.join(ARTIFACT_DIR, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage: true, timeout: 60_000 });
   if (process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(README_SCREENSHOT_DIR, { recursive: true });
     copyFileSync(file, path.join(README_SCREENSHOT_DIR, `${name}.png`));
