@@ -274,7 +274,9 @@ async function fetchMissing(input: PopulateInput, plan: PopulationPlan, deps: Po
           input.issues.push({
             severity: 'warning',
             code: 'value',
-            message: `${q.name}: ${r.resourceType}/${r.id ?? '(no id)'} from the FHIR server is not about Patient/${input.patientId}; not used`,
+            message:
+              `${q.name}: ${r.resourceType}/${r.id ?? '(no id)'} from the FHIR server is not about Patient/${input.patientId}; ` +
+              `not used`,
           });
           continue;
         }

@@ -13,7 +13,8 @@ export const definition: ServiceDefinition = {
   description:
     "Wells DVT score from the patient's recent calf-pain questionnaire: pulmonary embolism red flags (critical), " +
     'DVT likely (ultrasound within 4 h), DVT unlikely (D-dimer), or the examination items still missing; with the ' +
-    'differential of calf pain and what the chart adds (cancer, previous DVT, recent surgery). No card when there is no recent questionnaire.',
+    'differential of calf pain and what the chart adds (cancer, previous DVT, recent surgery). ' +
+    'No card when there is no recent questionnaire.',
   prefetch: {
     ...CALF_PAIN_PREFETCH,
     [PREFETCH.conditions]: CONDITIONS_QUERY,
