@@ -27,7 +27,7 @@ export const PUBLIC_READ_TYPES: ReadonlySet<string> = new Set(['Questionnaire', 
  * compartmentCriterion (a search on `patient`) agree.
  *
  * Provenance: in the compartment through the server's `provenance-patient` extension (what the
- * `patient` search parameter of src/fhir/search-parameters.ts indexes), or, as in R4, a `target`
+ * `patient` search parameter of src/storage/search-parameters.ts indexes), or, as in R4, a `target`
  * reference to the Patient. A Provenance with neither (targets only a RiskAssessment) is outside
  * every patient compartment and reachable with user/system scopes only: resolving its target would
  * need a store round-trip here, and guessing would leak another patient's audit trail.

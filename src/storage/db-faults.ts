@@ -1,7 +1,7 @@
 /**
  * Database faults the caller should retry: the database is down, restarting, refusing connections or
  * too slow to hand out a connection. They become 503 OperationOutcomes (`transient`) with Retry-After
- * instead of 500s, which clients and proxies read as bugs (serviceUnavailable in fhir/outcome.ts).
+ * instead of 500s, which clients and proxies read as bugs (serviceUnavailable in core/outcome.ts).
  * Imports nothing: the FHIR and CDS error handlers both ask it.
  */
 /** Node socket errors meaning the database could not be reached. */

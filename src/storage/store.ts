@@ -61,7 +61,7 @@ export interface Store {
 
 /**
  * One value a resource exposes for a search parameter. Computed by the FHIR layer's indexer
- * (src/fhir/search-parameters.ts) and handed to the store, which keeps them in indexed columns.
+ * (src/storage/search-parameters.ts) and handed to the store, which keeps them in indexed columns.
  * - token: one entry "code" and one "system|code" per coding; boolean as "true"/"false"
  * - reference: "Patient/123" (relative)
  * - uri / string: the value (strings lower-cased by the indexer)
