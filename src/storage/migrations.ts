@@ -36,7 +36,8 @@ export const POSTGRES_DIALECT: SchemaDialect = {
  * order is time order.
  */
 export function schemaMigrations(d: SchemaDialect): Migration[] {
-  // A stored version: the current one in `resources`, every one in `resource_history`.
+  // A stored version: the current one in `resources`, every one in `resource_history` (since version 3
+  // the content is kept there only).
   const version = sql`resource_type ${d.key} NOT NULL,
         id ${d.key} NOT NULL,
         version_id INTEGER NOT NULL,
@@ -103,6 +104,15 @@ export function schemaMigrations(d: SchemaDialect): Migration[] {
         // most of its entries. Date criteria say `lo IS NOT NULL`, so they still use it.
         sql`DROP INDEX search_index_range`,
         sql`CREATE INDEX search_index_range ON search_index (resource_type, param, lo, hi, id) WHERE lo IS NOT NULL`,
+      ],
+    },
+    {
+      version: 3,
+      name: 'resource content kept once, in resource_history',
+      statements: [
+        // Every version, the current one included, has always been written to resource_history: the copy
+        // in `resources` doubled what each write stored. Reads join the current version's history row.
+        sql`ALTER TABLE resources DROP COLUMN content`,
       ],
     },
   ];

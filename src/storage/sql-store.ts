@@ -179,6 +179,12 @@ interface CurrentRow {
   deleted: unknown;
 }
 
+/**
+ * The content of `resources r`'s current version: `resources` holds what searches filter and sort on,
+ * `resource_history` every version's content (the current one's too), so each write stores it once.
+ */
+const CURRENT_CONTENT = sql`JOIN resource_history h ON h.resource_type = r.resource_type AND h.id = r.id AND h.version_id = r.version_id`;
+
 /** Purge expired jti rows on every n-th recordJti call, so the table stays bounded without a timer. */
 const JTI_PURGE_EVERY = 100;
 
@@ -218,7 +224,8 @@ class SqlStore implements Store {
     checkResourceType(resourceType);
     return this.runner.autocommit(async (s) => {
       const rows = await s.query<CurrentRow & { content: unknown }>(
-        sql`SELECT version_id, deleted, content FROM resources WHERE resource_type = ${resourceType} AND id = ${id}`,
+        sql`SELECT r.version_id, r.deleted, h.content FROM resources r ${CURRENT_CONTENT}
+            WHERE r.resource_type = ${resourceType} AND r.id = ${id}`,
       );
       if (rows.length === 0) throw notFound(`${resourceType}/${id} not found`);
       if (isTrue(rows[0].deleted)) throw gone(`${resourceType}/${id} has been deleted`);
@@ -297,7 +304,7 @@ class SqlStore implements Store {
     return this.runner.autocommit(async (s) => {
       if (paging.limit === 0) return { resources: [], total: await count(s) };
       const rows = await s.query<{ content: unknown }>(
-        sql`SELECT r.content FROM resources r WHERE ${where} ORDER BY ${order} LIMIT ${Sql.integer(paging.limit)}
+        sql`SELECT h.content FROM resources r ${CURRENT_CONTENT} WHERE ${where} ORDER BY ${order} LIMIT ${Sql.integer(paging.limit)}
           OFFSET ${Sql.integer(paging.offset)}`,
       );
       // A first page that is not full holds every match: its length is the total, no COUNT needed.
@@ -434,13 +441,13 @@ class SqlStore implements Store {
 
     if (exists) {
       await s.execute(
-        sql`UPDATE resources SET version_id = ${version}, last_updated = ${lastUpdated}, deleted = FALSE, content = ${content}
+        sql`UPDATE resources SET version_id = ${version}, last_updated = ${lastUpdated}, deleted = FALSE
             WHERE resource_type = ${resourceType} AND id = ${id}`,
       );
     } else {
       await s.execute(
-        sql`INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content)
-            VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE, ${content})`,
+        sql`INSERT INTO resources (resource_type, id, version_id, last_updated, deleted)
+            VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE)`,
       );
     }
     await s.execute(
