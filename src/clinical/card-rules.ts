@@ -14,6 +14,7 @@ import type {
 } from 'fhir/r4';
 import { CANONICAL_BASE } from '../core/canonical';
 import { isHookName, type HookName, type Indicator } from '../core/cds-hooks';
+import { memoByJson } from '../core/bounded-map';
 import { PROJECT_ROOT } from '../core/project-root';
 import type { PopulationPlan } from './chart-population';
 import { loadPopulationPlans } from './population-plans';
@@ -178,19 +179,9 @@ function compileCondition(action: PlanDefinitionAction, where: string): (resourc
       return false;
     }
   };
-  if (IMPURE.test(expression.expression)) return run;
   // A patient's chart comes again on every chart open: the answer for the same resource is kept (the
   // code lists make these expressions costly, tens of microseconds per resource).
-  const seen = new Map<string, boolean>();
-  return (resource) => {
-    const key = JSON.stringify(resource);
-    const known = seen.get(key);
-    if (known !== undefined) return known;
-    const result = run(resource);
-    if (seen.size >= MATCH_CACHE_SIZE) seen.delete(seen.keys().next().value as string);
-    seen.set(key, result);
-    return result;
-  };
+  return IMPURE.test(expression.expression) ? run : memoByJson(run, MATCH_CACHE_SIZE);
 }
 
 function checkPlaceholders(text: string, known: readonly string[], where: string): void {
@@ -236,19 +227,7 @@ function compileCardCondition(action: PlanDefinitionAction, where: string): (inp
   };
   // A condition reads only its small input (a few counts and codes), so its answers are few: a pure one
   // is decided once per distinct input and then looked up.
-  const decided = new Map<string, boolean>();
-  const applies = IMPURE.test(text)
-    ? decide
-    : (input: CardConditionInput): boolean => {
-        const key = JSON.stringify(input);
-        let answer = decided.get(key);
-        if (answer === undefined) {
-          answer = decide(input);
-          if (decided.size >= DECIDED_INPUTS) decided.delete(decided.keys().next().value as string);
-          decided.set(key, answer);
-        }
-        return answer;
-      };
+  const applies = IMPURE.test(text) ? decide : memoByJson(decide, DECIDED_INPUTS);
   // Tried once on inputs of every shape, so a condition that fails or is not boolean is found at load.
   const probe = { status: 'final', peRedFlags: 1, unanswered: 0 } as const;
   for (const sample of [

@@ -1,5 +1,6 @@
 import type { Bundle, Extension, Questionnaire, QuestionnaireItem, Resource } from 'fhir/r4';
 import { EXT_INITIAL_EXPRESSION, EXT_ITEM_POPULATION_CONTEXT, EXT_LAUNCH_CONTEXT, EXT_VARIABLE } from '../core/canonical';
+import { BoundedMap } from '../core/bounded-map';
 import { compileFhirPath, type CompiledFhirPath } from '../core/fhirpath';
 import type { ValueSetIndex } from './value-set-index';
 
@@ -160,7 +161,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
           .filter((r) => typeof r === 'object' && r !== null) as Resource[])
       : [];
 
-  const evidenceCache = new Map<string, Resource[]>();
+  const evidenceCache = new BoundedMap<string, Resource[]>(EVIDENCE_CACHE_SIZE);
   return {
     questionnaire,
     launchContexts,
@@ -186,7 +187,6 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       const known = evidenceCache.get(key);
       if (known) return known;
       const evidence = evidenceOf(plan, env);
-      if (evidenceCache.size >= EVIDENCE_CACHE_SIZE) evidenceCache.delete(evidenceCache.keys().next().value as string);
       evidenceCache.set(key, evidence);
       return evidence;
     },

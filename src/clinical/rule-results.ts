@@ -1,4 +1,5 @@
 import type { QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
+import { BoundedMap } from '../core/bounded-map';
 import type { CompiledRules, Rule, RuleEnv } from './rules';
 
 /**
@@ -84,8 +85,7 @@ class ResultCache<V> {
 
   set(key: string, inputs: string, value: V): void {
     let results = this.keys.get(key);
-    if (!results) this.keys.set(key, (results = new Map<string, V>()));
-    if (results.size >= this.perKey) results.delete(results.keys().next().value as string);
+    if (!results) this.keys.set(key, (results = new BoundedMap<string, V>(this.perKey)));
     results.set(inputs, value);
   }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { BoundedMap } from '../../core/bounded-map';
 import {
   createMigrationsTable,
   isoInstant,
@@ -125,7 +126,7 @@ function migrateNow(db: Database.Database, statements: StatementCache, appliedAt
 
 /** Statements are compiled once and reused (least recently used evicted past STATEMENT_CACHE_SIZE). */
 class StatementCache {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new BoundedMap<string, Database.Statement>(STATEMENT_CACHE_SIZE);
 
   constructor(private readonly db: Database.Database) {}
 
@@ -146,7 +147,6 @@ class StatementCache {
       this.statements.delete(text);
     } else {
       stmt = this.db.prepare(text);
-      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value as string);
     }
     this.statements.set(text, stmt);
     return { stmt, values };
