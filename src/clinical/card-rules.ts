@@ -158,11 +158,17 @@ export class CardRulesError extends Error {
   override name = 'CardRulesError';
 }
 
-function compileCondition(action: PlanDefinitionAction, where: string): (resource: Resource) => boolean {
+/** An action's applicability condition, which must be FHIRPath. */
+function applicability(action: PlanDefinitionAction, where: string): { expression: string } {
   const expression = action.condition?.find((c) => c.kind === 'applicability')?.expression;
   if (!expression?.expression || expression.language !== 'text/fhirpath') {
     throw new CardRulesError(`${where}: needs an applicability condition in text/fhirpath`);
   }
+  return { expression: expression.expression };
+}
+
+function compileCondition(action: PlanDefinitionAction, where: string): (resource: Resource) => boolean {
+  const expression = applicability(action, where);
   let compiled: (resource: unknown) => unknown[];
   try {
     compiled = compileFhirPath(expression.expression);
@@ -205,10 +211,7 @@ function memberNames(node: unknown, out: string[] = []): string[] {
  * a boolean.
  */
 function compileCardCondition(action: PlanDefinitionAction, where: string): (input: CardConditionInput) => boolean {
-  const expression = action.condition?.find((c) => c.kind === 'applicability')?.expression;
-  if (!expression?.expression || expression.language !== 'text/fhirpath') {
-    throw new CardRulesError(`${where}: needs an applicability condition in text/fhirpath`);
-  }
+  const expression = applicability(action, where);
   const text = expression.expression;
   let compiled: (input: unknown) => unknown[];
   try {
