@@ -10,8 +10,6 @@ import { readPrefetch, type PrefetchState } from './prefetch';
 import type { HookRequest } from '../../core/cds-hooks';
 import type { Store } from '../../storage/store';
 
-export type { ChartData, FoundResponse, Origin, PatientData } from '../../clinical/patient-data';
-
 const DAY_MS = 24 * 60 * 60 * 1000;
 const RESPONSE_STATUSES = ['completed', 'amended'];
 /** How far ahead of our clock a response's `authored` may be (clock drift between EHR and service). */
