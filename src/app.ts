@@ -71,11 +71,11 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Behind a load balancer: the client's address (rate-limit key of unauthenticated calls) from X-Forwarded-For.
   if (ops.trustProxy !== undefined) app.set('trust proxy', ops.trustProxy);
 
-  // Every request: X-Request-Id in and out, then its one access line (pino-http logs the id as req.id).
+  // Every request: X-Request-Id in and out, then its one access line (with the id).
   app.use(requestId());
   app.use(accessLog(deps.logger));
   // Liveness and readiness before CORS, authentication and rate limits: cheap, and never refused.
-  app.use(health.router);
+  app.use(health.middleware);
   // Security headers (helmet: CSP default-src 'none'; pages set their own CSP); compression except CDS answers.
   app.use(createSecurityHeaders());
   app.use(compressExceptCdsHooks());

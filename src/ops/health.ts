@@ -6,7 +6,7 @@
  * Both are unauthenticated, mounted before rate limiting, and left out of the access log (app.ts).
  * The body names what is not ready, never why in detail (no hosts, no credentials).
  */
-import { Router } from 'express';
+import type { RequestHandler } from 'express';
 import type { Store } from '../storage/store';
 
 export type CheckState = 'ok' | 'failing' | 'loading' | 'shutting-down';
@@ -25,7 +25,8 @@ export interface HealthOptions {
 }
 
 export interface Health {
-  router: Router;
+  /** Answers GET /healthz and /readyz; passes everything else on (one comparison per request). */
+  middleware: RequestHandler;
   /** Marks a component named in `loading` as loaded. */
   loaded(name: string): void;
   /** From now on /readyz answers 503 (graceful shutdown: the load balancer stops sending traffic). */
@@ -73,20 +74,27 @@ export function createHealth({ store, timeoutMs, loading = [] }: HealthOptions):
     return { status: ready ? 'ready' : 'not-ready', checks };
   };
 
-  const router = Router();
-  router.get('/healthz', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
-  });
-  router.get('/readyz', async (_req, res) => {
-    const report = await readiness();
-    res
-      .status(report.status === 'ready' ? 200 : 503)
-      .set('Cache-Control', 'no-store')
-      .json(report);
-  });
+  const middleware: RequestHandler = (req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
+    if (path === '/healthz') {
+      res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+      return;
+    }
+    if (path !== '/readyz') return next();
+    readiness().then(
+      (report) => {
+        res
+          .status(report.status === 'ready' ? 200 : 503)
+          .set('Cache-Control', 'no-store')
+          .json(report);
+      },
+      (err: unknown) => next(err),
+    );
+  };
 
   return {
-    router,
+    middleware,
     loaded: (name) => void pending.delete(name),
     startShutdown: () => {
       shuttingDown = true;

@@ -1,38 +1,66 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
+
+/** The request fields of the access line: who asked for what (headers and bodies, which carry credentials, never). */
+interface AccessLine {
+  req: { id: unknown; method: string; url: string; remoteAddress: string | undefined };
+  res: { statusCode: number };
+  responseTime: number;
+  cds?: unknown;
+  err?: { type: string; message: string };
+  aborted?: true;
+}
+
+/** Paths that are never logged: the load balancer's probes. */
+const UNLOGGED = new Set(['/healthz', '/readyz']);
 
 /**
- * The access log line of a request: who asked for what and the answer, nothing else (headers, which
- * carry credentials, and bodies never reach it; the id ties it to the request's other lines).
- */
-export const ACCESS_LOG_SERIALIZERS = {
-  req: (req: { id?: unknown; method?: string; url?: string; originalUrl?: string; socket?: { remoteAddress?: string } }) => ({
-    id: req.id,
-    method: req.method,
-    url: req.originalUrl ?? req.url,
-    remoteAddress: req.socket?.remoteAddress,
-  }),
-  res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-};
-
-/**
- * One access line per request (method, url, status, time, request id); headers and bodies, which
+ * One access line per request (method, url, status, time in ms, request id); headers and bodies, which
  * carry credentials, are never logged. Health probes are not logged. A CDS call adds what it answered
- * (res.locals.cds: service, hookInstance, card kinds) to its access line: one line per call.
- * The access line holds only the fields above, so it needs no redaction pass. Mount after requestId():
- * the line's req.id is the request's X-Request-Id.
+ * (res.locals.cds: service, hookInstance, card kinds) to its access line: one line per call. A 5xx
+ * answer is logged at error level ("request errored"); a connection the client closed before the answer
+ * was sent at warn level ("request aborted"). Mount after requestId(): req.id is the X-Request-Id.
+ *
+ * One pino call when the response finishes, and nothing allocated before it: this runs on every
+ * request, the CDS hook included. The line holds only the fields above, so it needs no redaction pass.
  */
 export function accessLog(logger: Logger): RequestHandler {
-  return pinoHttp({
-    logger: logger.child({}, { redact: [] }),
-    genReqId: (req) => (req as { id?: string }).id ?? '',
-    serializers: ACCESS_LOG_SERIALIZERS,
-    wrapSerializers: false,
-    customSuccessObject: (_req, res, value: Record<string, unknown>) => {
-      const cds: unknown = res.locals?.cds;
-      return cds ? { ...value, cds } : value;
-    },
-    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-  });
+  const log = logger.child({}, { redact: [] });
+  return (req, res, next) => {
+    if (UNLOGGED.has(req.url)) return next();
+    const started = Date.now();
+    const done = (): void => {
+      res.removeListener('finish', done);
+      res.removeListener('close', done);
+      write(log, req.method, req.originalUrl, (req as { id?: unknown }).id, req.socket?.remoteAddress, res, Date.now() - started);
+    };
+    res.on('finish', done);
+    res.on('close', done);
+    next();
+  };
+}
+
+function write(
+  log: Logger,
+  method: string,
+  url: string,
+  id: unknown,
+  remoteAddress: string | undefined,
+  res: Response,
+  responseTime: number,
+): void {
+  const line: AccessLine = { req: { id, method, url, remoteAddress }, res: { statusCode: res.statusCode }, responseTime };
+  const cds: unknown = res.locals?.cds;
+  if (cds) line.cds = cds;
+  if (!res.writableFinished) {
+    line.aborted = true;
+    log.warn(line, 'request aborted');
+    return;
+  }
+  if (res.statusCode >= 500) {
+    line.err = { type: 'Error', message: `failed with status code ${res.statusCode}` };
+    log.error(line, 'request errored');
+    return;
+  }
+  log.info(line, 'request completed');
 }

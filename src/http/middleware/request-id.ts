@@ -10,8 +10,8 @@ export function requestIdFor(incoming: string | string[] | undefined): string {
 }
 
 /**
- * Sets req.id (pino-http's default genReqId uses it), res.locals.requestId and the X-Request-Id
- * response header. Mount before pino-http.
+ * Sets req.id (the access line logs it), res.locals.requestId and the X-Request-Id response header.
+ * Mount before accessLog().
  */
 export function requestId(): RequestHandler {
   return (req, res, next) => {
