@@ -36,7 +36,7 @@ function headersOf(middleware: RequestHandler): [string, string][] {
   };
   let passed = false;
   void middleware({ headers: {} } as Request, recorder as unknown as Response, (err?: unknown) => {
-    if (err) throw err instanceof Error ? err : new Error(String(err));
+    if (err) throw err instanceof Error ? err : new Error('security headers: helmet refused its options');
     passed = true;
   });
   if (!passed) throw new Error('security headers: helmet did not finish synchronously');
