@@ -194,8 +194,17 @@ function dateCondition(prefix: DatePrefix, lo: string, hi: string): Sql {
   }
 }
 
-function criterionCondition(resourceType: string, criterion: SearchCriterion): Sql {
+/**
+ * One criterion over `resources r`: as the set of `candidates` (the resources its index entries name),
+ * or as a `check` of the candidate at hand (its own index entries, through search_index_resource).
+ */
+function criterionCondition(resourceType: string, criterion: SearchCriterion, role: 'candidates' | 'check'): Sql {
   const param = checkParamName(criterion.param);
+  const matching = (condition: Sql): Sql =>
+    role === 'candidates'
+      ? sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType} AND i.param = ${param} AND ${condition})`
+      : sql`EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = ${resourceType} AND i.id = r.id AND i.param = ${param}
+          AND ${condition})`;
   if (criterion.kind === 'exact') {
     if (criterion.values.length === 0) return sql`1 = 0`;
     const values = Sql.join(
@@ -203,15 +212,16 @@ function criterionCondition(resourceType: string, criterion: SearchCriterion): S
       sql`, `,
     );
     if (param === '_id') return sql`r.id IN (${values})`;
-    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType}
-      AND i.param = ${param} AND i.value IN (${values}))`;
+    return matching(sql`i.value IN (${values})`);
   }
   if (criterion.kind === 'date') {
     const lo = normaliseInstant(criterion.lo);
     const hi = normaliseInstant(criterion.hi);
     if (lo === undefined || hi === undefined) throw badRequest(`Invalid date range for "${param}"`);
-    return sql`r.id IN (SELECT i.id FROM search_index i WHERE i.resource_type = ${resourceType}
-      AND i.param = ${param} AND i.lo IS NOT NULL AND i.hi IS NOT NULL AND ${dateCondition(criterion.prefix, lo, hi)})`;
+    const range = sql`i.lo IS NOT NULL AND i.hi IS NOT NULL AND ${dateCondition(criterion.prefix, lo, hi)}`;
+    // As a check, the range is wrapped so the planner looks the candidate's own entries up (resource index)
+    // instead of scanning search_index_range from the lower bound on for each candidate.
+    return matching(role === 'candidates' ? range : sql`COALESCE(${range}, FALSE)`);
   }
   throw badRequest(`Unsupported search criterion kind "${(criterion as { kind: string }).kind}"`);
 }
@@ -220,9 +230,27 @@ function criterionCondition(resourceType: string, criterion: SearchCriterion): S
 export function searchWhere(request: Pick<SearchRequest, 'resourceType' | 'criteria'>): Sql {
   const resourceType = checkResourceType(request.resourceType);
   const conditions = [sql`r.resource_type = ${resourceType}`, sql`NOT r.deleted`];
-  for (const criterion of request.criteria) conditions.push(criterionCondition(resourceType, criterion));
+  const [driver, ...filters] = [...request.criteria].sort((a, b) => selectivityRank(a) - selectivityRank(b));
+  if (driver) conditions.push(criterionCondition(resourceType, driver, 'candidates'));
+  for (const criterion of filters) conditions.push(criterionCondition(resourceType, criterion, 'check'));
   return Sql.join(conditions, sql` AND `);
 }
+
+/**
+ * Which criterion narrows the search first (lowest rank): one criterion's index entries give the
+ * candidate resources, and every other criterion is checked on each candidate through the per-resource
+ * index, so a search costs what its most selective criterion matches, not what its broadest one does
+ * (`questionnaire=<canonical>` or `status=completed` match nearly every response; `patient=Patient/1`
+ * a handful). Without statistics the rank is read from the criterion's shape: ids, then references to
+ * one resource (`Type/id`), then other exact values, then date ranges. Ties keep the caller's order.
+ */
+function selectivityRank(criterion: SearchCriterion): number {
+  if (criterion.kind === 'date') return 3;
+  if (criterion.param === '_id') return 0;
+  return criterion.values.every((v) => RELATIVE_REFERENCE.test(v)) ? 1 : 2;
+}
+
+const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]{0,63}\/[A-Za-z0-9\-.]{1,64}$/;
 
 /**
  * ORDER BY for `resources r`. An indexed param sorts by its lowest value ascending and its highest
