@@ -1,7 +1,7 @@
 import type { Bundle, Extension, Questionnaire, QuestionnaireItem, Resource } from 'fhir/r4';
 import { EXT_INITIAL_EXPRESSION, EXT_ITEM_POPULATION_CONTEXT, EXT_LAUNCH_CONTEXT, EXT_VARIABLE } from '../core/canonical';
 import { BoundedMap } from '../core/bounded-map';
-import { compileFhirPath, type CompiledFhirPath } from '../core/fhirpath';
+import { compileFhirPath, parseFhirPath, type CompiledFhirPath } from '../core/fhirpath';
 import type { ValueSetIndex } from './value-set-index';
 
 /**
@@ -78,6 +78,61 @@ function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
   return (items ?? []).flatMap((i) => [i, ...flatten(i.item)]);
 }
 
+/** Reads the clock: its result changes with time even for the same chart. */
+const CLOCK_FUNCTION = /\b(now|today|timeOfDay)\s*\(/;
+
+/**
+ * The branches of an expression whose outermost operator is `|` (`A | B | C`), as text; the expression
+ * itself when it is not a union. `A | B` is the union of what A and B select, so each branch can be
+ * evaluated (and its result kept) on its own. The text is cut at the `|` outside parentheses, brackets,
+ * braces, strings and quoted identifiers, and the cut is used only when the parse tree agrees: a union
+ * at the root with as many branches (`A | B = C` is an equality, and is not cut).
+ */
+export function unionBranches(expression: string): string[] {
+  const pieces: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i];
+    if (c === "'" || c === '`') {
+      i = closingQuote(expression, i);
+      if (i < 0) return [expression];
+    } else if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') depth--;
+    else if (c === '|' && depth === 0) {
+      pieces.push(expression.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  pieces.push(expression.slice(start).trim());
+  return pieces.length > 1 && unionLeaves(rootOf(parseFhirPath(expression))) === pieces.length ? pieces : [expression];
+}
+
+interface ParseNode {
+  type?: string;
+  children?: ParseNode[];
+}
+
+/** The node under fhirpath.js's EntireExpression wrappers. */
+function rootOf(tree: unknown): ParseNode {
+  let node = tree as ParseNode;
+  while (node.type === 'EntireExpression' && node.children?.length === 1) node = node.children[0];
+  return node;
+}
+
+function unionLeaves(node: ParseNode): number {
+  return node.type === 'UnionExpression' ? (node.children ?? []).reduce((n, child) => n + unionLeaves(child), 0) : 1;
+}
+
+/** Index of the quote closing the one at `start` (backslash escapes skipped), or -1. */
+function closingQuote(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === text[start]) return i;
+  }
+  return -1;
+}
+
 /** Compiles the population expressions of a Questionnaire (throws PopulationError on a broken one). */
 export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: ValueSetIndex): PopulationPlan {
   // now() follows the caller's clock (tests and replays pass one): set just before each synchronous evaluation.
@@ -126,13 +181,16 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       }
     }
     if (context && !context.name) throw new PopulationError(`${at}: itemPopulationContext needs a name`);
+    if (context) compile(context.expression, at);
     return [
       {
         item,
         contextName: context?.name,
-        context: context ? compile(context.expression, at) : undefined,
-        // Without now()/today() the evidence depends on the chart alone and can be kept for the same chart.
-        contextIsPure: context ? !/\b(now|today|timeOfDay)\s*\(/.test(context.expression) : false,
+        // The selection, branch by branch: a branch that does not read the clock depends on the chart alone,
+        // and what it selected is kept for the same chart (the next chart open of the same patient).
+        context: context
+          ? unionBranches(context.expression).map((branch) => ({ fn: compile(branch, at), pure: !CLOCK_FUNCTION.test(branch) }))
+          : undefined,
         initial: compile(initial.expression, at),
       },
     ];
@@ -154,14 +212,34 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       return [];
     }
   };
-  const evidenceOf = (plan: (typeof plans)[number], env: Record<string, unknown>): Resource[] =>
-    plan.context
-      ? (run(plan.context, env)
-          .map(plain)
-          .filter((r) => typeof r === 'object' && r !== null) as Resource[])
-      : [];
+  const selected = (fn: CompiledFhirPath, env: Record<string, unknown>): Resource[] =>
+    run(fn, env)
+      .map(plain)
+      .filter((r) => typeof r === 'object' && r !== null) as Resource[];
 
   const evidenceCache = new BoundedMap<string, Resource[]>(EVIDENCE_CACHE_SIZE);
+  /** The chart's variables and their JSON, made once per chart however many items read them. */
+  const envs = new WeakMap<ChartContext, { env: Record<string, unknown>; json?: string }>();
+  const envFor = (chart: ChartContext) => {
+    let known = envs.get(chart);
+    if (!known) envs.set(chart, (known = { env: envOf(chart) }));
+    return known;
+  };
+
+  /** What the item's selection picks from the chart: the union of its branches (duplicates once, as `|` does). */
+  const evidenceOf = (plan: (typeof plans)[number], chart: ChartContext, cache: boolean): Resource[] => {
+    if (!plan.context) return [];
+    const known = envFor(chart);
+    const parts = plan.context.map((branch, i) => {
+      if (!cache || !branch.pure) return selected(branch.fn, known.env);
+      // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence.
+      const key = `${plan.item.linkId}\u0000${i}\u0000${(known.json ??= JSON.stringify(known.env))}`;
+      let found = evidenceCache.get(key);
+      if (!found) evidenceCache.set(key, (found = selected(branch.fn, known.env)));
+      return found;
+    });
+    return parts.length === 1 ? parts[0] : union(parts);
+  };
   return {
     questionnaire,
     launchContexts,
@@ -171,7 +249,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       clock = now;
       const env = envOf(chart);
       return plans.map((plan) => {
-        const evidence = evidenceOf(plan, env);
+        const evidence = evidenceOf(plan, chart, false);
         const values = run(plan.initial, plan.contextName ? { ...env, [plan.contextName]: evidence } : env).map(plain);
         return { linkId: plan.item.linkId, item: plan.item, values, evidence };
       });
@@ -180,15 +258,22 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       const plan = byLinkId.get(linkId);
       if (!plan) throw new PopulationError(`${where}: item ${linkId} has no population expressions`);
       clock = now;
-      const env = envOf(chart);
-      if (!plan.contextIsPure) return evidenceOf(plan, env);
-      // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence.
-      const key = `${linkId}\u0000${JSON.stringify(env)}`;
-      const known = evidenceCache.get(key);
-      if (known) return known;
-      const evidence = evidenceOf(plan, env);
-      evidenceCache.set(key, evidence);
-      return evidence;
+      return evidenceOf(plan, chart, true);
     },
   };
+}
+
+/** The union of selections: every resource once (FHIRPath `|` compares by value). */
+function union(parts: Resource[][]): Resource[] {
+  const seen = new Set<string>();
+  const all: Resource[] = [];
+  for (const part of parts) {
+    for (const resource of part) {
+      const json = JSON.stringify(resource);
+      if (seen.has(json)) continue;
+      seen.add(json);
+      all.push(resource);
+    }
+  }
+  return all;
 }
