@@ -94,6 +94,20 @@ describe('rule engine', () => {
     }
   });
 
+  it('reuses the summary of earlier answers for another patient, frozen, and still renders that patient', () => {
+    const fresh = createEvaluator(plan(), { memoise: false, questionnaire });
+    const memoised = createEvaluator(plan(), { memoise: true, questionnaire });
+    for (const qr of cases.slice(0, 40)) memoised.evaluate(qr, { now });
+    for (const [i, qr] of cases.slice(0, 40).entries()) {
+      const again: QuestionnaireResponse = { ...structuredClone(qr), id: `again-${i}`, subject: { reference: `Patient/other-${i}` } };
+      const result = memoised.evaluate(again, { now });
+      expect(result).toEqual(fresh.evaluate(again, { now }));
+      expect(result.riskAssessment.subject).toEqual({ reference: `Patient/other-${i}` });
+      expect(Object.isFrozen(result.summary)).toBe(true);
+      expect(result.summary).toBe(memoised.evaluate(qr, { now }).summary);
+    }
+  });
+
   it('leaves the response it evaluates unchanged', () => {
     const evaluator = createEvaluator(plan(), { questionnaire });
     for (const qr of cases.slice(0, 20)) {

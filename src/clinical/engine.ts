@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PlanDefinition, Questionnaire, QuestionnaireItem } from 'fhir/r4';
+import type { PlanDefinition, Questionnaire, QuestionnaireItem, QuestionnaireResponse } from 'fhir/r4';
+import { BoundedMap } from '../core/bounded-map';
 import { PROJECT_ROOT } from '../core/project-root';
 import { buildProvenance, buildRiskAssessment } from './risk-assessment';
 import { ResponseRun, SharedResults, itemGroups } from './rule-results';
-import { compileRules } from './rules';
+import { compileRules, everyRule } from './rules';
 import { summarise } from './summary';
-import type { Evaluator } from './types';
+import type { AssessmentSummary, Evaluator } from './types';
 
 /**
  * The Evaluator: the rules (PlanDefinition) and the Questionnaire they are checked against, loaded and
@@ -39,17 +40,38 @@ export function loadEvaluator(options: { rootDir?: string } & Omit<EvaluatorOpti
 
 export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions = {}): Evaluator {
   const rules = compileRules(plan, options.questionnaire ? { linkIds: linkIdsOf(options.questionnaire.item) } : {});
-  const shared = options.memoise === false ? undefined : new SharedResults(options.memoSize ?? 500);
+  const memoise = options.memoise !== false;
+  const shared = memoise ? new SharedResults(options.memoSize ?? 500) : undefined;
   const groups = itemGroups(rules);
+  // When every rule is pure (it reads its focus items or the score variables, never %resource, %context or
+  // the clock), the summary is a function of the answers alone: a response whose items repeat answers
+  // seen before (JSON-equal) gets the summary computed then. It is frozen, since it is shared.
+  const summaries =
+    memoise && everyRule(rules).every((rule) => rule.pure) ? new BoundedMap<string, AssessmentSummary>(options.memoSize ?? 500) : undefined;
+  const summaryOf = (response: QuestionnaireResponse): AssessmentSummary => {
+    // Rules read the response and never change it (fhirpath.js marks only the objects it returns, and
+    // rules return booleans): no copy is needed.
+    if (!summaries) return summarise(rules, new ResponseRun(response, groups, shared));
+    const key = JSON.stringify(response.item ?? []);
+    let summary = summaries.get(key);
+    if (!summary) summaries.set(key, (summary = deepFreeze(summarise(rules, new ResponseRun(response, groups, shared)))));
+    return summary;
+  };
   return {
     evaluate(response, evaluateOptions = {}) {
-      // Rules read the response and never change it (fhirpath.js marks only the objects it returns, and
-      // rules return booleans): no copy is needed.
-      const summary = summarise(rules, new ResponseRun(response, groups, shared));
+      const summary = summaryOf(response);
       return { summary, riskAssessment: buildRiskAssessment(rules, response, summary, evaluateOptions.now ?? new Date()) };
     },
     provenance: buildProvenance,
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 function linkIdsOf(items: QuestionnaireItem[] | undefined, into = new Set<string>()): Set<string> {

@@ -1,6 +1,6 @@
 import type { QuestionnaireResponse, QuestionnaireResponseItem } from 'fhir/r4';
 import { BoundedMap } from '../core/bounded-map';
-import type { CompiledRules, Rule, RuleEnv } from './rules';
+import { everyRule, type CompiledRules, type Rule, type RuleEnv } from './rules';
 
 /**
  * Rule results for one evaluation, and their reuse between evaluations (memoisation). A rule's result
@@ -35,13 +35,7 @@ export interface ItemGroups {
 
 /** Groups the rules once, when the evaluator is created. */
 export function itemGroups(rules: CompiledRules): ItemGroups {
-  const all = [
-    ...rules.wellsCriteria,
-    ...rules.peRedFlags,
-    ...rules.causes.flatMap((c) => c.features),
-    ...rules.nextSteps,
-    ...rules.categories.values(),
-  ];
+  const all = everyRule(rules);
   const byLinkId = new Map<string, ItemGroup>();
   const slot = new Map<string, number>();
   for (const rule of all) {

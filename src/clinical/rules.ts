@@ -85,6 +85,17 @@ export interface CompiledRules {
   nextSteps: NextStep[];
 }
 
+/** Every rule of the plan: criteria, red flags, cause features, next steps and categories. */
+export function everyRule(rules: CompiledRules): Rule[] {
+  return [
+    ...rules.wellsCriteria,
+    ...rules.peRedFlags,
+    ...rules.causes.flatMap((c) => c.features),
+    ...rules.nextSteps,
+    ...rules.categories.values(),
+  ];
+}
+
 export class RuleError extends Error {}
 
 /** FHIRPath functions whose result depends on more than their input: never reused between evaluations. */
