@@ -170,6 +170,14 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       expect(await store.read('Observation', created.id!)).toEqual(created);
     });
 
+    it('assigns time-ordered ids (UUID version 7): each new resource sorts after the ones before it', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 50; i++) ids.push((await store.create(observation())).id!);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect([...ids].sort()).toEqual(ids);
+      expect(new Set(ids).size).toBe(50);
+    });
+
     it('keeps a caller-given id and rejects a second create with it as 409', async () => {
       const created = await store.create<Patient>({ resourceType: 'Patient', id: 'p1', active: true });
       expect(created.id).toBe('p1');
