@@ -108,7 +108,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       await pool.end();
     },
   };
-  return createSqlStore(runner, { indexer: options.indexer, now });
+  return createSqlStore(runner, { indexer: options.indexer, now, writableCte: true });
 }
 
 function clientSession(client: Pick<Pool, 'query'> | PoolClient): SqlSession {
