@@ -35,6 +35,14 @@ describe('parseJsonSafely', () => {
     ['a duplicated key in a nested object', '{"item":[{"linkId":"a","linkId":"b"}]}', 400],
     ['the same key in sibling objects', '{"item":[{"linkId":"a"},{"linkId":"b"}],"x":{"linkId":"c"}}', 'ok'],
     ['a key repeated as a string value', '{"a":"a","b":["a","a"]}', 'ok'],
+    ['a key repeated after a nested object closed', '{"a":{"b":1,"c":{"d":2}},"e":[{"a":3}],"a":4}', 400],
+    ['an outer key reused inside nested objects', '{"a":{"a":{"a":1}},"b":[{"a":2,"b":3}]}', 'ok'],
+    [
+      'a duplicate among many keys',
+      JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]))).replace('}', ',"k7":0}'),
+      400,
+    ],
+    ['many distinct keys', JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, { [`k${i}`]: i }]))), 'ok'],
   ])('%s', (_name, text, expected) => {
     expect(statusOf(() => parseJsonSafely(text))).toBe(expected);
   });

@@ -34,64 +34,82 @@ export function parseJsonSafely(text: string, limits: JsonLimits = DEFAULT_JSON_
   }
 }
 
-interface Frame {
-  /** Keys seen so far (objects only). */
-  keys?: Set<string>;
-  /** Objects: the next string is a key. */
-  expectKey: boolean;
-  /** Arrays: elements so far (commas + 1 once a value is seen). */
-  elements: number;
-}
+/** Objects with more keys than this check duplicates with a Set; smaller ones by comparing (no allocation). */
+const KEY_SET_THRESHOLD = 16;
 
 /**
  * One pass over the raw text: nesting depth, array lengths, forbidden keys and duplicate object keys
  * (JSON.parse keeps the last, another parser the first: `{"resourceType":"Patient","resourceType":...}`
  * must not mean two things). Keys are compared decoded, so an escaped spelling is the same key.
  * Malformed text is left for JSON.parse to refuse.
+ *
+ * It runs on every request body, so it allocates little: the open objects and arrays are a stack of
+ * numbers, the keys of the open objects one shared list (each object's from its start in the list).
  */
 function checkText(text: string, limits: JsonLimits): void {
-  const frames: Frame[] = [];
-  let top: Frame | undefined;
+  // Per open container: 0 for an object, else 1 + the elements of an array seen so far.
+  const kinds: number[] = [];
+  // Per open container: where its keys start in `keys` (objects), and whether the next string is a key.
+  const keyStarts: number[] = [];
+  const expectKey: boolean[] = [];
+  const keys: string[] = [];
+  const keySets: (Set<string> | undefined)[] = [];
+  let depth = 0;
   const length = text.length;
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const end = stringEnd(text, i);
       if (end < 0) throw badRequest('Request body is not valid JSON');
-      if (top) {
-        if (top.keys && top.expectKey) {
-          const raw = text.slice(i + 1, end);
-          let key = raw;
-          if (raw.includes('\\')) {
-            try {
-              key = JSON.parse(`"${raw}"`) as string;
-            } catch {
-              throw badRequest('Request body is not valid JSON');
-            }
-          }
-          if (FORBIDDEN_KEYS.has(key)) throw badRequest(`JSON key "${key}" is not allowed`);
-          if (top.keys.has(key)) throw badRequest(`JSON key "${key.slice(0, 64)}" appears twice in one object`);
-          top.keys.add(key);
-          top.expectKey = false;
-        } else if (!top.keys && top.elements === 0) top.elements = 1;
+      if (depth > 0) {
+        const top = depth - 1;
+        if (kinds[top] === 0 && expectKey[top]) {
+          addKey(text.slice(i + 1, end), top);
+          expectKey[top] = false;
+        } else if (kinds[top] === 1) kinds[top] = 2;
       }
       i = end;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (top && !top.keys && top.elements === 0) top.elements = 1;
-      if (frames.length >= limits.maxDepth) throw badRequest(`JSON nesting deeper than ${limits.maxDepth} levels`);
-      top = c === 0x7b ? { keys: new Set(), expectKey: true, elements: 0 } : { expectKey: false, elements: 0 };
-      frames.push(top);
+      if (depth > 0 && kinds[depth - 1] === 1) kinds[depth - 1] = 2;
+      if (depth >= limits.maxDepth) throw badRequest(`JSON nesting deeper than ${limits.maxDepth} levels`);
+      kinds[depth] = c === 0x7b ? 0 : 1;
+      keyStarts[depth] = keys.length;
+      expectKey[depth] = c === 0x7b;
+      keySets[depth] = undefined;
+      depth++;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      frames.pop();
-      top = frames[frames.length - 1];
+      if (depth > 0) {
+        depth--;
+        if (kinds[depth] === 0) keys.length = keyStarts[depth];
+        keySets[depth] = undefined;
+      }
     } else if (c === 0x2c /* , */) {
-      if (top?.keys) top.expectKey = true;
-      else if (top && ++top.elements > limits.maxArrayLength)
-        throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
-    } else if (top && !top.keys && top.elements === 0 && c > 0x20) {
+      if (depth === 0) continue;
+      const top = depth - 1;
+      if (kinds[top] === 0) expectKey[top] = true;
+      else if (++kinds[top] - 1 > limits.maxArrayLength) throw payloadTooLarge(`JSON array longer than ${limits.maxArrayLength} items`);
+    } else if (depth > 0 && kinds[depth - 1] === 1 && c > 0x20) {
       // A number, true, false or null opens the array's first element.
-      top.elements = 1;
+      kinds[depth - 1] = 2;
     }
+  }
+
+  function addKey(raw: string, top: number): void {
+    let key = raw;
+    if (raw.includes('\\')) {
+      try {
+        key = JSON.parse(`"${raw}"`) as string;
+      } catch {
+        throw badRequest('Request body is not valid JSON');
+      }
+    }
+    if (FORBIDDEN_KEYS.has(key)) throw badRequest(`JSON key "${key}" is not allowed`);
+    const from = keyStarts[top];
+    let set = keySets[top];
+    if (!set && keys.length - from >= KEY_SET_THRESHOLD) set = keySets[top] = new Set(keys.slice(from));
+    if (set ? set.has(key) : keys.indexOf(key, from) >= 0) throw badRequest(`JSON key "${key.slice(0, 64)}" appears twice in one object`);
+    set?.add(key);
+    keys.push(key);
   }
 }
 
