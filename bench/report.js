@@ -114,7 +114,7 @@ function markdown(results) {
     );
   if (results.search) {
     lines.push(
-      '## Search latency by store size (SQLite, median over 350 searches for random patients)',
+      '## Search latency by store size (SQLite, median over 400 searches for random patients; one store per size, searched in turns)',
       '',
       '| stored responses | RiskAssessment?patient&_sort=-date | QuestionnaireResponse?patient |',
       '|---|---|---|',

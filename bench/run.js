@@ -299,7 +299,12 @@ async function rssAfterMixed(total = 10_000) {
   return { idleMb: idle, afterMb: after, requests: total, statuses };
 }
 
-/** Search latency at growing store sizes: RiskAssessment by patient newest first, QuestionnaireResponse by patient. */
+/**
+ * Search latency at growing store sizes: RiskAssessment by patient newest first, QuestionnaireResponse by
+ * patient. One store per size, filled first; then the stores are searched in turns (a batch of searches on
+ * each, round after round), so a change in the machine's load during the run touches every size alike
+ * instead of the last-measured one.
+ */
 async function searchScaling(sizes) {
   const { createSqliteStore } = require(path.join(DIST, 'storage', 'sqlite', 'sqlite-store.js'));
   const { indexResource } = require(path.join(DIST, 'storage', 'search-parameters.js'));
@@ -310,37 +315,19 @@ async function searchScaling(sizes) {
   const { seedStore } = require(path.join(DIST, 'clinical', 'seed.js'));
   const pino = require('pino');
   const dir = tmp('calf-search-');
-  const store = createSqliteStore({ filename: path.join(dir, 'search.db'), indexer: indexResource });
   const catalog = loadCatalog();
-  await seedStore(store, catalog);
   const evaluator = loadEvaluator();
-  const app = createApp(
-    {
-      config: { ...testConfig(), rateLimitPerMinute: 1_000_000 },
-      store,
-      evaluator,
-      logger: pino({ level: 'silent' }),
-      now: () => new Date(),
-    },
-    { catalog },
-  );
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const appPort = server.address().port;
-
   // About ten responses per patient at every size, each with its RiskAssessment and Provenance, as the API stores them.
   const templates = Array.from({ length: 32 }, (_, i) => response('x', i));
-  let stored = 0;
-  const fill = async (upTo) => {
+  const fill = async (store, size) => {
     const batch = 500;
-    while (stored < upTo) {
-      const n = Math.min(batch, upTo - stored);
+    for (let stored = 0; stored < size; stored += batch) {
+      const n = Math.min(batch, size - stored);
       await store.transaction(async (tx) => {
         for (let k = 0; k < n; k++) {
           const i = stored + k;
           const qr = {
             ...templates[i % templates.length],
-            id: randomUUID(),
             subject: { reference: `Patient/s${Math.floor(i / 10)}` },
             authored: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
           };
@@ -350,36 +337,71 @@ async function searchScaling(sizes) {
           await tx.create(evaluator.provenance(ra, saved));
         }
       });
-      stored += n;
     }
   };
-  const results = [];
+
+  const stores = [];
   for (const size of sizes) {
+    const store = createSqliteStore({ filename: path.join(dir, `search-${size}.db`), indexer: indexResource });
+    await seedStore(store, catalog);
     const t = Date.now();
-    await fill(size);
-    const fillSeconds = (Date.now() - t) / 1000;
-    const patients = size / 10;
-    const time = async (urlFor) => {
-      const samples = [];
-      for (let i = 0; i < 400; i++) {
-        const t0 = process.hrtime.bigint();
-        const { status, body } = await request(appPort, 'GET', urlFor(Math.floor(Math.random() * patients)));
-        if (status !== 200 || !JSON.parse(body).entry?.length) throw new Error(`search answered ${status} with no entries`);
-        if (i >= 50) samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await fill(store, size);
+    const app = createApp(
+      {
+        config: { ...testConfig(), rateLimitPerMinute: 1_000_000 },
+        store,
+        evaluator,
+        logger: pino({ level: 'silent' }),
+        now: () => new Date(),
+      },
+      { catalog },
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    stores.push({ size, store, server, port: server.address().port, fillSeconds: (Date.now() - t) / 1000, samples: { ra: [], qr: [] } });
+    log(`  ${size} responses stored in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  }
+
+  const searches = {
+    ra: (p) => `/fhir/RiskAssessment?patient=Patient/s${p}&_sort=-date&_count=10`,
+    qr: (p) => `/fhir/QuestionnaireResponse?patient=Patient/s${p}`,
+  };
+  const ROUNDS_OF_SEARCHES = 8;
+  const PER_ROUND = 50;
+  for (let round = 0; round <= ROUNDS_OF_SEARCHES; round++) {
+    for (const s of stores) {
+      for (const [kind, urlFor] of Object.entries(searches)) {
+        for (let i = 0; i < PER_ROUND; i++) {
+          const t0 = process.hrtime.bigint();
+          const { status, body } = await request(s.port, 'GET', urlFor(Math.floor(Math.random() * (s.size / 10))));
+          if (status !== 200 || !JSON.parse(body).entry?.length) throw new Error(`search answered ${status} with no entries`);
+          // Round 0 warms each store up (its pages into the cache); it is not counted.
+          if (round > 0) s.samples[kind].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
       }
+    }
+  }
+
+  const results = [];
+  for (const s of stores) {
+    const figure = (samples) => {
       samples.sort((a, b) => a - b);
       return { medianMs: percentile(samples, 0.5), p99Ms: percentile(samples, 0.99) };
     };
-    const riskAssessment = await time((p) => `/fhir/RiskAssessment?patient=Patient/s${p}&_sort=-date&_count=10`);
-    const questionnaireResponse = await time((p) => `/fhir/QuestionnaireResponse?patient=Patient/s${p}`);
-    results.push({ responses: size, riskAssessment, questionnaireResponse, fillSeconds });
+    const riskAssessment = figure(s.samples.ra);
+    const questionnaireResponse = figure(s.samples.qr);
+    results.push({ responses: s.size, riskAssessment, questionnaireResponse, fillSeconds: s.fillSeconds });
     log(
-      `  search at ${size} responses (filled in ${fillSeconds.toFixed(0)} s): RiskAssessment ${riskAssessment.medianMs.toFixed(2)} ms, QuestionnaireResponse ${questionnaireResponse.medianMs.toFixed(2)} ms (medians)`,
+      `  search at ${s.size} responses: RiskAssessment ${riskAssessment.medianMs.toFixed(2)} ms, QuestionnaireResponse ${questionnaireResponse.medianMs.toFixed(2)} ms (medians of ${s.samples.ra.length})`,
     );
   }
-  server.close();
   keepAlive.destroy();
-  await store.close();
+  for (const s of stores) {
+    s.server.closeAllConnections();
+    s.server.close();
+    await s.store.close();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
   return results;
 }
 
