@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PlanDefinition, Questionnaire, QuestionnaireItem, QuestionnaireResponse } from 'fhir/r4';
+import type { PlanDefinition, Questionnaire, QuestionnaireItem, QuestionnaireResponse, RiskAssessment } from 'fhir/r4';
 import { BoundedMap } from '../core/bounded-map';
 import { PROJECT_ROOT } from '../core/project-root';
 import { buildProvenance, buildRiskAssessment } from './risk-assessment';
@@ -60,7 +60,16 @@ export function createEvaluator(plan: PlanDefinition, options: EvaluatorOptions 
   return {
     evaluate(response, evaluateOptions = {}) {
       const summary = summaryOf(response);
-      return { summary, riskAssessment: buildRiskAssessment(rules, response, summary, evaluateOptions.now ?? new Date()) };
+      const now = evaluateOptions.now ?? new Date();
+      // Rendered when first read: a CDS hook writes its cards from the summary and reads it only for a
+      // system action. Read once, it is the same object at every later read.
+      let riskAssessment: RiskAssessment | undefined;
+      return {
+        summary,
+        get riskAssessment(): RiskAssessment {
+          return (riskAssessment ??= buildRiskAssessment(rules, response, summary, now));
+        },
+      };
     },
     provenance: buildProvenance,
   };
