@@ -181,6 +181,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       }
     }
     if (context && !context.name) throw new PopulationError(`${at}: itemPopulationContext needs a name`);
+    // Whole first: a broken expression is refused with its own message before it is cut into branches.
     if (context) compile(context.expression, at);
     return [
       {
@@ -247,7 +248,7 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     linkIds: plans.map((p) => p.item.linkId),
     evaluate(chart, now) {
       clock = now;
-      const env = envOf(chart);
+      const env = envFor(chart).env;
       return plans.map((plan) => {
         const evidence = evidenceOf(plan, chart, false);
         const values = run(plan.initial, plan.contextName ? { ...env, [plan.contextName]: evidence } : env).map(plain);

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4';
 import { badRequest } from '../core/outcome';
-import { FHIR_ID } from '../core/ids';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../core/ids';
 import type { DatePrefix, IndexEntry, SearchCriterion, SearchRequest, SortRule } from './store';
 
 /*
@@ -250,7 +250,7 @@ function selectivityRank(criterion: SearchCriterion): number {
   return criterion.values.every((v) => RELATIVE_REFERENCE.test(v)) ? 1 : 2;
 }
 
-const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]{0,63}\/[A-Za-z0-9\-.]{1,64}$/;
+const RELATIVE_REFERENCE = new RegExp(`^[A-Z][A-Za-z]{0,63}/${FHIR_ID_SOURCE}$`);
 
 /**
  * ORDER BY for `resources r`. An indexed param sorts by its lowest value ascending and its highest

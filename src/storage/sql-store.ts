@@ -149,28 +149,21 @@ export class CommitGroup {
    */
   private async runTogether(connection: GroupConnection, writes: PendingWrite[]): Promise<{ settled: boolean; broken?: Error }> {
     const values: unknown[] = [];
-    let writeFailed = false;
+    let inWrites = false;
     try {
-      await connection.exec(this.beginStatement);
-      await this.begin(connection);
-      for (const write of writes) {
-        try {
-          values.push(await write.fn(connection.session));
-        } catch (err) {
-          writeFailed = true;
-          throw err;
-        }
-      }
-      await connection.exec('COMMIT');
-      if (connection.sync) await connection.sync();
+      await this.open(connection);
+      inWrites = true;
+      for (const write of writes) values.push(await write.fn(connection.session));
+      inWrites = false;
+      await this.commit(connection);
     } catch (err) {
-      let broken = writeFailed ? undefined : (err as Error);
+      let broken = inWrites ? undefined : (err as Error);
       if (connection.inTransaction()) {
         await connection.exec('ROLLBACK').catch((rollbackError: Error) => {
           broken = rollbackError;
         });
       }
-      if (writeFailed && writes.length > 1 && !broken) return { settled: false };
+      if (inWrites && writes.length > 1 && !broken) return { settled: false };
       for (const w of writes) w.reject(err);
       return { settled: true, broken };
     }
@@ -183,8 +176,7 @@ export class CommitGroup {
     let broken: Error | undefined;
     const done: { write: PendingWrite; value: unknown }[] = [];
     try {
-      await connection.exec(this.beginStatement);
-      await this.begin(connection);
+      await this.open(connection);
       for (const write of writes) {
         await connection.exec('SAVEPOINT write');
         try {
@@ -199,13 +191,11 @@ export class CommitGroup {
           } else {
             // The database rolled the whole transaction back: the writes before this one are gone too.
             for (const d of done.splice(0)) d.write.reject(err);
-            await connection.exec(this.beginStatement);
-            await this.begin(connection);
+            await this.open(connection);
           }
         }
       }
-      await connection.exec('COMMIT');
-      if (connection.sync) await connection.sync();
+      await this.commit(connection);
       for (const d of done) d.write.resolve(d.value);
     } catch (err) {
       broken = err as Error;
@@ -214,6 +204,18 @@ export class CommitGroup {
       for (const w of writes) if (!done.some((d) => d.write === w)) w.reject(err);
     }
     return broken;
+  }
+
+  /** BEGIN, and what the store runs at the start of every group (e.g. its cross-process lock). */
+  private async open(connection: GroupConnection): Promise<void> {
+    await connection.exec(this.beginStatement);
+    await this.begin(connection);
+  }
+
+  /** COMMIT, and the sync that makes it durable where COMMIT does not wait for the disk. */
+  private async commit(connection: GroupConnection): Promise<void> {
+    await connection.exec('COMMIT');
+    if (connection.sync) await connection.sync();
   }
 }
 
@@ -270,7 +272,7 @@ class SqlStore implements Store {
     const generated = resource.id === undefined;
     const id = resource.id === undefined ? newResourceId() : checkResourceId(resource.id);
     return this.runner.transaction(async (s) => {
-      // A fresh random UUID cannot exist yet: only a caller-given id is looked up.
+      // A freshly generated UUID cannot exist yet: only a caller-given id is looked up.
       if (!generated && (await this.current(s, resourceType, id))) throw conflict(`${resourceType}/${id} already exists`);
       return this.writeVersion(s, resource, resourceType, id, 1, false);
     });

@@ -1,4 +1,4 @@
-import type { RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
 /** The request fields of the access line: who asked for what (headers and bodies, which carry credentials, never). */
@@ -32,35 +32,25 @@ export function accessLog(logger: Logger): RequestHandler {
     const done = (): void => {
       res.removeListener('finish', done);
       res.removeListener('close', done);
-      write(log, req.method, req.originalUrl, (req as { id?: unknown }).id, req.socket?.remoteAddress, res, Date.now() - started);
+      const line: AccessLine = {
+        req: { id: (req as { id?: unknown }).id, method: req.method, url: req.originalUrl, remoteAddress: req.socket?.remoteAddress },
+        res: { statusCode: res.statusCode },
+        responseTime: Date.now() - started,
+      };
+      const cds: unknown = res.locals?.cds;
+      if (cds) line.cds = cds;
+      if (!res.writableFinished) {
+        line.aborted = true;
+        log.warn(line, 'request aborted');
+      } else if (res.statusCode >= 500) {
+        line.err = { type: 'Error', message: `failed with status code ${res.statusCode}` };
+        log.error(line, 'request errored');
+      } else {
+        log.info(line, 'request completed');
+      }
     };
     res.on('finish', done);
     res.on('close', done);
     next();
   };
-}
-
-function write(
-  log: Logger,
-  method: string,
-  url: string,
-  id: unknown,
-  remoteAddress: string | undefined,
-  res: Response,
-  responseTime: number,
-): void {
-  const line: AccessLine = { req: { id, method, url, remoteAddress }, res: { statusCode: res.statusCode }, responseTime };
-  const cds: unknown = res.locals?.cds;
-  if (cds) line.cds = cds;
-  if (!res.writableFinished) {
-    line.aborted = true;
-    log.warn(line, 'request aborted');
-    return;
-  }
-  if (res.statusCode >= 500) {
-    line.err = { type: 'Error', message: `failed with status code ${res.statusCode}` };
-    log.error(line, 'request errored');
-    return;
-  }
-  log.info(line, 'request completed');
 }
