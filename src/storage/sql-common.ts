@@ -13,31 +13,20 @@ export type SqlValue = string | number | null;
 /**
  * A piece of SQL whose text comes only from template literals in this code base and whose values
  * are always bound parameters. There is deliberately no way to splice a runtime string into the text.
+ *
+ * A fragment keeps its template's strings and its parts (values and nested fragments) as they were
+ * given: nothing is concatenated until render() writes the whole statement once. Search statements
+ * are built from a dozen fragments on every call, so building allocates little.
  */
 export class Sql {
   private constructor(
-    private readonly texts: readonly string[],
-    private readonly values: readonly SqlValue[],
+    private readonly strings: readonly string[],
+    private readonly parts: readonly (SqlValue | Sql)[],
   ) {}
 
   /** Builds a fragment; interpolated Sql fragments are inlined, anything else becomes a parameter. */
   static of(strings: TemplateStringsArray, ...parts: (SqlValue | Sql)[]): Sql {
-    const texts: string[] = [strings[0]];
-    const values: SqlValue[] = [];
-    parts.forEach((part, i) => {
-      if (part instanceof Sql) {
-        texts[texts.length - 1] += part.texts[0];
-        for (let j = 0; j < part.values.length; j++) {
-          values.push(part.values[j]);
-          texts.push(part.texts[j + 1]);
-        }
-        texts[texts.length - 1] += strings[i + 1];
-      } else {
-        values.push(part);
-        texts.push(strings[i + 1]);
-      }
-    });
-    return new Sql(texts, values);
+    return new Sql(strings, parts);
   }
 
   /**
@@ -51,29 +40,31 @@ export class Sql {
   }
 
   static join(parts: readonly Sql[], separator: Sql): Sql {
-    if (parts.length === 0) return sql``;
-    // One pass (a fold through Sql.of would copy the growing fragment once per part).
-    const texts = [...parts[0].texts];
-    const values = [...parts[0].values];
-    const append = (fragment: Sql) => {
-      texts[texts.length - 1] += fragment.texts[0];
-      for (let j = 0; j < fragment.values.length; j++) {
-        values.push(fragment.values[j]);
-        texts.push(fragment.texts[j + 1]);
-      }
-    };
-    for (let i = 1; i < parts.length; i++) {
-      append(separator);
-      append(parts[i]);
-    }
-    return new Sql(texts, values);
+    if (parts.length === 0) return new Sql([''], []);
+    const joined: Sql[] = [parts[0]];
+    for (let i = 1; i < parts.length; i++) joined.push(separator, parts[i]);
+    return new Sql(new Array<string>(joined.length + 1).fill(''), joined);
   }
 
   /** Text with placeholders in the driver's style (`?` for SQLite, `$1` for PostgreSQL) and the values in order. */
   render(placeholder: (position: number) => string): { text: string; values: SqlValue[] } {
-    let text = this.texts[0];
-    for (let i = 0; i < this.values.length; i++) text += placeholder(i + 1) + this.texts[i + 1];
-    return { text, values: [...this.values] };
+    const text: string[] = [];
+    const values: SqlValue[] = [];
+    this.write(text, values, placeholder);
+    return { text: text.join(''), values };
+  }
+
+  private write(text: string[], values: SqlValue[], placeholder: (position: number) => string): void {
+    text.push(this.strings[0]);
+    for (let i = 0; i < this.parts.length; i++) {
+      const part = this.parts[i];
+      if (part instanceof Sql) part.write(text, values, placeholder);
+      else {
+        values.push(part);
+        text.push(placeholder(values.length));
+      }
+      text.push(this.strings[i + 1]);
+    }
   }
 }
 
