@@ -685,6 +685,22 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       expect(await reopened.cardKind('wb-29')).toBe('k29');
     });
 
+    it('writes a batch of any size: full multi-row statements and the rest one by one', async () => {
+      // 50 rows per statement: 123 = two full statements and 23 single rows, in one transaction.
+      const cards = Array.from({ length: 123 }, (_, i) => ({
+        uuid: `batch-${i}`,
+        serviceId: 's',
+        kind: `k${i % 7}`,
+        issuedAt: clock.iso(),
+      }));
+      await store.transaction((tx) => tx.recordCards(cards));
+      for (const i of [0, 49, 50, 99, 100, 122]) expect(await store.cardKind(`batch-${i}`)).toBe(`k${i % 7}`);
+      // The same uuids again: recorded once (ON CONFLICT DO NOTHING), in full and single-row statements alike.
+      await store.transaction((tx) => tx.recordCards(cards.map((c) => ({ ...c, kind: 'other' }))));
+      expect(await store.cardKind('batch-0')).toBe('k0');
+      expect(await store.cardKind('batch-122')).toBe(`k${122 % 7}`);
+    });
+
     it('remembers card kinds and resolves them for feedback', async () => {
       await store.recordCards([
         { uuid: 'c1', serviceId: 'calf-pain', kind: 'dvt-likely', issuedAt: clock.iso() },

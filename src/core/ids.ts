@@ -31,3 +31,12 @@ export function isUuid(value: unknown): value is string {
 export function newResourceId(): string {
   return uuidv7();
 }
+
+/**
+ * The uuid of a card this service issues: a version 7 UUID too, for the same reason. Issued cards are
+ * recorded (issued_cards, keyed by uuid) so feedback can be counted per card kind; time-ordered keys
+ * make each batch of records an append to that index.
+ */
+export function newCardUuid(): string {
+  return uuidv7();
+}

@@ -251,6 +251,16 @@ export function createSqlStore(runner: SqlRunner, options: SqlStoreOptions): Sto
 
 /** Card records are written together once this many are waiting (else after CARD_WRITE_DELAY_MS). */
 const CARD_BATCH = 500;
+/** Card records per multi-row INSERT. */
+const CARD_ROWS_PER_STATEMENT = 50;
+
+function insertCardRows(cards: IssuedCard[]): Sql {
+  const values = Sql.join(
+    cards.map((c) => sql`(${c.uuid}, ${c.serviceId}, ${c.kind}, ${normaliseInstant(c.issuedAt) ?? c.issuedAt})`),
+    sql`, `,
+  );
+  return sql`INSERT INTO issued_cards (uuid, service_id, kind, issued_at) VALUES ${values} ON CONFLICT (uuid) DO NOTHING`;
+}
 
 class SqlStore implements Store {
   private jtiCalls = 0;
@@ -418,13 +428,17 @@ class SqlStore implements Store {
   }
 
   private async insertCards(cards: IssuedCard[]): Promise<void> {
-    const values = Sql.join(
-      cards.map((c) => sql`(${c.uuid}, ${c.serviceId}, ${c.kind}, ${normaliseInstant(c.issuedAt) ?? c.issuedAt})`),
-      sql`, `,
-    );
-    await this.write((s) =>
-      s.execute(sql`INSERT INTO issued_cards (uuid, service_id, kind, issued_at) VALUES ${values} ON CONFLICT (uuid) DO NOTHING`),
-    );
+    await this.write(async (s) => {
+      // Full statements of CARD_ROWS_PER_STATEMENT rows, then one row at a time: two statement texts in
+      // all, each prepared once. A statement per batch size would be prepared anew for nearly every batch
+      // (and fill the statement cache with them).
+      let start = 0;
+      while (start < cards.length) {
+        const rows = cards.length - start >= CARD_ROWS_PER_STATEMENT ? CARD_ROWS_PER_STATEMENT : 1;
+        await s.execute(insertCardRows(cards.slice(start, start + rows)));
+        start += rows;
+      }
+    });
   }
 
   async cardKind(uuid: string): Promise<string | undefined> {
