@@ -77,8 +77,29 @@ function provenanceLine(input: AssessedInput): string {
   return `Source: calf-pain questionnaire authored ${authored}, from ${ORIGIN_LABEL[input.found.origin]}${ref ? ` (${ref})` : ''}.`;
 }
 
+/**
+ * Texts that depend on the summary alone (and on the few values in their key), kept per summary. A
+ * summary is shared by every response with the same answers (the evaluator keeps it, frozen), so a hook
+ * called again for such a response writes its cards from these instead of anew.
+ */
+const summaryTexts = new WeakMap<AssessmentSummary, Map<string, string>>();
+
+function textOf(summary: AssessmentSummary, key: string, write: () => string): string {
+  let texts = summaryTexts.get(summary);
+  if (!texts) summaryTexts.set(summary, (texts = new Map<string, string>()));
+  let text = texts.get(key);
+  if (text === undefined) texts.set(key, (text = write()));
+  return text;
+}
+
 /** The score and which criteria counted, each with where the answer came from. */
 export function scoreBreakdown(summary: AssessmentSummary, input: AssessedInput, options: { withCategory: boolean }): string {
+  const origin = ORIGIN_LABEL[input.found.origin];
+  const table = textOf(summary, `score|${options.withCategory}|${origin}`, () => scoreTable(summary, origin, options));
+  return `${table}\n\n${provenanceLine(input)}`;
+}
+
+function scoreTable(summary: AssessmentSummary, origin: string, options: { withCategory: boolean }): string {
   const lines: string[] = [];
   if (summary.wellsScore !== undefined) {
     const category =
@@ -94,11 +115,10 @@ export function scoreBreakdown(summary: AssessmentSummary, input: AssessedInput,
     );
   }
   lines.push('', '| Wells criterion | Points | Source |', '|---|---|---|');
-  for (const c of summary.counted)
-    lines.push(`| ${cell(c.title)} | ${signed(c.points)} | questionnaire (${ORIGIN_LABEL[input.found.origin]}) |`);
+  for (const c of summary.counted) lines.push(`| ${cell(c.title)} | ${signed(c.points)} | questionnaire (${origin}) |`);
   for (const u of summary.unanswered) lines.push(`| ${cell(u.title)} | not answered | missing |`);
   if (summary.counted.length === 0 && summary.unanswered.length === 0) lines.push('| (none answered yes) | 0 | questionnaire |');
-  lines.push('', 'Criteria not listed were answered no.', '', provenanceLine(input));
+  lines.push('', 'Criteria not listed were answered no.');
   return lines.join('\n');
 }
 
@@ -272,9 +292,9 @@ function detailPart(content: CardContent, input: CardInput): string | undefined 
   const { summary } = assessed.evaluation;
   switch (content) {
     case 'red-flags':
-      return `Red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}.`;
+      return textOf(summary, content, () => `Red flags answered yes: ${summary.peRedFlags.map((f) => f.title).join('; ')}.`);
     case 'missing-items':
-      return `**Missing Wells items:** ${summary.unanswered.map((u) => u.title).join('; ')}.`;
+      return textOf(summary, content, () => `**Missing Wells items:** ${summary.unanswered.map((u) => u.title).join('; ')}.`);
     case 'score':
       return scoreBreakdown(summary, assessed, { withCategory: true });
     case 'score-without-category':
@@ -282,7 +302,7 @@ function detailPart(content: CardContent, input: CardInput): string | undefined 
     case 'chart-review':
       return input.review?.markdown;
     case 'differential':
-      return differential(summary);
+      return textOf(summary, content, () => differential(summary));
   }
 }
 
