@@ -19,6 +19,7 @@ import { cdsHooksCors, fhirCors } from './http/middleware/cors';
 import { createJsonBodyParser } from './http/middleware/json-body';
 import { createRateLimit, rateLimitFromConfig } from './http/middleware/rate-limit';
 import { requestId } from './http/middleware/request-id';
+import { series } from './http/middleware/series';
 import { createSecurityHeaders } from './http/middleware/security-headers';
 import { opsConfig } from './config/config';
 import type { AuditTrail } from './ops/audit';
@@ -71,14 +72,11 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Behind a load balancer: the client's address (rate-limit key of unauthenticated calls) from X-Forwarded-For.
   if (ops.trustProxy !== undefined) app.set('trust proxy', ops.trustProxy);
 
-  // Every request: X-Request-Id in and out, then its one access line (with the id).
-  app.use(requestId());
-  app.use(accessLog(deps.logger));
-  // Liveness and readiness before CORS, authentication and rate limits: cheap, and never refused.
-  app.use(health.middleware);
-  // Security headers (helmet: CSP default-src 'none'; pages set their own CSP); compression except CDS answers.
-  app.use(createSecurityHeaders());
-  app.use(compressExceptCdsHooks());
+  // Every request, in this order (one router step, see series.ts): X-Request-Id in and out, then its one
+  // access line (with the id); liveness and readiness before CORS, authentication and rate limits (cheap,
+  // and never refused); security headers (helmet: CSP default-src 'none'; pages set their own CSP);
+  // compression except CDS answers.
+  app.use(series(requestId(), accessLog(deps.logger), health.middleware, createSecurityHeaders(), compressExceptCdsHooks()));
 
   // CDS Hooks (the hot path). CORS before authentication: a browser's preflight carries no token, and a
   // 401 must still be readable (any origin: bearer JWTs). Audit before authentication so refusals are
@@ -89,13 +87,15 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // of it: `{ error, message }` JSON.
   app.use(
     '/cds-services',
-    collapseCdsSlashes(),
-    cdsHooksCors(),
-    ...(audit ? [audit.middleware('cds-hooks')] : []),
-    createCdsClientAuth({ config: deps.config, store: deps.store, trustedClients, now: deps.now, logger: deps.logger }),
-    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds', store: sharedStore?.storeFor('cds') }),
-    createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }),
-    createCdsHooksRouter(deps, { registry }),
+    series(
+      collapseCdsSlashes(),
+      cdsHooksCors(),
+      ...(audit ? [audit.middleware('cds-hooks')] : []),
+      createCdsClientAuth({ config: deps.config, store: deps.store, trustedClients, now: deps.now, logger: deps.logger }),
+      createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'cds', store: sharedStore?.storeFor('cds') }),
+      createJsonBodyParser({ maxBytes: deps.config.maxBodyBytes }),
+      createCdsHooksRouter(deps, { registry }),
+    ),
     createCdsErrorHandler(deps),
   );
 
@@ -109,12 +109,14 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Errors reach the app's OperationOutcome error handler at the end.
   app.use(
     '/fhir',
-    fhirCors(deps.config.corsOrigins ?? []),
-    ...(audit ? [audit.middleware('fhir')] : []),
-    createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
-    createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir', store: sharedStore?.storeFor('fhir') }),
-    fhirBody({ maxBytes: deps.config.maxBodyBytes }),
-    createFhirRouter(deps, { responses, catalog, version: packageJson.version, startedAt: deps.now() }),
+    series(
+      fhirCors(deps.config.corsOrigins ?? []),
+      ...(audit ? [audit.middleware('fhir')] : []),
+      createApiAuth({ config: deps.config, trustedClients, now: deps.now, logger: deps.logger }),
+      createRateLimit({ limitPerMinute: rateLimitPerMinute, surface: 'fhir', store: sharedStore?.storeFor('fhir') }),
+      fhirBody({ maxBytes: deps.config.maxBodyBytes }),
+      createFhirRouter(deps, { responses, catalog, version: packageJson.version, startedAt: deps.now() }),
+    ),
   );
 
   // Web pages (landing, patient portal, clinician view), each with its own CSP; development sign-in outside production.
