@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ActivityDefinition, QuestionnaireResponse, QuestionnaireResponseItem, RiskAssessment, ServiceRequest } from 'fhir/r4';
 import type { AssessmentSummary, Evaluation, Evaluator } from './types';
 import { SNOMED_DVT as DVT_TOPIC } from '../core/canonical';
-import { FHIR_ID, newCardUuid } from '../core/ids';
+import { FHIR_ID, timeOrderedUuid } from '../core/ids';
 import { fillTemplate, type CardConditionInput, type CardContent, type CardRules, type CardText, type SuggestionRule } from './card-rules';
 import type { ChartFinding } from './chart';
 import { ORIGIN_LABEL, type ChartData, type FoundResponse } from './patient-data';
@@ -331,7 +331,7 @@ export function buildCard(text: CardText, input: CardInput): IssuedCardDraft {
     }
   }
   const card: Card = {
-    uuid: newCardUuid(),
+    uuid: timeOrderedUuid(),
     summary: summaryText(text, values, chartChanges ? '. Chart adds Wells points: review' : ''),
     detail: join(fillTemplate(text.lead, values), ...text.content.map((c) => detailPart(c, input))),
     indicator: chartChanges && text.indicator === 'info' ? 'warning' : text.indicator,

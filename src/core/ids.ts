@@ -23,20 +23,13 @@ export function isUuid(value: unknown): value is string {
 }
 
 /**
- * The id of a resource the server creates: a version 7 UUID (RFC 9562), time-ordered with 74 random
- * bits. New rows then land at the end of every index keyed by id instead of on a random page of it,
- * so a create writes a few index pages rather than one per index (SQLite writes each changed page to
- * its log at commit). What the id reveals, the creation time, meta.lastUpdated already states.
+ * A version 7 UUID (RFC 9562), time-ordered with 74 random bits, for the keys this server makes up: the
+ * ids of the resources it creates and the uuids of the cards it issues (recorded in issued_cards so
+ * feedback can be counted per card kind). New rows then land at the end of every index keyed by them
+ * instead of on a random page of it, so a write dirties a few index pages rather than one per index
+ * (SQLite writes each changed page to its log at commit). What such a key reveals, its creation time,
+ * meta.lastUpdated (or the card's issue) states already.
  */
-export function newResourceId(): string {
-  return uuidv7();
-}
-
-/**
- * The uuid of a card this service issues: a version 7 UUID too, for the same reason. Issued cards are
- * recorded (issued_cards, keyed by uuid) so feedback can be counted per card kind; time-ordered keys
- * make each batch of records an append to that index.
- */
-export function newCardUuid(): string {
+export function timeOrderedUuid(): string {
   return uuidv7();
 }

@@ -1,4 +1,4 @@
-import { newResourceId } from '../core/ids';
+import { timeOrderedUuid } from '../core/ids';
 import type { Resource } from 'fhir/r4';
 import { badRequest, conflict, gone, notFound, preconditionFailed } from '../core/outcome';
 import {
@@ -280,7 +280,7 @@ class SqlStore implements Store {
   async create<T extends Resource>(resource: T): Promise<T> {
     const resourceType = checkResourceType(resource?.resourceType);
     const generated = resource.id === undefined;
-    const id = resource.id === undefined ? newResourceId() : checkResourceId(resource.id);
+    const id = resource.id === undefined ? timeOrderedUuid() : checkResourceId(resource.id);
     return this.runner.transaction(async (s) => {
       // A freshly generated UUID cannot exist yet: only a caller-given id is looked up.
       if (!generated && (await this.current(s, resourceType, id))) throw conflict(`${resourceType}/${id} already exists`);

@@ -1,4 +1,4 @@
-import { newResourceId } from '../../core/ids';
+import { timeOrderedUuid } from '../../core/ids';
 import { STATUS_CODES } from 'node:http';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { AccessContext } from '../../auth/access';
@@ -191,7 +191,7 @@ export function createBundleProcessor(deps: { interactions: Interactions; fhirBa
           }
         }
         if (id === undefined) {
-          id = newResourceId();
+          id = timeOrderedUuid();
           createIds.set(entry.index, id);
         }
         if (entry.fullUrl) ids.set(entry.fullUrl, `${route.type}/${id}`);
