@@ -80,6 +80,8 @@ function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
 
 /** Reads the clock: its result changes with time even for the same chart. */
 const CLOCK_FUNCTION = /\b(now|today|timeOfDay)\s*\(/;
+/** Clock functions fhirpath.js answers itself (from its own clock): not seen when they are called. */
+const ENGINE_CLOCK_FUNCTION = /\b(today|timeOfDay)\s*\(/;
 
 /**
  * The branches of an expression whose outermost operator is `|` (`A | B | C`), as text; the expression
@@ -139,7 +141,12 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
   let clock = new Date();
   // Compiled once: evaluating an `@instant` literal would parse FHIRPath on every now() call.
   const toDateTime = compileFhirPath('%now.toDateTime()', { withoutModel: true, resolveInternalTypes: false });
-  const nowValue = () => toDateTime({}, { now: clock.toISOString() });
+  // Counted, so an evaluation that never asked for the time is known not to depend on it.
+  let clockReads = 0;
+  const nowValue = () => {
+    clockReads++;
+    return toDateTime({}, { now: clock.toISOString() });
+  };
   const functions = { ...valueSets.functions, now: { fn: () => nowValue() } };
   const where = `Questionnaire/${questionnaire.id}`;
   const compile = (expression: string, at: string): CompiledFhirPath => {
@@ -190,7 +197,11 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
         // The selection, branch by branch: a branch that does not read the clock depends on the chart alone,
         // and what it selected is kept for the same chart (the next chart open of the same patient).
         context: context
-          ? unionBranches(context.expression).map((branch) => ({ fn: compile(branch, at), pure: !CLOCK_FUNCTION.test(branch) }))
+          ? unionBranches(context.expression).map((branch) => ({
+              fn: compile(branch, at),
+              pure: !CLOCK_FUNCTION.test(branch),
+              clockSeen: !ENGINE_CLOCK_FUNCTION.test(branch),
+            }))
           : undefined,
         initial: compile(initial.expression, at),
       },
@@ -232,11 +243,16 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     if (!plan.context) return [];
     const known = envFor(chart);
     const parts = plan.context.map((branch, i) => {
-      if (!cache || !branch.pure) return selected(branch.fn, known.env);
+      if (!cache || !(branch.pure || branch.clockSeen)) return selected(branch.fn, known.env);
       // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence.
+      // A branch that reads the clock is kept too when this chart's evaluation never called now() (e.g. no
+      // Procedure to compare with a date): its result is then the same at any time.
       const key = `${plan.item.linkId}\u0000${i}\u0000${(known.json ??= JSON.stringify(known.env))}`;
       let found = evidenceCache.get(key);
-      if (!found) evidenceCache.set(key, (found = selected(branch.fn, known.env)));
+      if (found) return found;
+      const reads = clockReads;
+      found = selected(branch.fn, known.env);
+      if (branch.pure || clockReads === reads) evidenceCache.set(key, found);
       return found;
     });
     return parts.length === 1 ? parts[0] : union(parts);

@@ -116,20 +116,21 @@ async function localResponses(store: Store, patientId: string, cutoffIso: string
 async function fetchData(deps: AppDeps, request: HookRequest, states: PrefetchStates, windows: Windows): Promise<Fetched> {
   const patientId = request.context.patientId;
   const access = ehrAccess(deps, request);
-  const search = (state: PrefetchState | undefined, query: string, type: string): Promise<SearchOutcome> | undefined =>
-    state?.kind === 'unanswered' && access ? searchAll(access, query, type) : undefined;
+  // The query is written only when the EHR is asked (most calls come with every prefetch answered).
+  const search = (state: PrefetchState | undefined, query: () => string, type: string): Promise<SearchOutcome> | undefined =>
+    state?.kind === 'unanswered' && access ? searchAll(access, query(), type) : undefined;
   const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  const procedureDate =
+  const procedureDate = () =>
     windows.procedureLookbackMs !== undefined ? `&date=ge${day(windows.now.getTime() - windows.procedureLookbackMs)}` : '';
 
   const [responses, conditions, procedures, local] = await Promise.all([
     search(
       states.responses,
-      `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${day(windows.responseCutoffMs)}`,
+      () => `${render(RESPONSE_QUERY, patientId).replace('&_count=1', '&_count=50')}&authored=ge${day(windows.responseCutoffMs)}`,
       'QuestionnaireResponse',
     ),
-    search(states.conditions, render(CONDITIONS_QUERY, patientId), 'Condition'),
-    search(states.procedures, `${render(PROCEDURES_QUERY, patientId)}${procedureDate}`, 'Procedure'),
+    search(states.conditions, () => render(CONDITIONS_QUERY, patientId), 'Condition'),
+    search(states.procedures, () => `${render(PROCEDURES_QUERY, patientId)}${procedureDate()}`, 'Procedure'),
     localResponses(deps.store, patientId, new Date(windows.responseCutoffMs).toISOString()),
   ]);
   return { responses, conditions, procedures, local };
