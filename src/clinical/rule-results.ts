@@ -135,13 +135,16 @@ export class ResponseRun implements RuleResults {
   truth(rule: Rule, env: RuleEnv = this.base): Truth {
     const slot = this.groups.slot.get(rule.key);
     if (slot !== undefined) return this.group(rule.items![0])[slot];
-    const inputs = this.inputs(rule, env);
-    const local = this.results.get(rule.key, inputs);
-    if (local !== null) return local;
+    // Within one run a rule's focus items never change (and it sees no variables): it is run at most once
+    // whatever the env. Its items' JSON is written only to look it up among other evaluations' results.
+    const local = rule.items ? '' : this.inputs(rule, env);
+    const known = this.results.get(rule.key, local);
+    if (known !== null) return known;
     const cache = rule.pure ? this.shared?.rules : undefined;
+    const inputs = cache && rule.items ? this.inputs(rule, env) : local;
     const cached = cache ? cache.get(rule.key, inputs) : null;
     const result = cached !== null ? cached : this.run(rule, env);
-    this.results.set(rule.key, inputs, result);
+    this.results.set(rule.key, local, result);
     if (cached === null) cache?.set(rule.key, inputs, result);
     return result;
   }
@@ -150,7 +153,7 @@ export class ResponseRun implements RuleResults {
   private group(linkId: string): Truth[] {
     let results = this.groupResults.get(linkId);
     if (results) return results;
-    const json = this.json(linkId);
+    const json = this.shared ? this.json(linkId) : '';
     const cached = this.shared ? this.shared.items.get(linkId, json) : null;
     results = cached ?? this.groups.byLinkId.get(linkId)!.rules.map((rule) => this.run(rule, this.base));
     if (!cached) this.shared?.items.set(linkId, json, results);
