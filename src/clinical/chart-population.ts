@@ -78,9 +78,10 @@ function flatten(items: QuestionnaireItem[] | undefined): QuestionnaireItem[] {
   return (items ?? []).flatMap((i) => [i, ...flatten(i.item)]);
 }
 
-/** Reads the clock: its result changes with time even for the same chart. */
-const CLOCK_FUNCTION = /\b(now|today|timeOfDay)\s*\(/;
-/** Clock functions fhirpath.js answers itself (from its own clock): not seen when they are called. */
+/**
+ * Clock functions fhirpath.js answers itself, from its own clock: a call to them is not seen, so a branch
+ * that names one is evaluated at every call. `now()` is this plan's own (it counts its calls).
+ */
 const ENGINE_CLOCK_FUNCTION = /\b(today|timeOfDay)\s*\(/;
 
 /**
@@ -194,14 +195,10 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
       {
         item,
         contextName: context?.name,
-        // The selection, branch by branch: a branch that does not read the clock depends on the chart alone,
-        // and what it selected is kept for the same chart (the next chart open of the same patient).
+        // The selection, branch by branch: what a branch selected without reading the clock depends on the
+        // chart alone, and is kept for the same chart (the next chart open of the same patient).
         context: context
-          ? unionBranches(context.expression).map((branch) => ({
-              fn: compile(branch, at),
-              pure: !CLOCK_FUNCTION.test(branch),
-              clockSeen: !ENGINE_CLOCK_FUNCTION.test(branch),
-            }))
+          ? unionBranches(context.expression).map((branch) => ({ fn: compile(branch, at), clockSeen: !ENGINE_CLOCK_FUNCTION.test(branch) }))
           : undefined,
         initial: compile(initial.expression, at),
       },
@@ -243,16 +240,16 @@ export function compilePopulationPlan(questionnaire: Questionnaire, valueSets: V
     if (!plan.context) return [];
     const known = envFor(chart);
     const parts = plan.context.map((branch, i) => {
-      if (!cache || !(branch.pure || branch.clockSeen)) return selected(branch.fn, known.env);
-      // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence.
-      // A branch that reads the clock is kept too when this chart's evaluation never called now() (e.g. no
-      // Procedure to compare with a date): its result is then the same at any time.
+      if (!cache || !branch.clockSeen) return selected(branch.fn, known.env);
+      // A patient's chart comes again on every chart open (patient-view): the same chart, the same evidence,
+      // when the evaluation never called now() (a branch without it, or one with nothing to date on this
+      // chart, e.g. no Procedure): its result is then the same at any time.
       const key = `${plan.item.linkId}\u0000${i}\u0000${(known.json ??= JSON.stringify(known.env))}`;
       let found = evidenceCache.get(key);
       if (found) return found;
       const reads = clockReads;
       found = selected(branch.fn, known.env);
-      if (branch.pure || clockReads === reads) evidenceCache.set(key, found);
+      if (clockReads === reads) evidenceCache.set(key, found);
       return found;
     });
     return parts.length === 1 ? parts[0] : union(parts);
