@@ -506,6 +506,28 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
       expect((await reader.search(searchOf([{ param: 'status', kind: 'exact', values: ['final'] }]))).total).toBe(120);
     });
 
+    it('commits concurrent creates with new ids together, without a transaction that failed after creating one', async () => {
+      const writes = Array.from({ length: 60 }, (_, i) => store.create(observation({ status: 'registered', valueInteger: i })));
+      const failing = store.transaction(async (tx) => {
+        await tx.create(observation({ status: 'registered', valueInteger: -1 }));
+        throw new Error('boom');
+      });
+      const later = store.transaction(async (tx) => {
+        const created = await tx.create(observation({ status: 'registered', valueInteger: 60 }));
+        // A read in the same transaction sees the create queued before it.
+        return tx.read<Observation>('Observation', created.id!);
+      });
+      await expect(failing).rejects.toThrow('boom');
+      const created = [...(await Promise.all(writes)), await later];
+      expect(new Set(created.map((r) => r.id)).size).toBe(61);
+      const registered = await store.search(searchOf([{ param: 'status', kind: 'exact', values: ['registered'] }], { count: 100 }));
+      expect(registered.total).toBe(61);
+      expect(sorted(registered.resources.map((r) => String((r as Observation).valueInteger)))).toEqual(
+        sorted(Array.from({ length: 61 }, (_, i) => String(i))),
+      );
+      for (const resource of created) expect(await store.read('Observation', resource.id!)).toEqual(resource);
+    });
+
     it('refuses a replayed jti within one group', async () => {
       const until = new Date(clock.now().getTime() + 60_000);
       const results = await Promise.all([
@@ -809,6 +831,24 @@ describe.each([sqliteMemory(), sqliteFile(), postgres()])('Store on $name', (bac
 describe('PostgreSQL across store instances', () => {
   const schemas = new TestSchemas();
   afterAll(() => schemas.dropAll());
+
+  it('fails only the create the database refuses, among creates with new ids written together', async () => {
+    const schema = schemas.newName('refused');
+    const clock = new TestClock();
+    const store = await createPostgresStore({ connectionString: await postgresUrl(), schema, indexer, now: clock.now });
+    try {
+      // jsonb cannot hold U+0000: the statement writing this group's new versions fails on it.
+      const writes = Array.from({ length: 30 }, (_, i) => store.create(observation({ status: 'registered', valueInteger: i })));
+      const refused = store.create(observation({ status: 'registered', valueString: 'nul \u0000 here' }));
+      await expect(refused).rejects.toThrow();
+      const created = await Promise.all(writes);
+      const registered = await store.search(searchOf([{ param: 'status', kind: 'exact', values: ['registered'] }]));
+      expect(registered.total).toBe(30);
+      expect(sorted(ids(registered.resources))).toEqual(sorted(ids(created)));
+    } finally {
+      await store.close();
+    }
+  });
 
   it('serialises transactions of two stores on one schema and migrates it once', async () => {
     const url = await postgresUrl();

@@ -77,6 +77,23 @@ export const sql = (strings: TemplateStringsArray, ...parts: (SqlValue | Sql)[])
 export interface SqlSession {
   query<R = Record<string, unknown>>(statement: Sql): Promise<R[]>;
   execute(statement: Sql): Promise<number>;
+  /**
+   * Queues a version of a resource not yet stored (its row, history row and index rows; nobody reads the
+   * result), where the session offers it: a PostgreSQL write transaction. Queued versions are written
+   * before the session's next statement, and before the transaction commits, all in one statement.
+   */
+  insertVersion?(version: NewVersion): void;
+}
+
+/** A resource version that no earlier version precedes in the store, as written to `resources`, `resource_history` and `search_index`. */
+export interface NewVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  /** The stored resource's JSON text. */
+  content: string;
+  index: IndexRow[];
 }
 
 // ---------------------------------------------------------------------------------------------

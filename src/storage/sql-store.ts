@@ -49,11 +49,6 @@ export interface SqlStoreOptions {
   indexer: Indexer;
   /** Clock for meta.lastUpdated and jti expiry; defaults to the system clock. */
   now?: () => Date;
-  /**
-   * The database runs data-modifying statements inside WITH (PostgreSQL): a resource version (its row,
-   * its history row and its index rows) is then written by one statement, one round trip, instead of three.
-   */
-  writableCte?: boolean;
 }
 
 /** Runs queued tasks one after the other; a failed task does not stop the ones after it. */
@@ -70,18 +65,26 @@ export class SerialQueue {
 /** A connection a CommitGroup runs one group on. */
 export interface GroupConnection {
   session: SqlSession;
-  /** Runs a statement without parameters (BEGIN, SAVEPOINT, COMMIT, ...). */
+  /** Opens the group's transaction (and whatever the store takes with it, e.g. a lock shared with other processes). */
+  begin(): Promise<void>;
+  /** Sends the writes the session queued (SqlSession.insertVersion); a failure is the failure of the writes that queued them. */
+  flush?(): Promise<void>;
+  /**
+   * Commits, durably: where COMMIT itself does not wait for the disk (SQLite: the WAL file's data is
+   * synced off the event loop), this includes that wait. It runs before anyone hears of success, with the
+   * group still holding the queue, so no read sees a write that could still be lost.
+   */
+  commit(): Promise<void>;
+  /** Rolls the whole transaction back, queued writes included. */
+  rollback(): Promise<void>;
+  /** Runs a savepoint statement (SAVEPOINT, RELEASE SAVEPOINT, ROLLBACK TO SAVEPOINT). */
   exec(statement: string): Promise<void>;
+  /** Drops the queued writes of a write that failed: they are rolled back, never sent. */
+  discard?(): void;
   /** False once the database has rolled the whole transaction back by itself (e.g. disk full, lost connection). */
   inTransaction(): boolean;
   /** Hands the connection back (broken: it must not be reused). */
   release(broken?: Error): void;
-  /**
-   * Makes the group's COMMIT durable when COMMIT itself does not wait for the disk (SQLite: the WAL
-   * file's data synced off the event loop). Runs before anyone hears of success, with the group still
-   * holding the queue, so no read sees a write that could still be lost.
-   */
-  sync?(): Promise<void>;
 }
 
 interface PendingWrite {
@@ -102,7 +105,6 @@ const GROUP_LIMIT = 256;
  * each write in its own savepoint. So a write function may run twice: it must act only through the
  * session it is given (every caller's does: a store transaction's callback). Groups run one at a time as
  * tasks of `queue`, so the writes stay serialised as before, in arrival order.
- * `begin` (optional) runs after BEGIN, e.g. to take a lock shared with other processes.
  */
 export class CommitGroup {
   private pending: PendingWrite[] = [];
@@ -110,8 +112,6 @@ export class CommitGroup {
   constructor(
     private readonly queue: SerialQueue,
     private readonly connect: () => Promise<GroupConnection>,
-    private readonly begin: (c: GroupConnection) => Promise<void> = async () => undefined,
-    private readonly beginStatement = 'BEGIN IMMEDIATE',
   ) {}
 
   add<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
@@ -151,15 +151,16 @@ export class CommitGroup {
     const values: unknown[] = [];
     let inWrites = false;
     try {
-      await this.open(connection);
+      await connection.begin();
       inWrites = true;
       for (const write of writes) values.push(await write.fn(connection.session));
+      if (connection.flush) await connection.flush();
       inWrites = false;
-      await this.commit(connection);
+      await connection.commit();
     } catch (err) {
       let broken = inWrites ? undefined : (err as Error);
       if (connection.inTransaction()) {
-        await connection.exec('ROLLBACK').catch((rollbackError: Error) => {
+        await connection.rollback().catch((rollbackError: Error) => {
           broken = rollbackError;
         });
       }
@@ -176,14 +177,16 @@ export class CommitGroup {
     let broken: Error | undefined;
     const done: { write: PendingWrite; value: unknown }[] = [];
     try {
-      await this.open(connection);
+      await connection.begin();
       for (const write of writes) {
         await connection.exec('SAVEPOINT write');
         try {
           const value = await write.fn(connection.session);
+          if (connection.flush) await connection.flush();
           await connection.exec('RELEASE SAVEPOINT write');
           done.push({ write, value });
         } catch (err) {
+          connection.discard?.();
           write.reject(err);
           if (connection.inTransaction()) {
             await connection.exec('ROLLBACK TO SAVEPOINT write');
@@ -191,31 +194,19 @@ export class CommitGroup {
           } else {
             // The database rolled the whole transaction back: the writes before this one are gone too.
             for (const d of done.splice(0)) d.write.reject(err);
-            await this.open(connection);
+            await connection.begin();
           }
         }
       }
-      await this.commit(connection);
+      await connection.commit();
       for (const d of done) d.write.resolve(d.value);
     } catch (err) {
       broken = err as Error;
-      if (connection.inTransaction()) await connection.exec('ROLLBACK').catch(() => undefined);
+      if (connection.inTransaction()) await connection.rollback().catch(() => undefined);
       for (const d of done) d.write.reject(err);
       for (const w of writes) if (!done.some((d) => d.write === w)) w.reject(err);
     }
     return broken;
-  }
-
-  /** BEGIN, and what the store runs at the start of every group (e.g. its cross-process lock). */
-  private async open(connection: GroupConnection): Promise<void> {
-    await connection.exec(this.beginStatement);
-    await this.begin(connection);
-  }
-
-  /** COMMIT, and the sync that makes it durable where COMMIT does not wait for the disk. */
-  private async commit(connection: GroupConnection): Promise<void> {
-    await connection.exec('COMMIT');
-    if (connection.sync) await connection.sync();
   }
 }
 
@@ -246,7 +237,7 @@ const CURRENT_CONTENT = sql`JOIN resource_history h ON h.resource_type = r.resou
 const JTI_PURGE_EVERY = 100;
 
 export function createSqlStore(runner: SqlRunner, options: SqlStoreOptions): Store {
-  return new SqlStore(runner, options.indexer, options.now ?? (() => new Date()), false, options.writableCte ?? false);
+  return new SqlStore(runner, options.indexer, options.now ?? (() => new Date()), false);
 }
 
 /** Card records are written together once this many are waiting (else after CARD_WRITE_DELAY_MS). */
@@ -272,7 +263,6 @@ class SqlStore implements Store {
     private readonly indexer: Indexer,
     private readonly now: () => Date,
     private readonly inTransaction: boolean,
-    private readonly writableCte: boolean,
   ) {}
 
   // --- resources ---------------------------------------------------------------------------
@@ -383,7 +373,7 @@ class SqlStore implements Store {
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return this.runner.transaction((s) => fn(new SqlStore(sessionRunner(s), this.indexer, this.now, true, this.writableCte)));
+    return this.runner.transaction((s) => fn(new SqlStore(sessionRunner(s), this.indexer, this.now, true)));
   }
 
   // --- non-FHIR state ----------------------------------------------------------------------
@@ -511,6 +501,10 @@ class SqlStore implements Store {
     // Indexing only reads the resource; the copy handed back is parsed from what was stored.
     const rows = indexRows(this.indexer(stored), lastUpdated);
 
+    if (!exists && s.insertVersion) {
+      s.insertVersion({ resourceType, id, versionId: version, lastUpdated, content, index: rows });
+      return JSON.parse(content) as T;
+    }
     const statements = [
       exists
         ? sql`UPDATE resources SET version_id = ${version}, last_updated = ${lastUpdated}, deleted = FALSE
@@ -519,16 +513,10 @@ class SqlStore implements Store {
               VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE)`,
       sql`INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
           VALUES (${resourceType}, ${id}, ${version}, ${lastUpdated}, FALSE, ${content})`,
-      // In one statement the DELETE sees the snapshot before it, so it removes the old rows only.
       ...(exists ? [sql`DELETE FROM search_index WHERE resource_type = ${resourceType} AND id = ${id}`] : []),
       ...indexRowInserts(resourceType, id, rows),
     ];
-    if (this.writableCte && rows.length <= INDEX_ROWS_PER_STATEMENT) {
-      const steps = statements.slice(0, -1).map((statement, i) => sql`w${Sql.integer(i)} AS (${statement})`);
-      await s.execute(sql`WITH ${Sql.join(steps, sql`, `)} ${statements[statements.length - 1]}`);
-    } else {
-      for (const statement of statements) await s.execute(statement);
-    }
+    for (const statement of statements) await s.execute(statement);
     return JSON.parse(content) as T;
   }
 }

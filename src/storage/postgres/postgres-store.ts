@@ -1,6 +1,6 @@
 import { Pool, type PoolClient } from 'pg';
-import { isoInstant, migrate, type Sql, type SqlSession } from '../sql-common';
-import { CommitGroup, createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
+import { isoInstant, migrate, type NewVersion, type Sql, type SqlSession } from '../sql-common';
+import { CommitGroup, createSqlStore, SerialQueue, type GroupConnection, type SqlRunner } from '../sql-store';
 import type { Indexer, Store } from '../store';
 import { POSTGRES_DIALECT, schemaMigrations } from '../migrations';
 
@@ -21,10 +21,10 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * PostgreSQL store. Reads and single-statement writes (jti, cards, feedback) use the pool directly.
- * Resource writes and transactions run on a dedicated client between BEGIN and COMMIT and take a
- * transaction-scoped advisory lock per schema, so writers are serialised across processes too;
- * within the process they are grouped (CommitGroup), so waiting writes share one transaction and one
- * WAL flush instead of each holding a pool connection.
+ * Resource writes and transactions are grouped (CommitGroup): the writes waiting while one group commits
+ * share one dedicated client, one transaction and one WAL flush. A transaction that reads or updates takes
+ * a transaction-scoped advisory lock per schema, so such writers are serialised across processes too;
+ * a group of creates with fresh ids is one statement (see groupConnection).
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   const schema = options.schema ?? 'public';
@@ -79,23 +79,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const queue = new SerialQueue();
   let closed = false;
   const poolSession = clientSession(pool);
-  // Write transactions are grouped: one BEGIN, advisory lock and COMMIT (one WAL flush) for all the
-  // writes that queued up while the previous group committed.
-  const group = new CommitGroup(
-    queue,
-    async () => {
-      if (closed) throw closedError();
-      const client = await pool.connect();
-      return {
-        session: clientSession(client),
-        exec: async (statement: string) => void (await client.query(statement)),
-        inTransaction: () => true,
-        release: (broken?: Error) => client.release(broken),
-      };
-    },
-    async (connection) => connection.exec(`SELECT pg_advisory_xact_lock(${lockKey})`),
-    'BEGIN',
-  );
+  // Write transactions are grouped: the writes that queued up while the previous group committed share
+  // one transaction and one WAL flush.
+  const group = new CommitGroup(queue, async () => {
+    if (closed) throw closedError();
+    return groupConnection(await pool.connect(), lockKey);
+  });
   const runner: SqlRunner = {
     autocommit: (fn) => (closed ? Promise.reject(closedError()) : fn(poolSession)),
     transaction: (fn) => group.add(fn),
@@ -108,7 +97,124 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       await pool.end();
     },
   };
-  return createSqlStore(runner, { indexer: options.indexer, now, writableCte: true });
+  return createSqlStore(runner, { indexer: options.indexer, now });
+}
+
+/**
+ * Writes queued new resource versions, any number, in one statement of fixed text: the values go as
+ * arrays (the contents as one JSON array), so the server parses and plans it once per connection (a
+ * named prepared statement) instead of planning a statement as large as the group each time.
+ */
+const INSERT_VERSIONS = {
+  name: 'insert-new-versions',
+  text: `WITH v AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) WITH ORDINALITY AS v(resource_type, id, version_id, last_updated, n)
+    ), r AS (
+      INSERT INTO resources (resource_type, id, version_id, last_updated, deleted)
+      SELECT resource_type, id, version_id, last_updated, FALSE FROM v
+    ), h AS (
+      INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
+      SELECT v.resource_type, v.id, v.version_id, v.last_updated, FALSE, c.content
+      FROM v JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS c(content, n) ON c.n = v.n
+    )
+    INSERT INTO search_index (resource_type, id, param, value, lo, hi)
+    SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+};
+
+function insertVersionsValues(versions: NewVersion[]): unknown[] {
+  const types: string[] = [];
+  const ids: string[] = [];
+  const versionIds: number[] = [];
+  const updated: string[] = [];
+  const contents: string[] = [];
+  const index: (string | null)[][] = [[], [], [], [], [], []];
+  for (const v of versions) {
+    types.push(v.resourceType);
+    ids.push(v.id);
+    versionIds.push(v.versionId);
+    updated.push(v.lastUpdated);
+    contents.push(v.content);
+    for (const row of v.index) {
+      index[0].push(v.resourceType);
+      index[1].push(v.id);
+      index[2].push(row.param);
+      index[3].push(row.value);
+      index[4].push(row.lo);
+      index[5].push(row.hi);
+    }
+  }
+  // Each content is JSON text already: joined, they are the JSON array the statement splits.
+  return [types, ids, versionIds, updated, `[${contents.join(',')}]`, ...index];
+}
+
+/**
+ * One group's connection. New resource versions (nothing reads their results) are queued by
+ * insertVersion and written together by one statement (INSERT_VERSIONS): before the next statement, or
+ * when the group flushes. A write that must see another's effect reads first, and any read or other
+ * statement sends the queue ahead of it.
+ *
+ * The transaction itself is opened only when something needs it: a read, a statement that is not
+ * queued, or a savepoint. Then BEGIN and the schema's advisory lock (which serialises writers across
+ * processes) go in one round trip. A group of creates with fresh ids (no reads: the common case) needs
+ * neither: its queued versions are one statement, atomic by itself and durable when it returns
+ * (synchronous_commit), so the whole group costs one round trip. Round trips, each waiting for a turn of
+ * a busy event loop, were what held create back.
+ */
+function groupConnection(client: PoolClient, lockKey: number): GroupConnection {
+  const direct = clientSession(client);
+  let queued: NewVersion[] = [];
+  // none: no transaction; asked: begin() was called, nothing sent yet; open: BEGIN sent; alone: the
+  // queued versions went as one statement outside a transaction (committed, or failed with nothing written).
+  let state: 'none' | 'asked' | 'open' | 'alone' = 'none';
+  const open = async (): Promise<void> => {
+    if (state !== 'asked') return;
+    state = 'open';
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockKey})`);
+  };
+  const flush = async (): Promise<void> => {
+    const versions = queued;
+    queued = [];
+    if (versions.length === 0) return;
+    if (state === 'asked') state = 'alone';
+    await client.query({ ...INSERT_VERSIONS, values: insertVersionsValues(versions) });
+  };
+  const beforeStatement = async (): Promise<void> => {
+    await open();
+    await flush();
+  };
+  return {
+    session: {
+      query: async (statement) => (await beforeStatement(), direct.query(statement)),
+      execute: async (statement) => (await beforeStatement(), direct.execute(statement)),
+      insertVersion: (version) => void queued.push(version),
+    },
+    begin: async () => {
+      queued = [];
+      state = 'asked';
+    },
+    flush,
+    commit: async () => {
+      await flush();
+      const wasOpen = state === 'open';
+      state = 'none';
+      if (wasOpen) await client.query('COMMIT');
+    },
+    rollback: async () => {
+      queued = [];
+      const wasOpen = state === 'open';
+      state = 'none';
+      if (wasOpen) await client.query('ROLLBACK');
+    },
+    exec: async (statement) => {
+      await beforeStatement();
+      await client.query(statement);
+    },
+    discard: () => {
+      queued = [];
+    },
+    inTransaction: () => state !== 'none',
+    release: (broken) => client.release(broken),
+  };
 }
 
 function clientSession(client: Pick<Pool, 'query'> | PoolClient): SqlSession {

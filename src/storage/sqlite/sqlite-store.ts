@@ -49,7 +49,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db.pragma('journal_mode = WAL');
     // Durability: an acknowledged write must survive a power cut, not only a crash. With FULL, SQLite
     // would sync the WAL inside COMMIT, blocking the event loop for the disk. Instead COMMIT writes the
-    // WAL (NORMAL: consistent, checkpoints still synced) and CommitGroup, before acknowledging anything,
+    // WAL (NORMAL: consistent, checkpoints still synced) and each group's commit, before anyone is answered,
     // syncs the WAL file through libuv's thread pool (walSync below): the same data on disk as FULL at
     // the same moment, while requests go on being served. A database without a WAL file (in memory)
     // has nothing to sync. Writes are grouped to share syncs.
@@ -70,10 +70,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (closed) throw closedError();
     return {
       session,
+      begin: async () => void db.exec('BEGIN IMMEDIATE'),
+      commit: async () => {
+        db.exec('COMMIT');
+        if (filename !== ':memory:') await walSync(`${filename}-wal`);
+      },
+      rollback: async () => void db.exec('ROLLBACK'),
       exec: async (statement: string) => void db.exec(statement),
       inTransaction: () => db.inTransaction,
       release: () => undefined,
-      ...(filename === ':memory:' ? {} : { sync: () => walSync(`${filename}-wal`) }),
     };
   });
 
