@@ -30,4 +30,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM reaches node directly (exec form): readiness 503, requests finish, the pool closes, exit 0.
 # Node options as in `npm start` (a small young generation keeps the resident size down).
-CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=256", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=256", "dist/src/server.js"]

@@ -26,6 +26,9 @@ export interface SqliteStoreOptions {
   now?: () => Date;
 }
 
+/** SQLite's page cache per connection, in KiB (see the pragma in createSqliteStore). */
+const PAGE_CACHE_KB = 4096;
+
 /** Statements are compiled once and reused; the bound keeps ad-hoc search shapes from growing it forever. */
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -58,6 +61,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // Sorting with a LIMIT (every paged search) uses a temporary b-tree: in memory it costs microseconds,
     // as a temporary file (the default) hundreds of them for creating and deleting the file.
     db.pragma('temp_store = MEMORY');
+    // better-sqlite3 builds SQLite with a 16 MB page cache per connection. Pages missing from a smaller
+    // one are read back from the operating system's file cache; 4 MB holds the b-trees' upper levels and
+    // recent pages, and measured no slower, while 16 MB is the largest part of the process's own heap
+    // after a busy spell (about 12 MB more resident memory).
+    db.pragma(`cache_size = -${PAGE_CACHE_KB}`);
     migrateNow(db, statements, isoInstant(now()));
   } catch (err) {
     db.close();
