@@ -130,3 +130,46 @@ describe('schema version 3: resource content kept once, in resource_history', ()
     }
   });
 });
+
+describe('schema version 4: faster compression of stored contents', () => {
+  it('stores PostgreSQL contents with lz4 where the server has it, and reads an earlier pglz content back', async () => {
+    const schemas = new TestSchemas();
+    const schema = schemas.newName('lz4');
+    const connectionString = await postgresUrl();
+    const client = new Client({ connectionString });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA "${schema}"`);
+      await client.query(`SET search_path TO "${schema}"`);
+      for (const statement of version2Schema(POSTGRES_DIALECT)) await client.query(statement);
+      // Large enough to be compressed when stored: written with the server's default (pglz) before version 4.
+      const large = {
+        ...V2,
+        text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'calf pain '.repeat(800)}</div>` },
+      };
+      for (const { text, values } of writtenAtVersion2())
+        await client.query(
+          text,
+          values.map((v) => (v === JSON.stringify(V2) ? JSON.stringify(large) : v)),
+        );
+
+      const store = await createPostgresStore({ connectionString, indexer: indexResource, schema });
+      try {
+        expect(await store.read('QuestionnaireResponse', 'qr-old')).toEqual(large);
+        const fresh = await store.create({ ...large, id: undefined, meta: undefined });
+        expect(await store.read('QuestionnaireResponse', fresh.id!)).toEqual(fresh);
+      } finally {
+        await store.close();
+      }
+      const available = await client.query(`SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'`);
+      const expected = (available.rows[0] as { enumvals: string[] }).enumvals.includes('lz4') ? 'lz4' : 'pglz';
+      const methods = await client.query(`SELECT pg_column_compression(content) AS method, id FROM resource_history ORDER BY last_updated`);
+      const byId = new Map(methods.rows.map((r: { method: string | null; id: string }) => [r.id, r.method]));
+      expect(byId.get('qr-old')).toBe('pglz');
+      expect([...byId.entries()].filter(([id]) => id !== 'qr-old').map(([, method]) => method)).toEqual([expected]);
+    } finally {
+      await client.end();
+      await schemas.dropAll();
+    }
+  });
+});

@@ -14,6 +14,8 @@ export interface SchemaDialect {
   deletedFlag: Sql;
   /** An ever-growing integer primary key, in insertion order. */
   sequence: Sql;
+  /** Statements that make the stored contents cheaper to compress (none where the database does not compress them). */
+  fastContentCompression: Sql[];
 }
 
 export const SQLITE_DIALECT: SchemaDialect = {
@@ -21,6 +23,7 @@ export const SQLITE_DIALECT: SchemaDialect = {
   json: sql`TEXT`,
   deletedFlag: sql`INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1))`,
   sequence: sql`INTEGER PRIMARY KEY AUTOINCREMENT`,
+  fastContentCompression: [],
 };
 
 export const POSTGRES_DIALECT: SchemaDialect = {
@@ -28,6 +31,16 @@ export const POSTGRES_DIALECT: SchemaDialect = {
   json: sql`JSONB`,
   deletedFlag: sql`BOOLEAN NOT NULL DEFAULT FALSE`,
   sequence: sql`BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`,
+  // A resource's content (several KB) is compressed as it is stored (TOAST). The default, pglz, was an
+  // eighth of the server's work per create; lz4 compresses several times faster. Servers built without
+  // lz4 keep pglz (the column setting only applies to values written after it).
+  fastContentCompression: [
+    sql`DO $$ BEGIN
+          IF 'lz4' = ANY ((SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression')::text[]) THEN
+            ALTER TABLE resource_history ALTER COLUMN content SET COMPRESSION lz4;
+          END IF;
+        END $$`,
+  ],
 };
 
 /**
@@ -114,6 +127,11 @@ export function schemaMigrations(d: SchemaDialect): Migration[] {
         // in `resources` doubled what each write stored. Reads join the current version's history row.
         sql`ALTER TABLE resources DROP COLUMN content`,
       ],
+    },
+    {
+      version: 4,
+      name: 'faster compression of stored contents',
+      statements: d.fastContentCompression,
     },
   ];
 }
