@@ -8,6 +8,7 @@ import { openStore } from '../src/storage/open-store';
 import { POSTGRES_DIALECT, schemaMigrations } from '../src/storage/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
+import { CHECKPOINT_INTERVAL_MS, WAL_PAGES_BEFORE_OWN_CHECKPOINT } from '../src/storage/sqlite/checkpointer';
 import type { DatePrefix, IndexEntry, Indexer, SearchRequest, Store, FeedbackRecord } from '../src/storage/store';
 import { postgresUrl, TestSchemas } from './support/postgres';
 
@@ -936,5 +937,29 @@ describe('openStore', () => {
   it('rejects other URLs', async () => {
     await expect(openStore('mysql://localhost/db', indexer)).rejects.toThrow('DATABASE_URL');
     await expect(openStore('sqlite://relative.db', indexer)).rejects.toThrow('absolute');
+  });
+});
+
+describe('SQLite checkpoints', () => {
+  it('copies committed pages into the database file on a thread of its own, long before the service connection would', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkpoint-test-'));
+    const filename = path.join(dir, 'store.db');
+    const clock = new TestClock();
+    const store = createSqliteStore({ filename, indexer, now: clock.now });
+    try {
+      // The database file changes only when a checkpoint copies pages into it. Settle first (the schema's pages).
+      await new Promise((resolve) => setTimeout(resolve, 5 * CHECKPOINT_INTERVAL_MS));
+      const before = fs.statSync(filename).size;
+      const created = await Promise.all(Array.from({ length: 50 }, (_, i) => store.create(observation({ valueInteger: i }))));
+      // Far fewer pages than the service connection's own checkpoint waits for: only the thread copies them.
+      expect(fs.statSync(`${filename}-wal`).size).toBeLessThan(WAL_PAGES_BEFORE_OWN_CHECKPOINT * 4096);
+      const deadline = Date.now() + 5000;
+      while (fs.statSync(filename).size === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(fs.statSync(filename).size).toBeGreaterThan(before);
+      for (const resource of created) expect(await store.read('Observation', resource.id!)).toEqual(resource);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,6 +13,7 @@ import {
   type SqlValue,
 } from '../sql-common';
 import { CommitGroup, createSqlStore, SerialQueue, type SqlRunner } from '../sql-store';
+import { startCheckpointer, WAL_PAGES_BEFORE_OWN_CHECKPOINT, type Checkpointer } from './checkpointer';
 import type { Indexer, Store } from '../store';
 import { schemaMigrations, SQLITE_DIALECT } from '../migrations';
 
@@ -74,6 +75,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const session = createSession(statements);
   const queue = new SerialQueue();
   let closed = false;
+  // Checkpoints run on a thread of their own (checkpointer.ts); this connection's own automatic
+  // checkpoint stays as a backstop, and takes over at SQLite's default should that thread fail.
+  let checkpointer: Checkpointer | undefined;
+  if (filename !== ':memory:') {
+    db.pragma(`wal_autocheckpoint = ${WAL_PAGES_BEFORE_OWN_CHECKPOINT}`);
+    checkpointer = startCheckpointer(filename, () => {
+      if (!closed) db.pragma('wal_autocheckpoint = 1000');
+    });
+  }
   const group = new CommitGroup(queue, async () => {
     if (closed) throw closedError();
     return {
@@ -98,6 +108,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       queue.run(async () => {
         if (closed) return;
         closed = true;
+        await checkpointer?.close();
         db.close();
       }),
   };
