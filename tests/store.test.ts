@@ -8,7 +8,7 @@ import { openStore } from '../src/storage/open-store';
 import { POSTGRES_DIALECT, schemaMigrations } from '../src/storage/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
-import { CHECKPOINT_INTERVAL_MS, WAL_PAGES_BEFORE_OWN_CHECKPOINT } from '../src/storage/sqlite/checkpointer';
+import { CHECKPOINT_INTERVAL_MS, CHECKPOINTER_START_DELAY_MS, WAL_PAGES_BEFORE_OWN_CHECKPOINT } from '../src/storage/sqlite/checkpointer';
 import type { DatePrefix, IndexEntry, Indexer, SearchRequest, Store, FeedbackRecord } from '../src/storage/store';
 import { postgresUrl, TestSchemas } from './support/postgres';
 
@@ -947,8 +947,9 @@ describe('SQLite checkpoints', () => {
     const clock = new TestClock();
     const store = createSqliteStore({ filename, indexer, now: clock.now });
     try {
-      // The database file changes only when a checkpoint copies pages into it. Settle first (the schema's pages).
-      await new Promise((resolve) => setTimeout(resolve, 5 * CHECKPOINT_INTERVAL_MS));
+      // The database file changes only when a checkpoint copies pages into it. Settle first (the thread
+      // starts, copies the schema's pages).
+      await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_START_DELAY_MS + 5 * CHECKPOINT_INTERVAL_MS));
       const before = fs.statSync(filename).size;
       const created = await Promise.all(Array.from({ length: 50 }, (_, i) => store.create(observation({ valueInteger: i }))));
       // Far fewer pages than the service connection's own checkpoint waits for: only the thread copies them.

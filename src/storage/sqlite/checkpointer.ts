@@ -19,6 +19,13 @@ import { Worker } from 'node:worker_threads';
 /** How often the worker checkpoints. At full create load the WAL grows by a few thousand pages a second. */
 export const CHECKPOINT_INTERVAL_MS = 100;
 
+/**
+ * The thread starts this long after the store opens: starting a thread (a JavaScript engine of its own)
+ * while the service starts competed with it for the CPU and delayed its first answer by about 100 ms.
+ * Until then the backstop below checkpoints, should it be needed.
+ */
+export const CHECKPOINTER_START_DELAY_MS = 2000;
+
 /** The service connection's own automatic checkpoint, a backstop: 16 MB of WAL (SQLite's default is 1000 pages). */
 export const WAL_PAGES_BEFORE_OWN_CHECKPOINT = 4000;
 
@@ -54,30 +61,39 @@ export interface Checkpointer {
  * `onError` hears of a failed checkpoint or a thread that stopped; the backstop checkpoint then remains.
  */
 export function startCheckpointer(filename: string, onError: (message: string) => void = () => undefined): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: { filename, driver: require.resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS },
-    // It holds one small connection and a timer: a small heap keeps the process's resident size down.
-    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
-    stdout: false,
-    stderr: false,
-  });
-  // The thread never keeps the process alive on its own.
-  worker.unref();
-  let running = true;
-  worker.on('message', (message: { error?: string }) => {
-    if (message.error) onError(message.error);
-  });
-  worker.on('error', (err) => onError(err.message));
-  const exited = new Promise<void>((resolve) =>
-    worker.once('exit', () => {
-      running = false;
-      resolve();
-    }),
-  );
+  let worker: Worker | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let closed = false;
+  const start = (): void => {
+    const thread = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { filename, driver: require.resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS },
+      // It holds one small connection and a timer: a small heap keeps the process's resident size down.
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 2, stackSizeMb: 1 },
+      stdout: false,
+      stderr: false,
+    });
+    // The thread never keeps the process alive on its own.
+    thread.unref();
+    thread.on('message', (message: { error?: string }) => {
+      if (message.error) onError(message.error);
+    });
+    thread.on('error', (err) => onError(err.message));
+    exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+    worker = thread;
+  };
+  const timer = setTimeout(start, CHECKPOINTER_START_DELAY_MS);
+  timer.unref();
   return {
     close: async () => {
-      if (running) worker.postMessage('close');
+      if (closed) return exited;
+      closed = true;
+      clearTimeout(timer);
+      if (!worker) return;
+      // Referenced again while it stops: a caller awaiting close() must not see the process end first
+      // (a thread busy with a long checkpoint would otherwise let an otherwise idle process exit).
+      worker.ref();
+      worker.postMessage('close');
       await exited;
     },
   };
