@@ -29,12 +29,15 @@ const response = (version: number, status: QuestionnaireResponse['status']): Que
 const V1 = response(1, 'in-progress');
 const V2 = response(2, 'completed');
 
-/** The statements that wrote V1 then V2 at schema version 2: content in both tables, V2 current. */
-function writtenAtVersion2(): { text: string; values: (string | number)[] }[] {
+/** The statements that wrote V1 then `current` (V2) at schema version 2: content in both tables, `current` current. */
+function writtenAtVersion2(current: QuestionnaireResponse = V2): { text: string; values: (string | number)[] }[] {
   const row = (r: QuestionnaireResponse) => [r.resourceType, r.id!, Number(r.meta!.versionId), r.meta!.lastUpdated!, JSON.stringify(r)];
   return [
-    { text: 'INSERT INTO resources (resource_type, id, version_id, last_updated, content) VALUES ($1, $2, $3, $4, $5)', values: row(V2) },
-    ...[V1, V2].map((r) => ({
+    {
+      text: 'INSERT INTO resources (resource_type, id, version_id, last_updated, content) VALUES ($1, $2, $3, $4, $5)',
+      values: row(current),
+    },
+    ...[V1, current].map((r) => ({
       text: 'INSERT INTO resource_history (resource_type, id, version_id, last_updated, content) VALUES ($1, $2, $3, $4, $5)',
       values: row(r),
     })),
@@ -102,18 +105,8 @@ describe('schema version 3: resource content kept once, in resource_history', ()
   });
 
   it('migrates a PostgreSQL schema written at version 2', async () => {
-    const schemas = new TestSchemas();
-    const schema = schemas.newName('migrate');
-    const connectionString = await postgresUrl();
-    const client = new Client({ connectionString });
-    await client.connect();
-    try {
-      await client.query(`CREATE SCHEMA "${schema}"`);
-      await client.query(`SET search_path TO "${schema}"`);
-      for (const statement of version2Schema(POSTGRES_DIALECT)) await client.query(statement);
-      for (const { text, values } of writtenAtVersion2()) await client.query(text, values);
-
-      const store = await createPostgresStore({ connectionString, indexer: indexResource, schema });
+    await withPostgresAtVersion2('migrate', V2, async ({ client, schema, open }) => {
+      const store = await open();
       try {
         await expectMigratedContent(store);
       } finally {
@@ -124,36 +117,19 @@ describe('schema version 3: resource content kept once, in resource_history', ()
         [schema],
       );
       expect(columns.rows.map((r: { column_name: string }) => r.column_name)).not.toContain('content');
-    } finally {
-      await client.end();
-      await schemas.dropAll();
-    }
+    });
   });
 });
 
 describe('schema version 4: faster compression of stored contents', () => {
   it('stores PostgreSQL contents with lz4 where the server has it, and reads an earlier pglz content back', async () => {
-    const schemas = new TestSchemas();
-    const schema = schemas.newName('lz4');
-    const connectionString = await postgresUrl();
-    const client = new Client({ connectionString });
-    await client.connect();
-    try {
-      await client.query(`CREATE SCHEMA "${schema}"`);
-      await client.query(`SET search_path TO "${schema}"`);
-      for (const statement of version2Schema(POSTGRES_DIALECT)) await client.query(statement);
-      // Large enough to be compressed when stored: written with the server's default (pglz) before version 4.
-      const large = {
-        ...V2,
-        text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'calf pain '.repeat(800)}</div>` },
-      };
-      for (const { text, values } of writtenAtVersion2())
-        await client.query(
-          text,
-          values.map((v) => (v === JSON.stringify(V2) ? JSON.stringify(large) : v)),
-        );
-
-      const store = await createPostgresStore({ connectionString, indexer: indexResource, schema });
+    // Large enough to be compressed when stored: written with the server's default (pglz) before version 4.
+    const large = {
+      ...V2,
+      text: { status: 'generated' as const, div: `<div xmlns="http://www.w3.org/1999/xhtml">${'calf pain '.repeat(800)}</div>` },
+    };
+    await withPostgresAtVersion2('lz4', large, async ({ client, open }) => {
+      const store = await open();
       try {
         expect(await store.read('QuestionnaireResponse', 'qr-old')).toEqual(large);
         const fresh = await store.create({ ...large, id: undefined, meta: undefined });
@@ -167,9 +143,32 @@ describe('schema version 4: faster compression of stored contents', () => {
       const byId = new Map(methods.rows.map((r: { method: string | null; id: string }) => [r.id, r.method]));
       expect(byId.get('qr-old')).toBe('pglz');
       expect([...byId.entries()].filter(([id]) => id !== 'qr-old').map(([, method]) => method)).toEqual([expected]);
-    } finally {
-      await client.end();
-      await schemas.dropAll();
-    }
+    });
   });
 });
+
+/**
+ * A fresh PostgreSQL schema written at version 2 (V1, then `current`), handed to `check` with a client on it
+ * (search_path set) and a way to open the store, which migrates it; dropped afterwards.
+ */
+async function withPostgresAtVersion2(
+  name: string,
+  current: QuestionnaireResponse,
+  check: (t: { client: Client; schema: string; open: () => Promise<Store> }) => Promise<void>,
+): Promise<void> {
+  const schemas = new TestSchemas();
+  const schema = schemas.newName(name);
+  const connectionString = await postgresUrl();
+  const client = new Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query(`SET search_path TO "${schema}"`);
+    for (const statement of version2Schema(POSTGRES_DIALECT)) await client.query(statement);
+    for (const { text, values } of writtenAtVersion2(current)) await client.query(text, values);
+    await check({ client, schema, open: () => createPostgresStore({ connectionString, indexer: indexResource, schema }) });
+  } finally {
+    await client.end();
+    await schemas.dropAll();
+  }
+}

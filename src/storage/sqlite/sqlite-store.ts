@@ -77,13 +77,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let closed = false;
   // Checkpoints run on a thread of their own (checkpointer.ts); this connection's own automatic
   // checkpoint stays as a backstop, and takes over at SQLite's default should that thread fail.
-  let checkpointer: Checkpointer | undefined;
-  if (filename !== ':memory:') {
-    db.pragma(`wal_autocheckpoint = ${WAL_PAGES_BEFORE_OWN_CHECKPOINT}`);
-    checkpointer = startCheckpointer(filename, () => {
-      if (!closed) db.pragma('wal_autocheckpoint = 1000');
-    });
-  }
+  if (filename !== ':memory:') db.pragma(`wal_autocheckpoint = ${WAL_PAGES_BEFORE_OWN_CHECKPOINT}`);
+  const checkpointer: Checkpointer | undefined =
+    filename === ':memory:'
+      ? undefined
+      : startCheckpointer(filename, () => {
+          if (!closed) db.pragma('wal_autocheckpoint = 1000');
+        });
   const group = new CommitGroup(queue, async () => {
     if (closed) throw closedError();
     return {
