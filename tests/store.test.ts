@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -940,6 +941,19 @@ describe('openStore', () => {
   });
 });
 
+/** Opens a named pipe for writing and closes it, which frees the reader waiting in open(); retried until that reader is there. */
+async function openForWriting(fifo: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || attempt >= 200) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
 describe('SQLite checkpoints', () => {
   it('copies committed pages into the database file on a thread of its own, long before the service connection would', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkpoint-test-'));
@@ -959,6 +973,33 @@ describe('SQLite checkpoints', () => {
       expect(fs.statSync(filename).size).toBeGreaterThan(before);
       for (const resource of created) expect(await store.read('Observation', resource.id!)).toEqual(resource);
     } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('syncs the WAL on that thread, so an acknowledged write does not wait for a busy libuv thread pool', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-sync-test-'));
+    const filename = path.join(dir, 'store.db');
+    const store = createSqliteStore({ filename, indexer, now: new TestClock().now });
+    // Every thread of the pool is held by an open() of a named pipe that has no writer yet (as JWT
+    // signature checks hold it under load); the pipes are opened for writing at the end to free them.
+    const fifos = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, (_, i) => path.join(dir, `fifo-${i}`));
+    for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
+    let held: Promise<unknown>[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_START_DELAY_MS + 2 * CHECKPOINT_INTERVAL_MS));
+      held = fifos.map((fifo) => fs.promises.open(fifo, 'r').then((handle) => handle.close()));
+      const outcome = await Promise.race([
+        store.create(observation({ valueInteger: 1 })).then((created) => created.id),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), 5000))),
+      ]);
+      expect(outcome).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      clearTimeout(timer);
+      await Promise.all(fifos.map(openForWriting));
+      await Promise.all(held);
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -54,8 +54,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // Durability: an acknowledged write must survive a power cut, not only a crash. With FULL, SQLite
     // would sync the WAL inside COMMIT, blocking the event loop for the disk. Instead COMMIT writes the
     // WAL (NORMAL: consistent, checkpoints still synced) and each group's commit, before anyone is answered,
-    // syncs the WAL file through libuv's thread pool (walSync below): the same data on disk as FULL at
-    // the same moment, while requests go on being served. A database without a WAL file (in memory)
+    // syncs the WAL file off the event loop (checkpointer.ts: on the checkpoint thread, else in libuv's
+    // thread pool): the same data on disk as FULL at the same moment, while requests go on being served. A database without a WAL file (in memory)
     // has nothing to sync. Writes are grouped to share syncs.
     db.pragma(`synchronous = ${filename === ':memory:' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
@@ -91,7 +91,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       begin: async () => void db.exec('BEGIN IMMEDIATE'),
       commit: async () => {
         db.exec('COMMIT');
-        if (filename !== ':memory:') await walSync(`${filename}-wal`);
+        await checkpointer?.sync();
       },
       rollback: async () => void db.exec('ROLLBACK'),
       exec: async (statement: string) => void db.exec(statement),
@@ -114,19 +114,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   };
 
   return createSqlStore(runner, { indexer: options.indexer, now });
-}
-
-/**
- * fdatasync of the WAL file, run in libuv's thread pool. Opened per sync: a checkpoint may reset the
- * file, and the path always names the live one. Every byte of every COMMIT so far is then on disk.
- */
-async function walSync(walPath: string): Promise<void> {
-  const handle = await fs.promises.open(walPath, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function closedError(): Error {
