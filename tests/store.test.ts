@@ -9,7 +9,12 @@ import { openStore } from '../src/storage/open-store';
 import { POSTGRES_DIALECT, schemaMigrations } from '../src/storage/migrations';
 import { createPostgresStore } from '../src/storage/postgres/postgres-store';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite-store';
-import { CHECKPOINT_INTERVAL_MS, CHECKPOINTER_START_DELAY_MS, WAL_PAGES_BEFORE_OWN_CHECKPOINT } from '../src/storage/sqlite/checkpointer';
+import {
+  CHECKPOINT_INTERVAL_MS,
+  CHECKPOINTER_START_DELAY_MS,
+  startCheckpointer,
+  WAL_PAGES_BEFORE_OWN_CHECKPOINT,
+} from '../src/storage/sqlite/checkpointer';
 import type { DatePrefix, IndexEntry, Indexer, SearchRequest, Store, FeedbackRecord } from '../src/storage/store';
 import { postgresUrl, TestSchemas } from './support/postgres';
 
@@ -1001,6 +1006,34 @@ describe('SQLite checkpoints', () => {
       await Promise.all(fifos.map(openForWriting));
       await Promise.all(held);
       await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers every sync when the thread stops: those it left unanswered are synced in the thread pool', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-sync-test-'));
+    // No database file: the thread fails as it opens it, after it was asked for syncs it never answers.
+    const filename = path.join(dir, 'missing.db');
+    fs.writeFileSync(`${filename}-wal`, 'committed bytes');
+    const errors: string[] = [];
+    const checkpointer = startCheckpointer(filename, (message) => errors.push(message));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_START_DELAY_MS - 100));
+      const syncs: Promise<void>[] = [];
+      for (const until = Date.now() + 600; Date.now() < until; ) {
+        syncs.push(checkpointer.sync());
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const outcome = await Promise.race([
+        Promise.all(syncs).then(() => 'all synced'),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('a sync never answered'), 5000))),
+      ]);
+      expect(outcome).toBe('all synced');
+      expect(errors.length).toBeGreaterThan(0);
+    } finally {
+      clearTimeout(timer);
+      await checkpointer.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
