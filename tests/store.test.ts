@@ -946,6 +946,16 @@ describe('openStore', () => {
   });
 });
 
+/** What `promise` resolves to, or `late` when it has not settled within 5 s (a hang fails the test, with a name). */
+async function settledWithin<T>(promise: Promise<T>, late: string): Promise<T | string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<string>((resolve) => (timer = setTimeout(() => resolve(late), 5000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Opens a named pipe for writing and closes it, which frees the reader waiting in open(); retried until that reader is there. */
 async function openForWriting(fifo: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -992,17 +1002,15 @@ describe('SQLite checkpoints', () => {
     const fifos = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, (_, i) => path.join(dir, `fifo-${i}`));
     for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
     let held: Promise<unknown>[] = [];
-    let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_START_DELAY_MS + 2 * CHECKPOINT_INTERVAL_MS));
       held = fifos.map((fifo) => fs.promises.open(fifo, 'r').then((handle) => handle.close()));
-      const outcome = await Promise.race([
+      const outcome = await settledWithin(
         store.create(observation({ valueInteger: 1 })).then((created) => created.id),
-        new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), 5000))),
-      ]);
+        'still waiting',
+      );
       expect(outcome).toMatch(/^[0-9a-f-]{36}$/);
     } finally {
-      clearTimeout(timer);
       await Promise.all(fifos.map(openForWriting));
       await Promise.all(held);
       await store.close();
@@ -1017,7 +1025,6 @@ describe('SQLite checkpoints', () => {
     fs.writeFileSync(`${filename}-wal`, 'committed bytes');
     const errors: string[] = [];
     const checkpointer = startCheckpointer(filename, (message) => errors.push(message));
-    let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_START_DELAY_MS - 100));
       const syncs: Promise<void>[] = [];
@@ -1025,14 +1032,13 @@ describe('SQLite checkpoints', () => {
         syncs.push(checkpointer.sync());
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
-      const outcome = await Promise.race([
+      const outcome = await settledWithin(
         Promise.all(syncs).then(() => 'all synced'),
-        new Promise((resolve) => (timer = setTimeout(() => resolve('a sync never answered'), 5000))),
-      ]);
+        'a sync never answered',
+      );
       expect(outcome).toBe('all synced');
       expect(errors.length).toBeGreaterThan(0);
     } finally {
-      clearTimeout(timer);
       await checkpointer.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -91,7 +91,7 @@ export interface Checkpointer {
  * fdatasync of the WAL file in libuv's thread pool. Opened per sync: a checkpoint may reset the
  * file, and the path always names the live one. Every byte of every COMMIT so far is then on disk.
  */
-export async function walSync(walPath: string): Promise<void> {
+async function walSync(walPath: string): Promise<void> {
   const handle = await fs.promises.open(walPath, 'r');
   try {
     await handle.datasync();
@@ -111,9 +111,8 @@ interface PendingSync {
  */
 export function startCheckpointer(filename: string, onError: (message: string) => void = () => undefined): Checkpointer {
   const walPath = `${filename}-wal`;
+  // The running thread, which answers syncs; before it starts and after it stops they run in the thread pool.
   let worker: Worker | undefined;
-  // The thread answers syncs only while it runs; afterwards they run in the thread pool.
-  let running = false;
   let exited: Promise<void> = Promise.resolve();
   let closed = false;
   let nextSync = 0;
@@ -149,19 +148,18 @@ export function startCheckpointer(filename: string, onError: (message: string) =
     thread.on('error', (err) => onError(err.message));
     exited = new Promise<void>((resolve) =>
       thread.once('exit', () => {
-        running = false;
+        worker = undefined;
         syncPendingInPool();
         resolve();
       }),
     );
     worker = thread;
-    running = true;
   };
   const timer = setTimeout(start, CHECKPOINTER_START_DELAY_MS);
   timer.unref();
   return {
     sync: () => {
-      if (!running || !worker) return walSync(walPath);
+      if (!worker) return walSync(walPath);
       const thread = worker;
       const id = nextSync++;
       return new Promise<void>((resolve, reject) => {

@@ -53,10 +53,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db.pragma('journal_mode = WAL');
     // Durability: an acknowledged write must survive a power cut, not only a crash. With FULL, SQLite
     // would sync the WAL inside COMMIT, blocking the event loop for the disk. Instead COMMIT writes the
-    // WAL (NORMAL: consistent, checkpoints still synced) and each group's commit, before anyone is answered,
-    // syncs the WAL file off the event loop (checkpointer.ts: on the checkpoint thread, else in libuv's
-    // thread pool): the same data on disk as FULL at the same moment, while requests go on being served. A database without a WAL file (in memory)
-    // has nothing to sync. Writes are grouped to share syncs.
+    // WAL (NORMAL: consistent, checkpoints still synced) and each group's commit, before anyone is
+    // answered, syncs the WAL file off the event loop (checkpointer.ts: on the checkpoint thread, else in
+    // libuv's thread pool): the same data on disk as FULL at the same moment, while requests go on being
+    // served. A database without a WAL file (in memory) has nothing to sync. Writes are grouped to share syncs.
     db.pragma(`synchronous = ${filename === ':memory:' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     // Sorting with a LIMIT (every paged search) uses a temporary b-tree: in memory it costs microseconds,
