@@ -4,7 +4,9 @@
  */
 'use strict';
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 const { ROOT } = require('./bodies');
 
@@ -29,6 +31,24 @@ async function waitFor200(port, urlPath, { deadlineMs = 30_000, exited = () => f
   throw new Error(`no 200 from :${port}${urlPath} within ${deadlineMs} ms`);
 }
 
+const tmp = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+let nextPort = 18100 + Math.floor(Math.random() * 500);
+const port = () => String(nextPort++);
+
+/** The service's environment for a benchmark run: its own port and SQLite file, auth off, the rate limit out of the way. */
+function serviceEnv(extra = {}) {
+  const p = port();
+  return {
+    PORT: p,
+    BASE_URL: `http://127.0.0.1:${p}`,
+    AUTH_MODE: 'off',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    DATABASE_URL: `sqlite://${tmp('calf-bench-')}/bench.db`,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
 /** The node options `npm start` uses (package.json scripts.start): the service is measured as it runs. */
 const START_OPTIONS = (() => {
   const start = require(path.join(ROOT, 'package.json')).scripts.start;
@@ -37,11 +57,14 @@ const START_OPTIONS = (() => {
   return m[1] ? m[1].split(/\s+/) : [];
 })();
 
-/** Starts dist/src/server.js as `npm start` does, with env (stdout, the JSON logs, discarded); resolves when /fhir/metadata answers 200. */
-async function startService(env) {
+/**
+ * Starts dist/src/server.js as `npm start` does, with env (stdout, the JSON logs, discarded); resolves
+ * when /fhir/metadata answers 200. `script`: another entry point run with the same options (bounds.js).
+ */
+async function startService(env, { script = path.join(ROOT, 'dist', 'src', 'server.js') } = {}) {
   const port = env.PORT;
   const spawnedAt = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...START_OPTIONS, path.join(ROOT, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...START_OPTIONS, script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -55,10 +78,11 @@ async function startService(env) {
   return { child, port, readyMs: Number(process.hrtime.bigint() - spawnedAt) / 1e6 };
 }
 
-function startEcho() {
+/** Starts the echo baseline (or another server of this folder that prints "listening <port>", with env). */
+function startEcho(script = 'echo-server.js', env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'echo-server.js')], {
-      env: { ...process.env, PORT: '0' },
+    const child = spawn(process.execPath, [path.join(__dirname, script)], {
+      env: { ...process.env, PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout.once('data', (chunk) => {
@@ -82,10 +106,57 @@ function stop(proc) {
 
 /** Resident set size of a process in MB, from /proc (Linux). */
 function rssMb(pid) {
-  const fs = require('node:fs');
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
   return kb / 1024;
 }
 
-module.exports = { startService, startEcho, stop, waitFor200, get, rssMb };
+/** The process and its child processes (node:cluster workers), from /proc (Linux). */
+function processTree(pid) {
+  let children = [];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone, or no children file
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/**
+ * CPU time in ms used so far by a process tree: its main threads (the event loops) and all its other
+ * threads (V8's GC helpers, libuv's pool, workers), from /proc (Linux).
+ */
+function cpuMs(pid) {
+  const tick = 10; // USER_HZ is 100 on Linux
+  let main = 0;
+  let other = 0;
+  for (const p of processTree(pid)) {
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ms = (Number(fields[11]) + Number(fields[12])) * tick;
+        if (Number(t) === p) main += ms;
+        else other += ms;
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return { main, other };
+}
+
+/** Busy and total CPU time of the whole machine so far, in ticks (/proc/stat). */
+function machineTicks() {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3] - fields[4], total };
+}
+
+module.exports = { serviceEnv, tmp, startService, startEcho, stop, waitFor200, get, rssMb, processTree, cpuMs, machineTicks };

@@ -16,14 +16,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
-const { randomUUID } = require('node:crypto');
-const autocannon = require('autocannon');
 const { pool, response, ROOT } = require('./bodies');
-const { startService, startEcho, stop, rssMb } = require('./processes');
+const { startService, startEcho, stop, rssMb, serviceEnv, tmp } = require('./processes');
+const { load, signTokens, SECONDS, CONNECTIONS } = require('./load');
 const { chartSvg, markdown } = require('./report');
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const WARMUP_SECONDS = 2;
 const ROUNDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -33,43 +30,9 @@ const DIST = path.join(ROOT, 'dist', 'src');
 const RESULTS = path.join(__dirname, 'results');
 
 const log = (...args) => console.log(...args);
-const tmp = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-let nextPort = 18100 + Math.floor(Math.random() * 500);
-const port = () => String(nextPort++);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP load
-
-/**
- * One autocannon run: POST bodies from `bodies` in turn, with per-request headers from `headersFor`
- * (e.g. a fresh token). Returns req/s, p50 and p99 latency in ms, and how many answers were not 2xx.
- */
-async function load(targetPort, urlPath, bodies, { seconds = SECONDS, headersFor } = {}) {
-  let i = 0;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${targetPort}${urlPath}`,
-    connections: CONNECTIONS,
-    duration: seconds,
-    requests: [
-      {
-        method: 'POST',
-        path: urlPath,
-        setupRequest: (req) => {
-          const body = bodies[i++ % bodies.length];
-          return { ...req, body, headers: { ...req.headers, 'content-type': 'application/json', ...(headersFor ? headersFor() : {}) } };
-        },
-      },
-    ],
-  });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
 
 /**
  * Service (A) against echo (B): each in its own process, fresh for every run, warmed up first, in the
@@ -112,47 +75,6 @@ async function versusEcho(name, startA, urlPath, bodies, options = {}) {
     failedRequests: failed,
     runs,
   };
-}
-
-function serviceEnv(extra = {}) {
-  const p = port();
-  return {
-    PORT: p,
-    BASE_URL: `http://127.0.0.1:${p}`,
-    AUTH_MODE: 'off',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    DATABASE_URL: `sqlite://${tmp('calf-bench-')}/bench.db`,
-    LOG_LEVEL: 'info',
-    ...extra,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tokens: a fresh ES384 client JWT per request, signed before the run (the CDS Hooks sandbox's way)
-
-async function signTokens(count, audience) {
-  const { importPKCS8, SignJWT } = await import('jose');
-  const key = await importPKCS8(fs.readFileSync(path.join(ROOT, 'config', 'dev-keys', 'dev-client-es384.private.pem'), 'utf8'), 'ES384');
-  const now = Math.floor(Date.now() / 1000);
-  const tokens = [];
-  const batch = 256;
-  for (let i = 0; i < count; i += batch) {
-    const signed = await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, () =>
-        new SignJWT({})
-          .setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'dev-client-es384-1' })
-          .setIssuer('https://dev-client.calf-pain.example')
-          .setSubject('bench')
-          .setAudience(audience)
-          .setIssuedAt(now)
-          .setExpirationTime(now + 1800)
-          .setJti(randomUUID())
-          .sign(key),
-      ),
-    );
-    tokens.push(...signed);
-  }
-  return tokens;
 }
 
 // ---------------------------------------------------------------------------------------------
