@@ -13,7 +13,8 @@
  * machine is busy, against what the service uses now.
  *
  * Environment: BENCH_SECONDS (per load run, default 8), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS
- * (default 2), BENCH_WORKERS (processes for the cluster rows, default one a core).
+ * (default 2), BENCH_WORKERS (processes for the cluster rows, default one a core), BENCH_ONLY (comma list of
+ * row keys to measure besides the echo, e.g. hook,hookCluster).
  * Writes bench/results/bounds.json and bounds.md.
  */
 'use strict';
@@ -40,6 +41,12 @@ const tokenCount = () => Math.ceil((SECONDS + WARMUP_SECONDS) * 3000);
 function scenarios() {
   const hooks = pool('hook');
   const creates = pool('create');
+  // The same calls with an empty calfPainResponse prefetch: everything the hook does but the evaluation and its cards.
+  const emptyHooks = hooks.map((body) => {
+    const call = JSON.parse(body);
+    call.prefetch.calfPainResponse = { ...call.prefetch.calfPainResponse, total: 0, entry: [] };
+    return JSON.stringify(call);
+  });
   const echo = (script) => async () => ({ proc: await startEcho(script), urlPath: '/echo' });
   const service =
     (env, { cluster = false, urlPath = HOOK } = {}) =>
@@ -64,6 +71,7 @@ function scenarios() {
       bodies: hooks,
       start: withTokens(echo('verify-echo-server.js'), (s) => `http://127.0.0.1:${s.proc.port}/echo`),
     },
+    { key: 'hookNothing', name: 'hook, auth off, no response to evaluate', bodies: emptyHooks, start: service(serviceEnv) },
     { key: 'hook', name: 'hook, auth off, 1 process', bodies: hooks, start: service(serviceEnv) },
     { key: 'hookCluster', name: `hook, auth off, ${WORKERS} processes`, bodies: hooks, start: service(serviceEnv, { cluster: true }) },
     { key: 'hookAuth', name: 'hook, auth on, 1 process', bodies: hooks, start: withTokens(service(authEnv), hookAudience) },
@@ -124,7 +132,7 @@ function budgets(summary) {
     ['hook, auth off', 0.4, summary.hook],
     ['hook, auth on', 0.25, summary.hookAuth],
     ['create, SQLite', 0.2, summary.create],
-  ];
+  ].filter(([, , now]) => now);
   return rows.map(([name, ratio, now]) => {
     const rate = ratio * echo;
     return {
@@ -184,7 +192,8 @@ async function main() {
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
   log(`bounds: ${results.machine}, load ${results.loadAverageAtStart.join(' ')}`);
-  const list = scenarios();
+  const only = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean));
+  const list = scenarios().filter((s) => only.size === 0 || s.key === 'echo' || only.has(s.key));
   const runs = Object.fromEntries(list.map((s) => [s.key, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const scenario of list) {
