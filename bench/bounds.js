@@ -10,7 +10,8 @@
  * threads (GC helpers, libuv's pool, workers), the load generator's CPU per request, how busy the whole
  * machine was, and resident memory of the process tree after the run.
  * Then, for each throughput target, the CPU a request may use at the target rate when every core of the
- * machine is busy, against what the service uses now.
+ * machine is busy, against what the service uses now; and what a second V8 isolate with the evaluation
+ * stack adds to resident memory (bench/isolate-rss.js).
  *
  * Environment: BENCH_SECONDS (per load run, default 8), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS
  * (default 2), BENCH_WORKERS (processes for the cluster rows, default one a core), BENCH_ONLY (comma list of
@@ -22,7 +23,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pool } = require('./bodies');
-const { startService, startEcho, stop, rssMb, serviceEnv, processTree, cpuMs, machineTicks } = require('./processes');
+const { execFileSync } = require('node:child_process');
+const { START_OPTIONS, startService, startEcho, stop, rssMb, serviceEnv, processTree, cpuMs, machineTicks } = require('./processes');
 const { load, signTokens, SECONDS, CONNECTIONS } = require('./load');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -122,6 +124,12 @@ function safeRss(pid) {
   }
 }
 
+/** Resident memory of one process with the evaluation stack in one isolate, then in two (bench/isolate-rss.js, run with `npm start`'s options). */
+function secondIsolate() {
+  const out = execFileSync(process.execPath, [...START_OPTIONS, path.join(__dirname, 'isolate-rss.js')], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
 const mean = (xs, f) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
 
 /** What the cores allow at a target rate: CPU time per request for everything (service and load generator). */
@@ -164,6 +172,10 @@ function markdown(results) {
         `| ${r.name} | ${f0(r.rps)} | ${r.ratio.toFixed(2)}x | ${r.p99.toFixed(1)} | ${f0(r.eventLoopUsPerRequest)} | ${f0(r.otherThreadsUsPerRequest)} | ` +
         `${f0(r.loadGeneratorUsPerRequest)} | ${(100 * r.machineBusy).toFixed(0)}% | ${f0(r.rssMb)} |`,
     ),
+    '',
+    `A second V8 isolate holding the evaluation stack (a worker thread that loads FHIRPath with its R4 model, the rules and the schema ` +
+      `validators and evaluates 3,000 responses, as the first did): resident memory ${f0(results.secondIsolate.oneIsolateMb)} MB with one isolate, ` +
+      `${f0(results.secondIsolate.twoIsolatesMb)} MB with two (bench/isolate-rss.js).`,
     '',
     '## CPU a request may use at each target rate',
     '',
@@ -222,6 +234,7 @@ async function main() {
   }
   results.rows = list.map((s) => ({ ...summary[s.key], ratio: summary[s.key].rps / summary.echo.rps }));
   results.budgets = budgets(summary);
+  results.secondIsolate = secondIsolate();
   results.runs = runs;
   fs.mkdirSync(RESULTS, { recursive: true });
   fs.writeFileSync(path.join(RESULTS, 'bounds.json'), `${JSON.stringify(results, null, 2)}\n`);

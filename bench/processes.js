@@ -159,4 +159,17 @@ function machineTicks() {
   return { busy: total - fields[3] - fields[4], total };
 }
 
-module.exports = { serviceEnv, tmp, startService, startEcho, stop, waitFor200, get, rssMb, processTree, cpuMs, machineTicks };
+module.exports = {
+  START_OPTIONS,
+  serviceEnv,
+  tmp,
+  startService,
+  startEcho,
+  stop,
+  waitFor200,
+  get,
+  rssMb,
+  processTree,
+  cpuMs,
+  machineTicks,
+};
