@@ -24,20 +24,16 @@ const os = require('node:os');
 const path = require('node:path');
 const { pool } = require('./bodies');
 const { execFileSync } = require('node:child_process');
-const { START_OPTIONS, startService, startEcho, stop, rssMb, serviceEnv, processTree, cpuMs, machineTicks } = require('./processes');
-const { load, signTokens, SECONDS, CONNECTIONS } = require('./load');
+const { START_OPTIONS, startService, startEcho, stop, treeRssMb, serviceEnv, cpuMs, machineTicks } = require('./processes');
+const { load, signTokens, tokensForRun, SECONDS, CONNECTIONS, WARMUP_SECONDS } = require('./load');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const WARMUP_SECONDS = 2;
 const WORKERS = Number(process.env.BENCH_WORKERS ?? os.cpus().length);
 const RESULTS = path.join(__dirname, 'results');
 const HOOK = '/cds-services/calf-pain-dvt';
 const CREATE = '/fhir/QuestionnaireResponse';
 const CLUSTER = path.join(__dirname, 'cluster-server.js');
 const log = (...args) => console.log(...args);
-
-/** Tokens for one run (warm-up included) at up to 3,000 req/s. */
-const tokenCount = () => Math.ceil((SECONDS + WARMUP_SECONDS) * 3000);
 
 /** Each scenario: how to start its process(es), the path it is loaded on, its bodies, and per-request headers. */
 function scenarios() {
@@ -58,7 +54,7 @@ function scenarios() {
     });
   const withTokens = (start, audienceOf) => async () => {
     const started = await start();
-    const tokens = await signTokens(tokenCount(), audienceOf(started));
+    const tokens = await signTokens(tokensForRun(), audienceOf(started));
     let next = 0;
     return { ...started, headersFor: () => ({ authorization: `Bearer ${tokens[next++ % tokens.length]}` }) };
   };
@@ -109,18 +105,10 @@ async function measure(scenario) {
       otherThreadsUsPerRequest: perRequest(cpu1.other - cpu0.other),
       loadGeneratorUsPerRequest: perRequest((own1.user + own1.system) / 1000),
       machineBusy: (machine1.busy - machine0.busy) / Math.max(machine1.total - machine0.total, 1),
-      rssMb: processTree(pid).reduce((sum, p) => sum + safeRss(p), 0),
+      rssMb: treeRssMb(pid),
     };
   } finally {
     await stop(proc);
-  }
-}
-
-function safeRss(pid) {
-  try {
-    return rssMb(pid);
-  } catch {
-    return 0;
   }
 }
 

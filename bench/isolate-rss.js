@@ -5,26 +5,13 @@
  * 3,000 responses; then a worker thread does the same. Prints one JSON line: RSS in MB before and after.
  */
 'use strict';
-const path = require('node:path');
 const { Worker, isMainThread, parentPort } = require('node:worker_threads');
 const { response } = require('./bodies');
-
-const DIST = path.join(__dirname, '..', 'dist', 'src');
+const { evaluationStack } = require('./evaluation');
 
 function loadAndEvaluate() {
-  const { loadEvaluator } = require(path.join(DIST, 'clinical', 'engine.js'));
-  const { loadCatalog } = require(path.join(DIST, 'clinical', 'catalog.js'));
-  const { createSchemaValidator } = require(path.join(DIST, 'core', 'schema-validator.js'));
-  const { validateResponse } = require(path.join(DIST, 'clinical', 'validate-response.js'));
-  const catalog = loadCatalog();
-  const schema = createSchemaValidator();
-  const evaluator = loadEvaluator();
-  for (let i = 0; i < 3000; i++) {
-    const qr = response(`p${i}`, i % 64);
-    schema.validate(qr);
-    validateResponse(qr, catalog.questionnaires[0], { valueSets: catalog.valueSets });
-    void evaluator.evaluate(qr).riskAssessment;
-  }
+  const evaluateOne = evaluationStack();
+  for (let i = 0; i < 3000; i++) evaluateOne(response(`p${i}`, i % 64));
 }
 
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;

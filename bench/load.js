@@ -11,6 +11,10 @@ const { ROOT } = require('./bodies');
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const WARMUP_SECONDS = 2;
+
+/** Single-use tokens for one service run, warm-up included, at up to 3,000 req/s. */
+const tokensForRun = () => Math.ceil((SECONDS + WARMUP_SECONDS) * 3000);
 
 /**
  * One autocannon run: POST bodies from `bodies` in turn, with per-request headers from `headersFor`
@@ -69,4 +73,4 @@ async function signTokens(count, audience) {
   return tokens;
 }
 
-module.exports = { load, signTokens, SECONDS, CONNECTIONS };
+module.exports = { load, signTokens, tokensForRun, SECONDS, CONNECTIONS, WARMUP_SECONDS };

@@ -78,11 +78,11 @@ async function startService(env, { script = path.join(ROOT, 'dist', 'src', 'serv
   return { child, port, readyMs: Number(process.hrtime.bigint() - spawnedAt) / 1e6 };
 }
 
-/** Starts the echo baseline (or another server of this folder that prints "listening <port>", with env). */
-function startEcho(script = 'echo-server.js', env = {}) {
+/** Starts the echo baseline (or another server of this folder that prints "listening <port>"). */
+function startEcho(script = 'echo-server.js') {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, script)], {
-      env: { ...process.env, PORT: '0', ...env },
+      env: { ...process.env, PORT: '0' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout.once('data', (chunk) => {
@@ -120,6 +120,19 @@ function processTree(pid) {
     // gone, or no children file
   }
   return [pid, ...children.flatMap(processTree)];
+}
+
+/** Resident memory of a process and its child processes in MB (a process that has just ended counts 0). */
+function treeRssMb(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      sum += rssMb(p);
+    } catch {
+      // ended
+    }
+  }
+  return sum;
 }
 
 /**
@@ -169,7 +182,7 @@ module.exports = {
   waitFor200,
   get,
   rssMb,
-  processTree,
+  treeRssMb,
   cpuMs,
   machineTicks,
 };

@@ -18,10 +18,10 @@ const path = require('node:path');
 const http = require('node:http');
 const { pool, response, ROOT } = require('./bodies');
 const { startService, startEcho, stop, rssMb, serviceEnv, tmp } = require('./processes');
-const { load, signTokens, SECONDS, CONNECTIONS } = require('./load');
+const { load, signTokens, tokensForRun, SECONDS, CONNECTIONS, WARMUP_SECONDS } = require('./load');
 const { chartSvg, markdown } = require('./report');
+const { evaluationStack } = require('./evaluation');
 
-const WARMUP_SECONDS = 2;
 const ROUNDS = 2;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SEARCH_SIZES = (process.env.BENCH_SEARCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -118,23 +118,10 @@ function percentile(sorted, q) {
 
 /** One evaluation as the API does it: schema validation, validation against the Questionnaire, rules, RiskAssessment. */
 function evaluationFigures() {
-  const { loadEvaluator } = require(path.join(DIST, 'clinical', 'engine.js'));
-  const { loadCatalog } = require(path.join(DIST, 'clinical', 'catalog.js'));
-  const { createSchemaValidator } = require(path.join(DIST, 'core', 'schema-validator.js'));
-  const { validateResponse } = require(path.join(DIST, 'clinical', 'validate-response.js'));
-  const catalog = loadCatalog();
-  const schema = createSchemaValidator();
-  const questionnaire = catalog.questionnaires[0];
   const responses = Array.from({ length: 64 }, (_, i) => response(`p${i}`, i));
   const out = {};
   for (const memoise of [true, false]) {
-    const evaluator = loadEvaluator({ memoise });
-    const one = (qr) => {
-      const problems = [...schema.validate(qr), ...validateResponse(qr, questionnaire, { valueSets: catalog.valueSets })];
-      if (problems.some((p) => (p.severity ?? 'error') === 'error')) throw new Error(`bench response invalid: ${problems[0].message}`);
-      // The RiskAssessment is rendered when first read: read it, as the API does before storing it.
-      return evaluator.evaluate(qr).riskAssessment;
-    };
+    const one = evaluationStack({ memoise });
     for (let i = 0; i < 2000; i++) one(responses[i % responses.length]);
     const samples = [];
     for (let i = 0; i < 20000; i++) {
@@ -402,7 +389,7 @@ async function main() {
       async () => {
         const env = serviceEnv({ AUTH_MODE: 'on' });
         const proc = await startService(env);
-        tokens = await signTokens(Math.ceil((SECONDS + WARMUP_SECONDS) * 3000), `${env.BASE_URL}/cds-services/calf-pain-dvt`);
+        tokens = await signTokens(tokensForRun(), `${env.BASE_URL}/cds-services/calf-pain-dvt`);
         next = 0;
         return proc;
       },
